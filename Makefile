@@ -1,0 +1,28 @@
+# Two entry points a new user needs: `make train` and `make test`. Each builds its own virtual environment.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: train test install install-dev bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+install-dev: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[dev]"
+
+train: install
+	$(BIN)/dlfound train $(ARGS)
+
+test: install-dev
+	$(BIN)/python -m pytest -q $(ARGS)
+
+bench: install
+	$(BIN)/python scripts/benchmark_loop.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) outputs multirun build *.egg-info

@@ -1,0 +1,116 @@
+"""The `dlfound` command. Thin: it picks the sub-command and hands the rest to Hydra or the entry points.
+
+Nothing heavy is imported here, so `dlfound --help` answers at once without loading torch.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+USAGE = """\
+usage: dlfound COMMAND [ARGS]
+
+Deep-learning foundations experiments from composable configs.
+
+commands:
+  train [OVERRIDES]       train and test a model; Hydra overrides, e.g. model=lenet5 data=mnist
+                          -m / --multirun sweeps:  dlfound train -m optim.lr=0.1,0.01
+                          --cfg job prints the composed config;  --help lists the config groups
+                          resume=RUN_FOLDER continues a run from its last checkpoint
+  eval ckpt_path=PATH [OVERRIDES]
+                          re-test a checkpoint and compare with the metrics its run recorded
+  list [GROUP]            tables of models, datasets, optimizers, schedulers, experiments, ...
+
+options:
+  -h, --help              this help
+  --version               print the version
+
+Runs land in ./outputs/ (DLFOUND_OUTPUTS overrides); datasets in ~/.cache/dlfound/data (DLFOUND_DATA
+overrides, or paths.data_dir=PATH). Your own configs compose with ours: dlfound train --config-dir DIR ...
+"""
+
+HYDRA_COMMANDS = ("train",)
+# Lightning re-launches DDP ranks as `dlfound <overrides>`; this tells those child processes their command.
+COMMAND_ENV = "DLFOUND_COMMAND"
+
+
+def _run_hydra(command: str, args: list[str]) -> None:
+    import hydra
+
+    from dlfound.paths import config_dir
+
+    os.environ[COMMAND_ENV] = command
+    if command == "train":
+        from dlfound.train import hydra_task
+
+        args = _expand_resume(args)
+        _refuse_overwrite(args)
+    # Hydra parses sys.argv[1:]; argv[0] stays the real script so that re-launched DDP ranks find it.
+    sys.argv = [sys.argv[0], *args]
+    main_fn = hydra.main(config_path=str(config_dir()), config_name=command, version_base="1.3")(hydra_task)
+    main_fn()
+
+
+def _expand_resume(args: list[str]) -> list[str]:
+    """`resume=RUN_FOLDER` becomes that run's own overrides, its folder, and resume=auto."""
+    for i, arg in enumerate(args):
+        if arg.startswith("resume=") and arg != "resume=auto" and arg != "resume=null":
+            folder = Path(arg.split("=", 1)[1]).expanduser()
+            saved = folder / ".hydra" / "overrides.yaml"
+            if not saved.is_file():
+                _fail(f"resume={folder}: no run folder there ({saved} is missing). Give the folder of a "
+                      "previous `dlfound train` run, which holds .hydra/ and checkpoints/.")
+            import yaml
+
+            previous = [o for o in yaml.safe_load(saved.read_text()) or [] if not o.startswith(("resume=", "hydra.run.dir="))]
+            rest = args[:i] + args[i + 1:]
+            return previous + rest + [f"hydra.run.dir={folder}", "resume=auto"]
+    return args
+
+
+def _refuse_overwrite(args: list[str]) -> None:
+    """An explicit hydra.run.dir that already holds a finished run is only reused to resume it."""
+    for arg in args:
+        if arg.startswith("hydra.run.dir="):
+            folder = Path(arg.split("=", 1)[1])
+            resuming = any(a.startswith(("resume=", "ckpt_path=")) and not a.endswith("=null") for a in args)
+            if (folder / "results.json").exists() and not resuming:
+                _fail(f"{folder} already holds a finished run, and training into it would overwrite its files. "
+                      f"Choose another hydra.run.dir, or continue that run with resume=auto.")
+
+
+def _fail(message: str) -> None:
+    from dlfound.console import fail
+
+    fail(message)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in ("-h", "--help", "help"):
+        print(USAGE, end="")
+        return
+    if args[0] == "--version":
+        from dlfound import __version__
+
+        print(f"dlfound {__version__}")
+        return
+    command, rest = args[0], args[1:]
+    if command.startswith("-sc") or command.startswith("--shell-completion"):
+        command, rest = "train", args
+    elif command not in ("train", "eval", "list") and os.environ.get(COMMAND_ENV):
+        command, rest = os.environ[COMMAND_ENV], args  # a DDP rank re-launched by Lightning
+    if command in HYDRA_COMMANDS:
+        _run_hydra(command, rest)
+    elif command == "eval":
+        from dlfound.evaluate import main as eval_main
+
+        eval_main(rest)
+    elif command == "list":
+        from dlfound.listing import main as list_main
+
+        list_main(rest)
+    else:
+        print(f"dlfound: unknown command {command!r}\n", file=sys.stderr)
+        print(USAGE, end="", file=sys.stderr)
+        sys.exit(2)

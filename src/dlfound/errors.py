@@ -1,0 +1,13 @@
+"""Errors a user can cause. The CLI prints them as one paragraph and exits non-zero, never as a traceback."""
+
+
+class DlfoundError(Exception):
+    """A mistake in input, config or environment that the user can fix; the message says how."""
+
+
+class DatasetUnavailableError(DlfoundError):
+    """A dataset is missing or unreadable and could not be downloaded."""
+
+
+class ConfigError(DlfoundError):
+    """A config value or combination that cannot work."""

@@ -1,0 +1,58 @@
+"""LeNet-5: LeCun, Bottou, Bengio & Haffner, "Gradient-based learning applied to document recognition", 1998.
+
+Two convolution + subsampling stages extract features (C1: 6 maps of 5x5, S2, C3: 16 maps of 5x5, S4), and
+three fully connected layers (C5: 120, F6: 84, output: classes) classify them. The paper feeds 32x32 images;
+28x28 MNIST is zero-padded by 2 in C1 to the same geometry. The paper's squashing function is a scaled tanh
+and its subsampling a trainable average; `activation="relu", pool="max"` gives the modern variant.
+"""
+
+from torch import nn
+
+from dlfound.models.mlp import make_activation
+
+POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
+
+
+class LeNet5(nn.Module):
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        image_size: int = 28,
+        activation: str = "tanh",
+        pool: str = "avg",
+    ):
+        super().__init__()
+        if pool not in POOLS:
+            raise ValueError(f"unknown pool {pool!r}; choose one of {', '.join(POOLS)}")
+        # C1 pads 28x28 to the paper's 32x32; after C1, S2, C3 (no padding) and S4 the side is (s - 4) // 2 - 4) // 2.
+        padding = 2 if image_size < 32 else 0
+        side = ((image_size + 2 * padding - 4) // 2 - 4) // 2
+        if side < 1:
+            raise ValueError(
+                f"LeNet-5 needs images of at least 12x12 pixels, got {image_size}x{image_size}; "
+                "use model=mlp for smaller inputs"
+            )
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 6, kernel_size=5, padding=padding),  # C1
+            make_activation(activation),
+            POOLS[pool](kernel_size=2, stride=2),  # S2
+            nn.Conv2d(6, 16, kernel_size=5),  # C3
+            make_activation(activation),
+            POOLS[pool](kernel_size=2, stride=2),  # S4
+        )
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(16 * side * side, 120),  # C5
+            make_activation(activation),
+            nn.Linear(120, 84),  # F6
+            make_activation(activation),
+            nn.Linear(84, num_classes),
+        )
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def lenet5(in_channels: int = 1, num_classes: int = 10, image_size: int = 28, **kwargs) -> LeNet5:
+    return LeNet5(in_channels, num_classes, image_size, **kwargs)

@@ -1,0 +1,1 @@
+"""LightningModules, one per learning problem. A task never knows which network it trains."""

@@ -1,0 +1,210 @@
+"""`dlfound train`: compose, build, fit, test the best checkpoint, and write the run folder.
+
+A run folder holds `.hydra/` (the composed config and overrides), `checkpoints/` (best and last),
+`tensorboard/` (scalars, hparams with the final metrics), `csv/metrics.csv` and `results.json`.
+"""
+
+import json
+import os
+import platform
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from dlfound.errors import ConfigError, DlfoundError
+
+RESULTS_FILE = "results.json"
+
+
+def to_plain(cfg) -> dict:
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+
+
+def build(cfg: dict):
+    """Data module and task from a resolved config: the one place both training and evaluation build them."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    def make(section: str, **kwargs):
+        try:
+            return instantiate(cfg[section], **kwargs, _convert_="all")
+        except InstantiationException as err:
+            cause = err.__cause__ or err
+            if isinstance(cause, DlfoundError):
+                raise cause from None
+            raise ConfigError(f"could not build {section} ({cfg[section].get('_target_')}): {cause}") from None
+
+    datamodule = make("data")
+    net = make("model")
+    # Optimizer and scheduler configs reach the task as plain dicts, built later in configure_optimizers.
+    task = make("task", _partial_=True)(net=net, optim=cfg["optim"], sched=cfg.get("sched"))
+    return datamodule, task
+
+
+def build_trainer(cfg: dict, run_dir: Path, extra_callbacks: list, monitor: str, mode: str, loggers: bool = True):
+    import lightning as L
+    from hydra.utils import instantiate
+
+    callbacks = list(extra_callbacks)
+    for spec in (cfg.get("callbacks") or {}).values():
+        if not spec:
+            continue
+        # Callbacks that watch a metric take the task's own unless their config names one.
+        fill = {"monitor": monitor, "mode": mode} if "monitor" in spec and spec["monitor"] is None else {}
+        if "dirpath" in spec and spec["dirpath"] is None:
+            fill["dirpath"] = str(run_dir / "checkpoints")
+        callbacks.append(instantiate(spec, **fill))
+    logger = [instantiate(spec, save_dir=str(run_dir)) for spec in (cfg.get("logger") or {}).values() if spec]
+    trainer_cfg = {k: v for k, v in cfg["trainer"].items()}
+    try:
+        return instantiate(trainer_cfg, callbacks=callbacks, logger=logger if loggers and logger else False,
+                           default_root_dir=str(run_dir))
+    except Exception as err:
+        cause = err.__cause__ or err
+        raise ConfigError(f"could not build the trainer ({cause}). Check trainer.* in the config") from None
+
+
+def find_resume_checkpoint(cfg: dict, run_dir: Path) -> str | None:
+    """`ckpt_path=PATH` resumes from PATH; `resume=auto` from the newest last*.ckpt in this run's folder."""
+    if cfg.get("ckpt_path"):
+        path = Path(cfg["ckpt_path"])
+        if not path.is_file():
+            raise ConfigError(f"ckpt_path={path} does not exist; give the path of a .ckpt file to resume from")
+        return str(path)
+    if cfg.get("resume") == "auto":
+        found = sorted((run_dir / "checkpoints").glob("last*.ckpt"), key=os.path.getmtime)
+        return str(found[-1]) if found else None
+    if cfg.get("resume"):
+        raise ConfigError(f"resume={cfg['resume']!r}: use resume=auto, or `dlfound train resume=RUN_FOLDER`")
+    return None
+
+
+def versions() -> dict:
+    import importlib.metadata as md
+
+    found = {"python": platform.python_version()}
+    for package in ("dlfound", "torch", "torchvision", "lightning", "hydra-core", "omegaconf"):
+        try:
+            found[package] = md.version(package)
+        except md.PackageNotFoundError:
+            found[package] = None
+    return found
+
+
+def count_parameters(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Atomic: a reader never sees half a file, and a crash never truncates the previous one."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(data, indent=2, default=str))
+    os.replace(tmp, path)
+
+
+def scalar(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def train(cfg: DictConfig, run_dir: Path, overrides: list[str], choices: dict) -> dict:
+    """Fit, test the best checkpoint and write results.json; returns the results."""
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from dlfound.callbacks import ConfigInCheckpoint, Throughput
+    from dlfound.console import config_tree, console, results_table
+
+    started = time.time()
+    plain = to_plain(cfg)
+    is_zero = L.fabric.utilities.rank_zero.rank_zero_only.rank == 0
+    if is_zero and plain.get("print_config", True):
+        console.print(config_tree(plain, f"dlfound train  [dim]{run_dir}[/]"))
+    L.seed_everything(plain["seed"], workers=True, verbose=False)
+    if plain.get("matmul_precision"):
+        torch.set_float32_matmul_precision(plain["matmul_precision"])
+
+    datamodule, task = build(plain)
+    monitor = plain.get("monitor") or task.monitor
+    mode = plain.get("monitor_mode") or task.monitor_mode
+    throughput = Throughput()
+    trainer = build_trainer(plain, run_dir, [throughput, ConfigInCheckpoint(plain)], monitor, mode)
+    resume_from = find_resume_checkpoint(plain, run_dir)
+    if resume_from and is_zero:
+        console.print(f"[bold]resuming[/] from {resume_from}")
+
+    trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    fit_seconds = time.time() - started
+    if trainer.interrupted:
+        raise DlfoundError(f"training was interrupted; resume it with: dlfound train resume={run_dir}")
+
+    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+    best_path = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
+    test_metrics = {}
+    if plain.get("test", True):
+        tested = trainer.test(task, datamodule=datamodule, ckpt_path=best_path, weights_only=True, verbose=False)
+        test_metrics = {k: float(v) for k, v in (tested[0] if tested else {}).items()}
+
+    best_score = scalar(checkpoint.best_model_score) if checkpoint else None
+    metrics = {**test_metrics, f"{monitor}_best": best_score}
+    results = {
+        "status": "done",
+        "metrics": metrics,
+        "monitor": {"metric": monitor, "mode": mode, "best": best_score, "best_checkpoint": best_path},
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "wall_time_s": round(time.time() - started, 3),
+        "fit_time_s": round(fit_seconds, 3),
+        "train_samples_per_s": throughput.samples_per_s,
+        "num_params": count_parameters(task.net),
+        "resumed_from": resume_from,
+        "choices": choices,
+        "overrides": overrides,
+        "seed": plain["seed"],
+        "run_dir": str(run_dir),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+    }
+    if trainer.is_global_zero:
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                hparams = {"choices": choices, **{k: plain[k] for k in ("model", "data", "optim", "sched", "task")
+                                                  if isinstance(plain.get(k), dict)}, "seed": plain["seed"]}
+                logger.log_hyperparams(hparams, {k: v for k, v in metrics.items() if v is not None})
+                logger.finalize("success")
+        write_json(run_dir / RESULTS_FILE, results)
+        console.print(results_table({**metrics, "epochs": results["epochs"],
+                                     "train samples/s": results["train_samples_per_s"],
+                                     "parameters": results["num_params"],
+                                     "wall time (s)": results["wall_time_s"]}, str(run_dir)))
+    return results
+
+
+def hydra_task(cfg: DictConfig) -> float | None:
+    """The function Hydra calls once per job; returns the monitored metric for sweepers."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    from dlfound.console import fail
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    strategy = str(cfg.trainer.get("strategy", ""))
+    try:
+        if hydra_cfg.mode == RunMode.MULTIRUN and strategy.startswith("ddp") and "spawn" not in strategy:
+            raise ConfigError(
+                f"trainer.strategy={strategy} cannot run inside a multirun sweep: Lightning re-launches each rank "
+                "with the sweep's arguments, so every rank would start the whole sweep again. Run the jobs one at "
+                "a time without -m, or use trainer.strategy=ddp_spawn inside the sweep."
+            )
+        results = train(cfg, run_dir, list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices))
+    except DlfoundError as err:
+        fail(str(err))
+    except MisconfigurationException as err:
+        fail(f"Lightning refused the trainer settings: {err}")
+    value = results["metrics"].get(f"{results['monitor']['metric']}_best")
+    return value
