@@ -20,6 +20,10 @@ commands:
   eval ckpt_path=PATH [OVERRIDES]
                           re-test a checkpoint and compare with the metrics its run recorded
   list [GROUP]            tables of models, datasets, optimizers, schedulers, experiments, ...
+  sample ckpt_path=PATH [n=64 ...]
+                          write a PNG grid of samples from a generative model's checkpoint
+  restore ckpt_path=PATH input=IMAGE output=OUT [sigma=25 | scale=2 ...]
+                          apply a trained restoration model to an image of any size
 
 options:
   -h, --help              this help
@@ -30,6 +34,9 @@ overrides, or paths.data_dir=PATH). Your own configs compose with ours: dlfound 
 """
 
 HYDRA_COMMANDS = ("train",)
+# Commands that take key=value arguments and run one module's `main(args)`.
+ENTRY_POINTS = {"eval": "dlfound.evaluate", "list": "dlfound.listing", "sample": "dlfound.sample",
+                "restore": "dlfound.restore"}
 # Lightning re-launches DDP ranks as `dlfound <overrides>`; this tells those child processes their command.
 COMMAND_ENV = "DLFOUND_COMMAND"
 
@@ -98,18 +105,14 @@ def main(argv: list[str] | None = None) -> None:
     command, rest = args[0], args[1:]
     if command.startswith("-sc") or command.startswith("--shell-completion"):
         command, rest = "train", args
-    elif command not in ("train", "eval", "list") and os.environ.get(COMMAND_ENV):
+    elif command not in ENTRY_POINTS and command not in HYDRA_COMMANDS and os.environ.get(COMMAND_ENV):
         command, rest = os.environ[COMMAND_ENV], args  # a DDP rank re-launched by Lightning
     if command in HYDRA_COMMANDS:
         _run_hydra(command, rest)
-    elif command == "eval":
-        from dlfound.evaluate import main as eval_main
+    elif command in ENTRY_POINTS:
+        import importlib
 
-        eval_main(rest)
-    elif command == "list":
-        from dlfound.listing import main as list_main
-
-        list_main(rest)
+        importlib.import_module(ENTRY_POINTS[command]).main(rest)
     else:
         print(f"dlfound: unknown command {command!r}\n", file=sys.stderr)
         print(USAGE, end="", file=sys.stderr)
