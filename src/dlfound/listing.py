@@ -1,0 +1,122 @@
+"""`dlfound list [GROUP]`: rich tables of what can be composed: models, datasets, optimizers, schedulers, ...
+
+Each config's first comment line is its description. Models show parameter counts for MNIST-shaped and
+CIFAR-shaped input (built on the meta device, so even the largest costs no memory); datasets show their
+sample shape, classes, size and whether their files are on this machine.
+"""
+
+from pathlib import Path
+
+from dlfound.errors import ConfigError
+
+GROUPS = ("model", "data", "optim", "sched", "experiment", "trainer", "task", "debug", "callbacks", "logger")
+ALIASES = {"models": "model", "datasets": "data", "dataset": "data", "optimizers": "optim", "optimizer": "optim",
+           "schedulers": "sched", "scheduler": "sched", "experiments": "experiment", "trainers": "trainer",
+           "tasks": "task"}
+# Sizes of the standard sets (train + test), for the table.
+DATA_SIZES = {"digits": "1,797", "mnist": "70,000", "fashionmnist": "70,000", "cifar10": "60,000",
+              "cifar100": "60,000", "svhn": "99,289", "cifar10_jpeg": "60,000"}
+
+
+def options(group: str) -> list[Path]:
+    from dlfound.paths import config_dir
+
+    return sorted(p for p in (config_dir() / group).glob("*.yaml") if not p.name.startswith("_"))
+
+
+def description(path: Path) -> str:
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("#") and not line.startswith("# @package"):
+            return line.lstrip("# ").strip()
+    return ""
+
+
+def compose(overrides: list[str]):
+    from hydra import compose, initialize_config_dir
+
+    from dlfound.paths import config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return compose("train", overrides=overrides)
+
+
+def parameter_count(model_cfg: dict) -> str:
+    import torch
+    from hydra.utils import instantiate
+
+    try:
+        with torch.device("meta"):
+            model = instantiate(model_cfg, _convert_="all")
+        return f"{sum(p.numel() for p in model.parameters()) / 1e6:.3f}M"
+    except Exception:
+        return "-"
+
+
+def model_rows() -> list[list[str]]:
+    from omegaconf import OmegaConf
+
+    rows = []
+    for path in options("model"):
+        counts = []
+        for data in ("mnist", "cifar10"):
+            try:
+                cfg = compose([f"model={path.stem}", f"data={data}", "hydra.runtime.output_dir=."])
+                counts.append(parameter_count(OmegaConf.to_container(cfg.model, resolve=True)))
+            except Exception:
+                counts.append("-")
+        rows.append([path.stem, *counts, description(path)])
+    return rows
+
+
+def data_rows() -> list[list[str]]:
+    from dlfound.data.vision import LAYOUTS, TorchvisionDataModule
+
+    rows = []
+    for path in options("data"):
+        cfg = compose([f"data={path.stem}", "hydra.runtime.output_dir=."]).data
+        shape = [cfg.in_channels] + ([cfg.image_size] * 2 if cfg.get("image_size") else [])
+        name = cfg.get("name")
+        if name in LAYOUTS:
+            present = TorchvisionDataModule.files_present(name, cfg.data_dir)
+            where = cfg.data_dir
+        elif "root" in cfg:
+            present, where = Path(cfg.root).is_dir(), cfg.root
+        else:
+            present, where = True, "generated / bundled"
+        rows.append([path.stem, "x".join(map(str, shape)), str(cfg.get("num_classes")), DATA_SIZES.get(path.stem, "-"),
+                     "[green]yes[/]" if present else f"[red]no[/] ({where})", description(path)])
+    return rows
+
+
+def main(args: list[str]) -> None:
+    from rich.table import Table
+
+    from dlfound.console import console, fail
+
+    wanted = [ALIASES.get(a, a) for a in args] or list(GROUPS[:5])
+    unknown = [g for g in wanted if g not in GROUPS]
+    if unknown:
+        fail(f"dlfound list: unknown group {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
+    try:
+        for group in wanted:
+            if group == "model":
+                table = Table(title="models (dlfound train model=NAME)", title_style="bold")
+                for col in ("name", "params 1x28x28", "params 3x32x32", "description"):
+                    table.add_column(col, justify="right" if col.startswith("params") else "left")
+                rows = model_rows()
+            elif group == "data":
+                table = Table(title="datasets (dlfound train data=NAME)", title_style="bold")
+                for col in ("name", "shape", "classes", "size", "here", "description"):
+                    table.add_column(col)
+                rows = data_rows()
+            else:
+                table = Table(title=f"{group} (dlfound train {group}=NAME)", title_style="bold")
+                table.add_column("name")
+                table.add_column("description")
+                rows = [[p.stem, description(p)] for p in options(group)]
+            for row in rows:
+                table.add_row(*row)
+            console.print(table)
+    except ConfigError as err:
+        fail(str(err))
