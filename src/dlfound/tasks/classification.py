@@ -26,13 +26,14 @@ class ClassificationTask(Task):
         logits = self.net(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.label_smoothing if stage == "train" else 0.0)
         n = y.shape[0]
-        on_step = stage == "train"
-        self.log(f"{stage}/loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=n)
-        self.log(f"{stage}/acc", (logits.argmax(1) == y).float().mean(), on_step=False, on_epoch=True,
-                 prog_bar=stage != "train", batch_size=n)
-        if stage != "train" and self.num_classes > 5:
+        training = stage == "train"
+        # Evaluation metrics are averaged over all DDP ranks; training ones stay per rank (no sync per step).
+        log = dict(on_epoch=True, batch_size=n, sync_dist=not training)
+        self.log(f"{stage}/loss", loss, on_step=training, prog_bar=True, **log)
+        self.log(f"{stage}/acc", (logits.argmax(1) == y).float().mean(), prog_bar=not training, **log)
+        if not training and self.num_classes > 5:
             top5 = (logits.topk(5, 1).indices == y[:, None]).any(1).float().mean()
-            self.log(f"{stage}/acc_top5", top5, on_epoch=True, batch_size=n)
+            self.log(f"{stage}/acc_top5", top5, **log)
         return loss
 
     def training_step(self, batch, batch_idx):

@@ -1,0 +1,189 @@
+"""The `dlfound` command end to end, as a user runs it, on the bundled digits (offline)."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import read_results, run_dlfound, run_folders
+
+
+def test_help_answers_without_importing_torch():
+    code = ("import sys; from dlfound.cli import main; main(['--help']); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "dlfound train" in out and "dlfound eval" not in out.splitlines()[0]
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """The default run: `dlfound train` with no overrides (the MLP on the 8x8 digits)."""
+    cwd = tmp_path_factory.mktemp("default")
+    proc = run_dlfound(["train"], cwd)
+    [folder] = run_folders(cwd / "outputs")
+    return proc, folder
+
+
+def test_default_run_reaches_095_and_prints_results(digits_run):
+    proc, folder = digits_run
+    results = read_results(folder)
+    assert results["status"] == "done"
+    assert results["metrics"]["test/acc"] >= 0.95
+    assert results["choices"]["model"] == "mlp" and results["choices"]["data"] == "digits"
+    for key in ("val/acc_best", "test/loss", "test/acc_top5"):
+        assert key in results["metrics"]
+    assert results["epochs"] == 10 and results["num_params"] == 50_826
+    assert results["train_samples_per_s"] > 0 and results["wall_time_s"] > 0
+    assert results["versions"]["torch"] == torch.__version__.split("+")[0] or results["versions"]["torch"]
+    assert "results" in proc.stdout and str(folder) in proc.stdout.replace("\n", "")
+
+
+def test_run_folder_holds_config_checkpoints_and_logs(digits_run):
+    _, folder = digits_run
+    assert (folder / ".hydra" / "config.yaml").is_file() and (folder / ".hydra" / "overrides.yaml").is_file()
+    assert (folder / "checkpoints" / "last.ckpt").is_file()
+    best = read_results(folder)["monitor"]["best_checkpoint"]
+    ckpt = torch.load(best, map_location="cpu", weights_only=True)  # no pickled objects in the checkpoint
+    assert ckpt["dlfound_config"]["model"]["_target_"] == "dlfound.models.mlp.MLP"
+    with open(folder / "csv" / "metrics.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert {"train/loss_step", "val/acc", "test/acc"} <= set(rows[0])
+    assert max(int(r["epoch"]) for r in rows if r["val/acc"]) == 9
+
+
+def test_tensorboard_reader_finds_scalars_and_hparams(digits_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    _, folder = digits_run
+    acc = EventAccumulator(str(folder / "tensorboard"))
+    acc.Reload()
+    scalars = set(acc.Tags()["scalars"])
+    assert {"train/loss_step", "train/loss_epoch", "val/acc", "val/loss", "test/acc"} <= scalars
+    assert len(acc.Scalars("val/acc")) == 10
+    plugins = acc.PluginTagToContent("hparams")
+    assert "_hparams_/session_start_info" in plugins and "_hparams_/experiment" in plugins
+    experiment = plugins["_hparams_/experiment"]
+    assert b"test/acc" in experiment
+
+
+def test_eval_reproduces_the_recorded_test_metrics(digits_run, tmp_path):
+    _, folder = digits_run
+    recorded = read_results(folder)
+    out = tmp_path / "eval.json"
+    run_dlfound(["eval", f"ckpt_path={recorded['monitor']['best_checkpoint']}", f"output={out}"], tmp_path)
+    metrics = json.loads(out.read_text())["metrics"]
+    for key in ("test/acc", "test/loss", "test/acc_top5"):
+        assert metrics[key] == pytest.approx(recorded["metrics"][key], abs=1e-6)
+
+
+def test_resume_continues_epochs_and_logs(workdir):
+    run_dlfound(["train", "trainer.max_epochs=2"], workdir)
+    [folder] = run_folders(workdir / "outputs")
+    first = read_results(folder)
+    proc = run_dlfound(["train", f"resume={folder}", "trainer.max_epochs=4"], workdir)
+    assert run_folders(workdir / "outputs") == [folder], "resume must continue in the same folder"
+    second = read_results(folder)
+    assert second["epochs"] == 4 and second["global_step"] == 2 * first["global_step"]
+    assert second["resumed_from"].endswith("last.ckpt") and "resuming" in proc.stdout
+    with open(folder / "csv" / "metrics.csv") as f:
+        epochs = {int(r["epoch"]) for r in csv.DictReader(f) if r["val/acc"]}
+    assert epochs == {0, 1, 2, 3}
+
+
+def test_refuses_to_overwrite_a_finished_run(workdir):
+    run_dlfound(["train", "trainer.max_epochs=1"], workdir)
+    [folder] = run_folders(workdir / "outputs")
+    before = (folder / "results.json").read_bytes()
+    proc = run_dlfound(["train", f"hydra.run.dir={folder}"], workdir, check=False)
+    assert proc.returncode != 0 and "already holds a finished run" in proc.stderr
+    assert (folder / "results.json").read_bytes() == before
+
+
+def test_multirun_leaves_one_results_per_job(workdir):
+    run_dlfound(["train", "-m", "optim.lr=0.01,0.003", "trainer.max_epochs=1", "print_config=false"], workdir)
+    folders = run_folders(workdir / "outputs" / "train" / "multiruns")
+    assert len(folders) == 2 and {f.name for f in folders} == {"0", "1"}
+    assert {tuple(read_results(f)["overrides"]) for f in folders} == {
+        ("optim.lr=0.01", "trainer.max_epochs=1", "print_config=False"),
+        ("optim.lr=0.003", "trainer.max_epochs=1", "print_config=False")}
+
+
+def test_every_optimizer_and_scheduler_trains(workdir):
+    run_dlfound(["train", "-m", "optim=sgd,adam,adamw,rmsprop,adagrad,adadelta,rprop",
+                 "debug=limit", "print_config=false", "callbacks=none"], workdir)
+    run_dlfound(["train", "-m", "sched=none,step,multistep,exponential,cosine,warmup_cosine,onecycle,plateau,cyclic",
+                 "debug=limit", "print_config=false", "callbacks=none"], workdir)
+    folders = run_folders(workdir / "outputs")
+    assert len(folders) == 16
+    for folder in folders:
+        results = read_results(folder)
+        assert results["status"] == "done" and results["epochs"] == 3
+        # Every checkpoint, whatever its scheduler state, loads with weights_only=True.
+        torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)
+
+
+def test_debug_presets(workdir):
+    run_dlfound(["train", "-m", "debug=fast,limit,profile", "print_config=false"], workdir)
+    assert len(run_folders(workdir / "outputs")) == 3
+
+
+def test_overfit_preset_drives_the_loss_to_near_zero(workdir):
+    run_dlfound(["train", "debug=overfit", "print_config=false"], workdir)
+    [folder] = run_folders(workdir / "outputs")
+    with open(folder / "csv" / "metrics.csv") as f:
+        losses = [float(r["train/loss_epoch"]) for r in csv.DictReader(f) if r.get("train/loss_epoch")]
+    assert losses[-1] < 0.01 < losses[0]
+
+
+def test_ddp_cpu_two_processes_leave_one_run(workdir):
+    run_dlfound(["train", "trainer=ddp_cpu", "trainer.max_epochs=2", "print_config=false"], workdir)
+    folders = run_folders(workdir / "outputs")
+    assert len(folders) == 1
+    assert len(list((workdir / "outputs" / "train" / "runs").iterdir())) == 1
+    assert read_results(folders[0])["metrics"]["test/acc"] > 0.5
+
+
+def test_bf16_mixed_precision_on_cpu(workdir):
+    run_dlfound(["train", "trainer.precision=bf16-mixed", "trainer.max_epochs=3", "print_config=false"], workdir)
+    [folder] = run_folders(workdir / "outputs")
+    assert read_results(folder)["metrics"]["test/acc"] > 0.8
+
+
+def test_user_config_dir_composes_with_ours(workdir):
+    mine = workdir / "my_configs"
+    (mine / "experiment").mkdir(parents=True)
+    (mine / "model").mkdir()
+    (mine / "model" / "tiny_mlp.yaml").write_text(
+        "defaults:\n  - mlp\n  - _self_\nhidden: [16]\n")
+    (mine / "experiment" / "mine.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - override /model: tiny_mlp\ntrainer:\n  max_epochs: 1\n")
+    run_dlfound(["train", "--config-dir", str(mine), "experiment=mine", "print_config=false"], workdir)
+    [folder] = run_folders(workdir / "outputs")
+    assert read_results(folder)["num_params"] == 64 * 16 + 16 + 16 * 10 + 10
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train", "model=no_such_model"], "no_such_model"),
+    (["train", "model=lenet5"], "LeNet-5 needs images of at least 12x12"),
+    (["train", "data.batch_size=0"], "data.batch_size must be a positive integer"),
+    (["train", "data=mnist", "data.download=false"], "MNIST is missing or unreadable"),
+    (["eval", "ckpt_path=nowhere.ckpt"], "nowhere.ckpt does not exist"),
+    (["list", "nonsense"], "unknown group nonsense"),
+    (["frobnicate"], "unknown command"),
+])
+def test_user_errors_are_one_clear_message(workdir, args, message):
+    proc = run_dlfound(args + ["print_config=false"] * (args[0] == "train"), workdir, check=False)
+    assert proc.returncode != 0
+    assert message in proc.stderr.replace("│", "").replace("\n", " ").replace("  ", " ") or message in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_list_shows_models_and_datasets(workdir):
+    out = run_dlfound(["list", "model", "data", "optim", "sched", "experiment"], workdir).stdout
+    for name in ("mlp", "lenet5", "softmax", "digits", "mnist", "cifar10", "imagefolder", "moons", "adamw",
+                 "onecycle", "mnist_lenet5"):
+        assert name in out
+    assert "0.062M" in out  # LeNet-5 on 1x28x28

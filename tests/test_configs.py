@@ -1,0 +1,51 @@
+"""Every config file composes, and shapes flow from the data config into the model config."""
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf, open_dict
+
+from dlfound.paths import config_dir
+
+GROUPS = ["data", "model", "task", "optim", "sched", "trainer", "logger", "callbacks", "experiment", "debug"]
+
+
+def options(group):
+    return sorted(p.stem for p in (config_dir() / group).glob("*.yaml") if not p.name.startswith("_"))
+
+
+def compose_train(overrides):
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=overrides, return_hydra_config=True)
+    cfg.hydra.runtime.output_dir = "/tmp/dlfound-compose"
+    from hydra.core.hydra_config import HydraConfig
+
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return OmegaConf.to_container(cfg, resolve=True)
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS for o in options(g)])
+def test_every_config_composes_and_resolves(group, option):
+    cfg = compose_train([f"{group}={option}"])
+    assert cfg["data"]["_target_"] and cfg["model"]["_target_"]
+
+
+def test_the_groups_the_issue_names_exist():
+    for group in GROUPS + ["paths", "hydra"]:
+        assert (config_dir() / group).is_dir(), group
+
+
+@pytest.mark.parametrize("data", ["digits", "mnist", "cifar10", "moons"])
+def test_model_shapes_come_from_the_data_config(data):
+    cfg = compose_train([f"data={data}", "model=mlp"])
+    assert cfg["model"]["in_channels"] == cfg["data"]["in_channels"]
+    assert cfg["model"]["num_classes"] == cfg["data"]["num_classes"]
+    assert cfg["model"]["image_size"] == cfg["data"]["image_size"]
+
+
+def test_data_root_follows_the_environment(monkeypatch):
+    monkeypatch.setenv("DLFOUND_DATA", "/some/where")
+    assert compose_train([])["paths"]["data_dir"] == "/some/where"
+    monkeypatch.delenv("DLFOUND_DATA")
+    assert compose_train([])["paths"]["data_dir"].endswith(".cache/dlfound/data")
