@@ -1,0 +1,211 @@
+"""Adversarial training of a `dlfound.models.gan.GAN` pair, with Lightning's manual optimisation.
+
+Each training batch of real data makes one discriminator (critic) step; every `n_critic`-th batch also makes one
+generator step. Losses (`loss`), with l = D's output:
+  minimax         (Goodfellow et al. 2014)   D: -log s(l_real) - log(1 - s(l_fake))   G: log(1 - s(l_fake))
+  nonsaturating   (the same paper's advice)  D: as minimax                            G: -log s(l_fake)
+  wgan            (Arjovsky et al. 2017)     D: l_fake - l_real, weights clipped to [-clip, clip]   G: -l_fake
+  wgan_gp         (Gulrajani et al. 2017)    D: l_fake - l_real + gp_weight (||grad D(x_hat)|| - 1)^2 on
+                                             x_hat = e x + (1 - e) G(z), e ~ U[0, 1]                G: -l_fake
+  hinge           (Lim & Ye 2017; Miyato et al. 2018)  D: relu(1 - l_real) + relu(1 + l_fake)   G: -l_fake
+(s is the sigmoid.) The two optimizers come from `optim_g` and `optim_d`: keys laid over the run's `optim`
+config, or a whole config of their own when they name another `_target_` (WGAN's RMSprop).
+
+Sample quality is measured on held-out data at the end of each validation and test epoch, with as many generated
+samples as real ones (at most `eval_samples` for validation):
+  images: val|test/kid (KID on the features of `fid_features`: a dlfound classifier checkpoint, `inception:PATH`,
+          or the raw pixels when null) and val|test/fid when a feature extractor is given;
+  2-D points: val|test/mmd (multi-bandwidth Gaussian-kernel MMD^2) and, on mixtures whose data module knows its
+          mode centres (data=ring8, grid25), test/modes_covered and test/hq_fraction.
+The monitor (best checkpoint) is val/kid for images and val/mmd for points.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from dlfound.errors import ConfigError
+from dlfound.optim import build_optimizer
+from dlfound.sample_quality import (features_of, frechet_distance, kernel_inception_distance,
+                                    load_feature_extractor, mmd_rbf, mode_coverage)
+from dlfound.tasks.generative import GenerativeTask
+
+LOSSES = ("minimax", "nonsaturating", "wgan", "wgan_gp", "hinge")
+
+
+def merge_optim(base: dict, over: dict | None) -> dict:
+    if not over:
+        return dict(base)
+    if over.get("_target_") and over["_target_"] != base.get("_target_"):
+        return dict(over)
+    return {**base, **over}
+
+
+class GANTask(GenerativeTask):
+    monitor = "val/kid"
+    monitor_mode = "min"
+
+    def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default",
+                 loss: str = "nonsaturating", n_critic: int = 1, clip: float = 0.01, gp_weight: float = 10.0,
+                 optim_g: dict | None = None, optim_d: dict | None = None, eval_samples: int = 2000,
+                 fid_features: str | None = None):
+        super().__init__(net, optim, sched, init)
+        self.automatic_optimization = False
+        if loss not in LOSSES:
+            raise ConfigError(f"task.loss={loss!r}; choose one of {', '.join(LOSSES)}")
+        if n_critic < 1:
+            raise ConfigError(f"task.n_critic must be at least 1, got {n_critic}")
+        if sched and sched.get("_target_"):
+            raise ConfigError("the GAN task does not use learning-rate schedulers; run it with sched=none")
+        if loss == "wgan_gp" and any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))
+                                     for m in net.discriminator.modules()):
+            raise ConfigError("WGAN-GP penalises each sample's gradient, which batch norm in the critic mixes "
+                              "across the batch; use model.d_norm=layer or model.d_norm=none")
+        self.loss, self.n_critic, self.clip, self.gp_weight = loss, n_critic, clip, gp_weight
+        self.eval_samples, self.fid_features = eval_samples, fid_features
+        self.monitor = "val/kid" if net.is_image else "val/mmd"
+        self._extractor = None
+
+    # -- optimisation --------------------------------------------------------------------------------------
+    def configure_optimizers(self):
+        opt_g = build_optimizer(self.net.generator, merge_optim(self.hparams.optim, self.hparams.optim_g))
+        opt_d = build_optimizer(self.net.discriminator, merge_optim(self.hparams.optim, self.hparams.optim_d))
+        return [opt_g, opt_d]
+
+    def _latent(self, n: int) -> torch.Tensor:
+        return torch.randn(n, self.net.latent_dim, device=self.device)
+
+    def discriminator_loss(self, real: torch.Tensor, fake: torch.Tensor, y) -> tuple[torch.Tensor, dict]:
+        l_real, l_fake = self.net.discriminate(real, y), self.net.discriminate(fake, y)
+        if self.loss in ("minimax", "nonsaturating"):
+            loss = F.softplus(-l_real).mean() + F.softplus(l_fake).mean()  # -log s(l_r) - log(1 - s(l_f))
+            return loss, {"d_real": torch.sigmoid(l_real).mean(), "d_fake": torch.sigmoid(l_fake).mean()}
+        if self.loss == "hinge":
+            return F.relu(1 - l_real).mean() + F.relu(1 + l_fake).mean(), {}
+        wasserstein = l_real.mean() - l_fake.mean()
+        stats = {"wasserstein": wasserstein}
+        loss = -wasserstein
+        if self.loss == "wgan_gp":
+            e = torch.rand(len(real), *([1] * (real.dim() - 1)), device=real.device)
+            x_hat = (e * real + (1 - e) * fake).requires_grad_(True)
+            grad, = torch.autograd.grad(self.net.discriminate(x_hat, y).sum(), x_hat, create_graph=True)
+            penalty = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
+            loss = loss + self.gp_weight * penalty
+            stats["gp"] = penalty
+        return loss, stats
+
+    def generator_loss(self, fake: torch.Tensor, y) -> torch.Tensor:
+        l_fake = self.net.discriminate(fake, y)
+        if self.loss == "minimax":
+            return -F.softplus(l_fake).mean()  # log(1 - s(l))
+        if self.loss == "nonsaturating":
+            return F.softplus(-l_fake).mean()  # -log s(l)
+        return -l_fake.mean()
+
+    def training_step(self, batch, batch_idx):
+        x, labels = batch
+        y = labels if self.net.conditional else None
+        real = self.net.to_model(x)
+        n = len(x)
+        opt_g, opt_d = self.optimizers()
+
+        # Discriminator (critic) step on this batch.
+        self.toggle_optimizer(opt_d)
+        with torch.no_grad():
+            fake = self.net.generate(self._latent(n), y)
+        d_loss, stats = self.discriminator_loss(real, fake, y)
+        opt_d.zero_grad(set_to_none=True)
+        self.manual_backward(d_loss)
+        opt_d.step()
+        if self.loss == "wgan":
+            with torch.no_grad():
+                for p in self.net.discriminator.parameters():
+                    p.clamp_(-self.clip, self.clip)
+        self.untoggle_optimizer(opt_d)
+        self.log("train/d_loss", d_loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
+        for key, value in stats.items():
+            self.log(f"train/{key}", value, on_step=False, on_epoch=True, batch_size=n)
+
+        # Generator step every n_critic batches.
+        if (batch_idx + 1) % self.n_critic == 0:
+            self.toggle_optimizer(opt_g)
+            g_loss = self.generator_loss(self.net.generate(self._latent(n), y), y)
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(g_loss)
+            opt_g.step()
+            self.untoggle_optimizer(opt_g)
+            self.log("train/g_loss", g_loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
+
+    # -- measuring samples ---------------------------------------------------------------------------------
+    def extractor(self):
+        """The feature extractor, loaded once and kept outside the module tree (not in checkpoints)."""
+        if self._extractor is None:
+            self._extractor = load_feature_extractor(self.fid_features).to(self.device)
+        return self._extractor
+
+    def _collect_start(self):
+        self._real, self._fake, self._count = [], [], 0
+
+    def _collect(self, batch, limit: int | None):
+        x, labels = batch
+        n = len(x) if limit is None else min(len(x), limit - self._count)
+        if n <= 0:
+            return
+        y = labels[:n] if self.net.conditional else None
+        fake = self.net.sample(n, y)
+        self._real.append(x[:n].detach())
+        self._fake.append(fake)
+        self._count += n
+
+    def _measure(self, stage: str):
+        if not self._real:
+            return
+        real, fake = torch.cat(self._real), torch.cat(self._fake)
+        metrics = {}
+        if self.is_image:
+            extractor = self.extractor()
+            f_real, f_fake = features_of(extractor, real), features_of(extractor, fake)
+            metrics["kid"] = kernel_inception_distance(f_real, f_fake, subset_size=1000)
+            if self.fid_features and self.fid_features != "pixels":
+                metrics["fid"] = frechet_distance(f_real, f_fake)
+        else:
+            metrics["mmd"] = mmd_rbf(real.cpu(), fake.cpu())
+            datamodule = getattr(self.trainer, "datamodule", None)
+            centers = getattr(datamodule, "mode_centers", None)
+            if stage == "test" and centers is not None:
+                metrics.update(mode_coverage(fake, centers, datamodule.mode_std))
+        for key, value in metrics.items():
+            self.log(f"{stage}/{key}", value, prog_bar=key in ("kid", "mmd", "fid", "modes_covered"))
+        self._real, self._fake = [], []
+
+    def on_validation_epoch_start(self):
+        super().on_validation_epoch_start()
+        self._collect_start()
+
+    def validation_step(self, batch, batch_idx):
+        if batch_idx == 0:
+            self.remember_reference(batch[0])
+        self._collect(batch, self.eval_samples)
+
+    def on_validation_epoch_end(self):
+        self._measure("val")
+        super().on_validation_epoch_end()
+
+    def on_test_epoch_start(self):
+        self._collect_start()
+
+    def test_step(self, batch, batch_idx):
+        self._collect(batch, None)
+
+    def on_test_epoch_end(self):
+        self._measure("test")
+
+    # -- sampling ------------------------------------------------------------------------------------------
+    def sample(self, n: int, temperature: float = 1.0, y=None) -> torch.Tensor:
+        return self.net.sample(n, self.labels(y, n), temperature)
+
+    @torch.no_grad()
+    def interpolate(self, rows: int, steps: int, y=None) -> torch.Tensor:
+        a, b = torch.randn(2, rows, 1, self.net.latent_dim, device=self.device)
+        t = torch.linspace(0, 1, steps, device=self.device).view(1, steps, 1)
+        z = ((1 - t) * a + t * b).reshape(rows * steps, -1)
+        return self.net.sample(len(z), self.labels(y, len(z)), z=z)
