@@ -142,3 +142,18 @@ def test_toy_sets(kind, classes):
     dm.setup()
     x, y = dm.splits["test"].x, dm.splits["test"].y
     assert x.shape == (50, 2) and x.dtype == torch.float32 and set(y.tolist()) == set(range(classes))
+
+
+def test_random_erasing_replaces_one_rectangle_per_chosen_image():
+    from dlfound.data.batch_augment import random_erasing
+
+    x = torch.zeros(64, 3, 16, 16)
+    out = random_erasing(x, p=1.0)
+    changed = out != 0
+    assert changed.any(dim=(1, 2, 3)).float().mean() > 0.9
+    for i in range(8):  # the erased pixels of one image form a rectangle, the same on every channel
+        mask = changed[i, 0]
+        if mask.any():
+            rows, cols = mask.any(1).nonzero(), mask.any(0).nonzero()
+            assert mask[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()
+    assert torch.equal(random_erasing(x, p=0.0), x)

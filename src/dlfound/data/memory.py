@@ -1,0 +1,198 @@
+"""The fast path for datasets that fit in memory: whole tensors, batches by index, transforms on the batch.
+
+A plain PyTorch loop over in-memory tensors with a random permutation each epoch is the fastest way to feed
+small datasets; the usual per-sample pipeline (PIL image, ToTensor and Normalize in `__getitem__`) is about
+ten times slower on MNIST. Here a DataLoader fetches a whole batch with one index operation
+(`batch_size=None` with a sampler of index tensors), and normalisation and augmentation run on the batch
+after it reaches the device.
+"""
+
+from collections.abc import Sequence
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from dlfound.data.batch_augment import PRESETS, augment, random_erasing
+from dlfound.errors import ConfigError
+
+
+def rank_and_world() -> tuple[int, int]:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return 0, 1
+
+
+class TensorBatches(Dataset):
+    """Tensors indexed a whole batch at a time: `dataset[index_tensor] -> (x[index], y[index])`."""
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor):
+        self.x, self.y = x, y
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def __getitem__(self, index):
+        return self.x[index], self.y[index]
+
+
+class IndexBatchSampler(Sampler):
+    """Index tensors of whole batches, reshuffled each epoch from (seed, epoch), so that a resumed run sees
+    the same order as an uninterrupted one. Under DDP each rank takes its own interleaved share."""
+
+    def __init__(self, size: int, batch_size: int, shuffle: bool, drop_last: bool = False, seed: int = 0):
+        self.size, self.batch_size, self.shuffle, self.drop_last, self.seed = size, batch_size, shuffle, drop_last, seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def _indices(self) -> torch.Tensor:
+        if self.shuffle:
+            order = torch.randperm(self.size, generator=torch.Generator().manual_seed(self.seed + self.epoch))
+        else:
+            order = torch.arange(self.size)
+        rank, world = rank_and_world()
+        if world > 1:
+            # Pad by wrapping around so every rank runs the same number of steps, as DistributedSampler does.
+            total = -(-self.size // world) * world
+            order = torch.cat([order, order[: total - self.size]])[rank::world]
+        return order
+
+    def __iter__(self):
+        order = self._indices()
+        stop = len(order) - len(order) % self.batch_size if self.drop_last else len(order)
+        yield from order[:stop].split(self.batch_size)
+
+    def __len__(self) -> int:
+        _, world = rank_and_world()
+        per_rank = -(-self.size // world)
+        return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
+
+
+class InMemoryDataModule(L.LightningDataModule):
+    """Base for datasets held as tensors. Subclasses implement `load(train)` returning (x, y).
+
+    Images are kept as uint8 [N, C, H, W] (a quarter of float32's memory) and scaled to [0, 1] on the batch;
+    float features (the 2-D toy sets) are used as they are.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        image_size: int | None,
+        batch_size: int = 128,
+        eval_batch_size: int | None = None,
+        val_size: float | int = 0.1,
+        split_seed: int = 0,
+        augment: str = "none",
+        crop_padding: int = 4,
+        normalize: bool = True,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        num_workers: int = 0,
+        pin_memory: bool | str = "auto",
+        drop_last: bool = False,
+        overfit_batches: int = 0,
+        random_erasing: float = 0.0,
+        **_: object,
+    ):
+        super().__init__()
+        if augment not in PRESETS:
+            raise ConfigError(f"data.augment={augment!r} is not a preset; choose one of {', '.join(PRESETS)}")
+        if batch_size < 1:
+            raise ConfigError(f"data.batch_size must be a positive integer, got {batch_size}")
+        self.in_channels, self.num_classes, self.image_size = in_channels, num_classes, image_size
+        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
+        self.val_size, self.split_seed = val_size, split_seed
+        self.augment, self.crop_padding = augment, crop_padding
+        self.normalize, self.mean, self.std = normalize, mean, std
+        self.num_workers, self.drop_last = num_workers, drop_last
+        self.overfit_batches = overfit_batches
+        self.random_erasing = random_erasing
+        self.pin_memory = torch.cuda.is_available() if pin_memory == "auto" else bool(pin_memory)
+        self.splits: dict[str, TensorBatches] = {}
+
+    # -- what subclasses provide -------------------------------------------------------------------------
+    def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return (self.in_channels, self.image_size, self.image_size) if self.image_size else (self.in_channels,)
+
+    # -- Lightning hooks ---------------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        x, y = self.load(train=True)
+        self._check_shape(x, y)
+        n_val = self.val_size if isinstance(self.val_size, int) else round(self.val_size * len(y))
+        if not 0 <= n_val < len(y):
+            raise ConfigError(f"data.val_size={self.val_size} leaves no training samples out of {len(y)}")
+        order = torch.randperm(len(y), generator=torch.Generator().manual_seed(self.split_seed))
+        val, train = order[:n_val], order[n_val:]
+        self.splits["train"] = TensorBatches(x[train], y[train])
+        self.splits["val"] = TensorBatches(x[val], y[val]) if n_val else TensorBatches(x[train], y[train])
+        tx, ty = self.load(train=False)
+        self._check_shape(tx, ty)
+        self.splits["test"] = TensorBatches(tx, ty)
+        if self.overfit_batches:
+            self._keep_few_batches()
+
+    def _keep_few_batches(self) -> None:
+        """Train and validate on the same few fixed batches, un-augmented: a model that cannot drive this loss
+        to zero has a bug."""
+        few = self.splits["train"][torch.arange(min(len(self.splits["train"]), self.overfit_batches * self.batch_size))]
+        self.splits["train"] = self.splits["val"] = TensorBatches(*few)
+        self.augment = "none"
+
+    def _check_shape(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        if tuple(x.shape[1:]) != self.sample_shape:
+            raise ConfigError(
+                f"{type(self).__name__} loaded samples of shape {tuple(x.shape[1:])} but the data config says "
+                f"{self.sample_shape} (in_channels, image_size); fix the data config"
+            )
+        if len(y) and int(y.max()) >= self.num_classes:
+            raise ConfigError(f"labels go up to {int(y.max())} but data.num_classes={self.num_classes}")
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        data = self.splits[split]
+        batch_size = self.batch_size if split == "train" else self.eval_batch_size
+        sampler = IndexBatchSampler(len(data), batch_size, shuffle, self.drop_last and shuffle, self.split_seed)
+        return DataLoader(data, sampler=sampler, batch_size=None, num_workers=self.num_workers,
+                          pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.test_dataloader()
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        x, y = batch
+        training = self.trainer is not None and self.trainer.training
+        return self.prepare(x, training), y
+
+    def prepare(self, x: torch.Tensor, training: bool) -> torch.Tensor:
+        """Raw stored samples -> model input: scale, normalise, and augment when training."""
+        if x.dtype == torch.uint8:
+            x = x.float().div_(255.0)
+        if self.normalize and self.mean is not None:
+            shape = (1, -1) + (1, 1) * (x.dim() == 4)
+            mean = torch.as_tensor(self.mean, device=x.device, dtype=x.dtype).view(shape)
+            std = torch.as_tensor(self.std, device=x.device, dtype=x.dtype).view(shape)
+            x = (x - mean) / std
+        if training and x.dim() == 4:
+            if self.augment != "none":
+                x = augment(x, self.augment, self.crop_padding)
+            if self.random_erasing > 0:
+                x = random_erasing(x, self.random_erasing)
+        return x

@@ -1,0 +1,115 @@
+"""Image restoration: a network maps a degraded image to the clean one, trained with a pixel loss.
+
+Training batches are (degraded, clean) patches; the loss is the mean squared error (DnCNN, SRCNN, VDSR) or
+the mean absolute error (`loss: l1`, common in later SR work). Evaluation batches are whole images, one at a
+time, with their set and name: PSNR and SSIM (dlfound.restoration_metrics) of the restored image, clipped to
+[0, 1] and rounded to 8 bits as the published evaluations do, and the PSNR of the degraded input itself, the
+baseline the network must beat. Metrics are averaged over images:
+
+  val/loss, val/psnr, val/ssim, val/psnr_input
+  test/psnr, test/ssim, test/psnr_input                  the first test set
+  test/<set>/psnr, test/<set>/ssim, test/<set>/psnr_input  every test set, by folder name
+
+Per-image test metrics go to RUN/test_images.csv. TensorBoard gets degraded | restored | clean side by side
+for the first few images of each set.
+"""
+
+import csv
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from dlfound.errors import ConfigError
+from dlfound.restoration_metrics import psnr, ssim
+from dlfound.tasks.base import Task
+
+LOSSES = {"l2": F.mse_loss, "l1": F.l1_loss}
+
+
+class RestorationTask(Task):
+    monitor = "val/psnr"
+    monitor_mode = "max"
+
+    def __init__(self, net: nn.Module, optim: dict, sched: dict | None = None, init: str = "default",
+                 loss: str = "l2", quantize: bool = True, shave: int | str = "auto", y_channel: bool | str = "auto",
+                 log_images: bool = True):
+        if loss not in LOSSES:
+            raise ConfigError(f"task.loss={loss!r}: choose l2 (mean squared error) or l1")
+        super().__init__(net, optim, sched, init)
+        self.loss_fn = LOSSES[loss]
+        self.quantize, self.shave, self.y_channel, self.log_images = quantize, shave, y_channel, log_images
+        self._rows: list[dict] = []
+
+    # -- training ----------------------------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        degraded, clean = batch[0], batch[1]
+        loss = self.loss_fn(self.net(degraded), clean)
+        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=clean.shape[0])
+        return loss
+
+    # -- evaluation --------------------------------------------------------------------------------------
+    def restore(self, degraded: torch.Tensor) -> torch.Tensor:
+        """The network's output as an image: clipped to [0, 1] (and rounded to 8 bits with quantize)."""
+        out = self.net(degraded).clamp(0, 1)
+        return out.mul(255).round().div(255) if self.quantize else out
+
+    def _evaluate(self, batch, stage: str):
+        degraded, clean, info = batch
+        raw = self.net(degraded)
+        restored = raw.clamp(0, 1)
+        if self.quantize:
+            restored = restored.mul(255).round().div(255)
+        shave = info["shave"] if self.shave == "auto" else int(self.shave)
+        y_channel = info["y_channel"] if self.y_channel == "auto" else bool(self.y_channel)
+        metrics = {
+            "loss": self.loss_fn(raw, clean),
+            "psnr": psnr(restored, clean, shave, y_channel).mean(),
+            "ssim": ssim(restored, clean, shave, y_channel).mean(),
+            "psnr_input": psnr(degraded, clean, shave, y_channel).mean(),
+        }
+        for key, value in metrics.items():
+            if info.get("primary", True):
+                self.log(f"{stage}/{key}", value, on_epoch=True, batch_size=1, add_dataloader_idx=False,
+                         prog_bar=key == "psnr")
+            if stage == "test":
+                self.log(f"test/{info['set']}/{key}", value, on_epoch=True, batch_size=1, add_dataloader_idx=False)
+        if stage == "test":
+            self._rows.append({"set": info["set"], "image": info["name"], "height": clean.shape[-2],
+                               "width": clean.shape[-1], **{k: round(float(v), 4) for k, v in metrics.items()
+                                                           if k != "loss"}})
+        if self.log_images and info.get("log_image"):
+            self._log_image(f"{stage}/{info['set']}/{info['name']}", degraded, restored, clean)
+
+    def _log_image(self, tag: str, degraded, restored, clean) -> None:
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        for logger in self.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                # degraded | restored | clean, separated by a white line of 2 pixels.
+                gap = torch.ones_like(clean[0, :, :, :2])
+                row = torch.cat([degraded[0].clamp(0, 1), gap, restored[0], gap, clean[0]], -1)
+                logger.experiment.add_image(tag, row.float().cpu(), self.global_step)
+
+    def validation_step(self, batch, batch_idx):
+        self._evaluate(batch, "val")
+
+    def on_test_epoch_start(self):
+        self._rows = []
+
+    def test_step(self, batch, batch_idx):
+        self._evaluate(batch, "test")
+
+    def on_test_epoch_end(self):
+        """Per-image metrics into RUN/test_images.csv (when the run has loggers, i.e. a run folder)."""
+        if not self._rows or not self.loggers or not self.trainer.is_global_zero:
+            return
+        folder = Path(self.loggers[0].save_dir or ".")
+        with open(folder / "test_images.csv", "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=list(self._rows[0]))
+            writer.writeheader()
+            writer.writerows(self._rows)
+
+    def predict_step(self, batch, batch_idx):
+        return self.restore(batch[0])
