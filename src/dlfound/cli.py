@@ -20,6 +20,8 @@ commands:
   eval ckpt_path=PATH [OVERRIDES]
                           re-test a checkpoint and compare with the metrics its run recorded
   list [GROUP]            tables of models, datasets, optimizers, schedulers, experiments, ...
+  report PATH... [--metric M] [--csv F] [--markdown F] [--plot DIR]
+                          compare runs and sweeps: one row per run, seeds grouped as mean ± std
   sample ckpt_path=PATH [n=64 ...]
                           write a PNG grid of samples from a generative model's checkpoint
   restore ckpt_path=PATH input=IMAGE output=OUT [sigma=25 | scale=2 ...]
@@ -36,7 +38,7 @@ overrides, or paths.data_dir=PATH). Your own configs compose with ours: dlfound 
 HYDRA_COMMANDS = ("train",)
 # Commands that take key=value arguments and run one module's `main(args)`.
 ENTRY_POINTS = {"eval": "dlfound.evaluate", "list": "dlfound.listing", "sample": "dlfound.sample",
-                "restore": "dlfound.restore"}
+                "restore": "dlfound.restore", "report": "dlfound.report"}
 # Lightning re-launches DDP ranks as `dlfound <overrides>`; this tells those child processes their command.
 COMMAND_ENV = "DLFOUND_COMMAND"
 

@@ -31,7 +31,7 @@ class ClassificationTask(Task):
         # Evaluation metrics are averaged over all DDP ranks; training ones stay per rank (no sync per step).
         log = dict(on_epoch=True, batch_size=y.shape[0], sync_dist=not training)
         self.log(f"{stage}/loss", loss, on_step=training, prog_bar=True, **log)
-        self.log(f"{stage}/acc", (logits.argmax(1) == y).float().mean(), prog_bar=not training, **log)
+        self.log(f"{stage}/acc", (logits.argmax(1) == y).float().mean(), on_step=False, prog_bar=not training, **log)
         if not training and self.num_classes > 5:
             top5 = (logits.topk(5, 1).indices == y[:, None]).any(1).float().mean()
             self.log(f"{stage}/acc_top5", top5, **log)
