@@ -142,13 +142,15 @@ def gaussian_kernel(size: int, sigma: float, dtype=torch.float32) -> torch.Tenso
 
 
 def kernel_to_otf(kernel: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """The FFT of the kernel zero-padded to `shape` and centred at pixel (0, 0): circular convolution with
-    the kernel is multiplication by this transfer function."""
+    """The FFT of the kernel wrapped onto an image of `shape`, centred at pixel (0, 0): circular convolution
+    with the kernel is multiplication by this transfer function (a kernel larger than the image wraps)."""
     kh, kw = kernel.shape[-2:]
-    padded = torch.zeros(*kernel.shape[:-2], *shape, dtype=kernel.dtype, device=kernel.device)
-    padded[..., :kh, :kw] = kernel
-    padded = padded.roll((-(kh // 2), -(kw // 2)), dims=(-2, -1))
-    return torch.fft.fft2(padded)
+    rows = (torch.arange(kh, device=kernel.device) - kh // 2) % shape[0]
+    cols = (torch.arange(kw, device=kernel.device) - kw // 2) % shape[1]
+    flat = (rows[:, None] * shape[1] + cols[None, :]).flatten()
+    padded = torch.zeros(*kernel.shape[:-2], shape[0] * shape[1], dtype=kernel.dtype, device=kernel.device)
+    padded.index_add_(-1, flat, kernel.flatten(-2))
+    return torch.fft.fft2(padded.view(*kernel.shape[:-2], *shape))
 
 
 def blur(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
