@@ -14,6 +14,7 @@
 """
 
 import concurrent.futures
+import copy
 import math
 from pathlib import Path
 
@@ -117,7 +118,7 @@ TORCHVISION_EQUAL = [
 
 
 @pytest.mark.parametrize("ours,options,theirs,their_options", TORCHVISION_EQUAL,
-                         ids=[f"{t[0]}{'-' + '-'.join(map(str, t[1].values())) if t[1] else ''}" for t in TORCHVISION_EQUAL])
+                         ids=["-".join([t[0], *map(str, t[1].values())]) for t in TORCHVISION_EQUAL])
 def test_imagenet_parameter_counts_equal_torchvision(ours, options, theirs, their_options):
     with torch.device("meta"):
         mine = count(build(ours, 3, 224, 1000, "imagenet", **options))
@@ -197,6 +198,9 @@ def test_googlenet_aux_logits_only_in_training():
     with torch.no_grad():
         assert net(x).shape == (2, 4)
     assert net.aux_logits == []
+    net.train()
+    net(x)
+    assert copy.deepcopy(net).aux_logits == []  # an EMA copy or a pickle made mid-training does not fail
     plain = models.GoogLeNet(3, 4, 32).train()
     plain(x)
     assert plain.aux_logits == [] and plain.aux1 is None

@@ -153,6 +153,10 @@ class GoogLeNet(nn.Module):
             elif isinstance(m, nn.Linear):
                 nn.init.zeros_(m.bias)
 
+    def __getstate__(self):
+        # The last forward's auxiliary logits hold autograd graphs: copies and pickles start without them.
+        return {**self.__dict__, "aux_logits": []}
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         aux = self.training and self.aux1 is not None
         x = self.inception3b(self.inception3a(self.stem(x)))

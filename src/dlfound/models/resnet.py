@@ -37,7 +37,7 @@ SHORTCUTS = ("A", "B")
 
 def check_stem(stem: str) -> None:
     if stem not in STEMS:
-        raise ValueError(f"unknown stem {stem!r}; choose small (3x3 conv, for 28-64 px) or imagenet (the paper's, 224 px)")
+        raise ValueError(f"unknown stem {stem!r}; choose small (3x3 conv, for 28-64 px) or imagenet (224 px)")
 
 
 def conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:

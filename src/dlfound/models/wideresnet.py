@@ -4,7 +4,7 @@ Widening residual networks beats deepening them: WRN-d-k is a pre-activation Res
 stages of 16k, 32k and 64k channels (k is the `widen_factor`), n basic blocks B(3,3) per stage
 (BN-ReLU-conv3x3-BN-ReLU-[dropout]-conv3x3), 1x1 projection shortcuts where the width changes, and a
 16-channel 3x3 stem. WRN-28-10 has 36.5M parameters and reaches 3.89 % CIFAR-10 and 18.85 % CIFAR-100 test
-error with dropout 0.3 between the convolutions (the paper's Table 6).
+error with dropout 0.3 between the convolutions (mean/std-normalised input; szagoruyko/wide-residual-networks).
 
 Built as `resnet.ResNet(block="preact_basic", widths=[16k, 32k, 64k], stem_width=16, dropout=...)`.
 """
