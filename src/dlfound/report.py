@@ -1,0 +1,555 @@
+"""`dlfound report PATH...`: compare runs and sweeps from their results.json files.
+
+One row per run, or per group of runs that differ only in `seed` (mean ± std over the seeds, with n). The
+columns are the overrides that differ between runs, the chosen metrics, status, wall time and parameters;
+the overrides shared by all runs are printed once above the table. The same table goes to CSV and Markdown on
+request, `--plot` draws learning curves and metric-against-hyperparameter, and the best run is printed as a
+`dlfound train ...` command the user can paste.
+
+Only results.json (the documented contract), `.hydra/config.yaml` and `csv/metrics.csv` are read, so the
+report works on runs from any dlfound version and never imports torch.
+"""
+
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import shlex
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rich.table import Table
+
+from dlfound.console import console, err_console, fail
+
+# Overrides that say where or how a run was launched, not what it trained: never a column, never in the command.
+LAUNCH_KEYS = ("hydra.", "hydra/", "resume")
+# Words in a metric's name that mean lower is better, for metrics unrelated to the monitored one.
+LOWER_IS_BETTER = ("loss", "err", "nll", "bpd", "nelbo", "fid", "kid", "mmd", "lpips", "time", "kl")
+# More default metric columns than this make the table unreadable; --columns picks others.
+MAX_DEFAULT_METRICS = 5
+MAX_LEGEND = 12
+
+
+@dataclass
+class Run:
+    folder: Path
+    results: dict
+    overrides: dict[str, str]  # key -> the override exactly as typed ("optim.lr=0.01"), launch keys dropped
+    _config: dict | None = field(default=None, repr=False)
+
+    def value(self, key: str) -> str:
+        """The run's value for a key: the typed override, else what the run actually used (its config)."""
+        if key == "seed" and self.results.get("seed") is not None:
+            return str(self.results["seed"])
+        if key in self.overrides:
+            return self.overrides[key].split("=", 1)[1]
+        # Not overridden here but elsewhere: the run used a default, which its choices or config record.
+        choices = self.results.get("choices") or {}
+        if choices.get(key) is not None:
+            return str(choices[key])
+        node = self.config()
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return ""
+            node = node[part]
+        return "" if isinstance(node, (dict, list)) else str(node)
+
+    def config(self) -> dict:
+        if self._config is None:
+            import yaml
+
+            path = self.folder / ".hydra" / "config.yaml"
+            try:
+                self._config = yaml.safe_load(path.read_text()) or {}
+            except (OSError, yaml.YAMLError):
+                self._config = {}
+        return self._config
+
+    def metric(self, name: str) -> float | None:
+        """A metric from results.json's `metrics`, or any numeric top-level key (wall_time_s, epochs, ...)."""
+        value = (self.results.get("metrics") or {}).get(name, self.results.get(name))
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return None  # a NaN from a diverged run must not win or lose a sort; it shows as missing
+        return float(value)
+
+
+@dataclass
+class Row:
+    """One table row: a single run, or runs that differ only in seed."""
+    runs: list[Run]
+    label: dict[str, str]  # differing key -> value, shared by all runs in the row
+
+    def stats(self, name: str) -> tuple[float | None, float | None, int]:
+        values = [v for v in (run.metric(name) for run in self.runs) if v is not None]
+        if not values:
+            return None, None, 0
+        std = statistics.stdev(values) if len(values) > 1 else None
+        return statistics.fmean(values), std, len(values)
+
+    @property
+    def status(self) -> str:
+        return self.runs[0].results.get("status", "?")
+
+
+# ---------------------------------------------------------------- reading
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="dlfound report",
+        description="Compare runs and sweeps: one row per run (seeds grouped as mean ± std), sorted by a metric; "
+                    "prints the best run as a command to paste.",
+        epilog="example: dlfound report outputs/train/multiruns/2026-11-21_10-00-00 --csv sweep.csv --plot plots/")
+    parser.add_argument("paths", nargs="+", metavar="PATH", type=Path,
+                        help="run or sweep folders; every results.json under them is read")
+    parser.add_argument("--metric", help="the metric that decides the best run (default: the monitored metric's "
+                                         "test counterpart, e.g. test/acc)")
+    parser.add_argument("--sort", metavar="METRIC", help="sort the table by this metric (default: --metric)")
+    direction = parser.add_mutually_exclusive_group()
+    direction.add_argument("--min", dest="direction", action="store_const", const="min",
+                           help="lower is better for the sort metric")
+    direction.add_argument("--max", dest="direction", action="store_const", const="max",
+                           help="higher is better for the sort metric")
+    parser.add_argument("--columns", metavar="M1,M2", help="metrics to show, comma-separated (any key of "
+                                                           "results.json's metrics, or wall_time_s, epochs, ...)")
+    parser.add_argument("--csv", metavar="FILE", type=Path, help="write the table as CSV")
+    parser.add_argument("--markdown", metavar="FILE", type=Path, help="write the table as Markdown")
+    parser.add_argument("--plot", metavar="DIR", type=Path, help="write learning curves and, for one-dimensional "
+                                                                  "sweeps, metric against hyperparameter (PNG)")
+    return parser.parse_args(argv)
+
+
+def natural_key(text: str | Path) -> list:
+    """Sweep jobs are folders 0, 1, ..., 10 (and seeds 1, ..., 10): sort them as numbers, not as strings."""
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(text))]
+
+
+def load_runs(paths: list[Path]) -> list[Run]:
+    files: dict[Path, None] = {}  # ordered and deduplicated: overlapping PATHs must not count a run twice
+    for path in paths:
+        if not path.exists():
+            fail(f"{path} does not exist. Give run or sweep folders, e.g. outputs/train/multiruns/<time>.")
+        if path.is_file() and path.name != "results.json":
+            fail(f"{path} is a file, not a run or sweep folder. Give the folder that holds results.json.")
+        found = [path] if path.is_file() else sorted(path.rglob("results.json"), key=natural_key)
+        for file in found:
+            files[file.resolve()] = None
+    if not files:
+        fail(f"No results.json under {', '.join(map(str, paths))}. A run writes results.json into its folder "
+             "when it finishes (a sweep: one per job folder); give the folder of a finished run or sweep, "
+             "e.g. outputs/train/multiruns/<time>.")
+    runs = []
+    for file in files:
+        try:
+            results = json.loads(file.read_text())
+        except (OSError, ValueError) as err:
+            err_console.print(f"[yellow]skipped {file}: not readable as JSON ({err})[/]")
+            continue
+        runs.append(Run(file.parent, results, typed_overrides(file.parent, results)))
+    if not runs:
+        fail(f"None of the results.json files under {', '.join(map(str, paths))} could be read.")
+    warn_unfinished(paths, {run.folder for run in runs})
+    return runs
+
+
+def typed_overrides(folder: Path, results: dict) -> dict[str, str]:
+    """The overrides as typed, keyed by their config key; results.json has them, older runs only .hydra/."""
+    overrides = results.get("overrides")
+    if overrides is None:
+        import yaml
+
+        saved = folder / ".hydra" / "overrides.yaml"
+        overrides = yaml.safe_load(saved.read_text()) if saved.is_file() else []
+    typed = {}
+    for override in overrides or []:
+        key = override.split("=", 1)[0].lstrip("+~")  # `+key=v` and `++key=v` set the same key as `key=v`
+        if "=" in override and not key.startswith(LAUNCH_KEYS):
+            typed[key] = override
+    return typed
+
+
+def warn_unfinished(paths: list[Path], finished: set[Path]) -> None:
+    """Run folders without results.json are still running or were killed: say so instead of hiding them."""
+    unfinished = {p.parent.resolve() for path in paths if path.is_dir() for p in path.rglob(".hydra")}
+    unfinished -= {f.resolve() for f in finished}
+    if unfinished:
+        names = ", ".join(sorted(str(p) for p in unfinished)[:5]) + (" ..." if len(unfinished) > 5 else "")
+        err_console.print(f"[yellow]{len(unfinished)} run folder(s) have no results.json yet (still running, or "
+                          f"stopped before the end): {names}[/]")
+
+
+# ---------------------------------------------------------------- comparing
+
+
+def canonical(value: str) -> str:
+    """`0.010`, `1e-2` and `0.01` are the same learning rate; `'adam'` and `adam` the same optimizer."""
+    try:
+        return repr(float(value))
+    except ValueError:
+        return value.strip("'\"")
+
+
+def split_keys(runs: list[Run]) -> tuple[list[str], list[str]]:
+    """(keys whose value differs between runs, keys identical in all runs), in the order they were typed."""
+    keys = list(dict.fromkeys(k for run in runs for k in run.overrides))
+    if "seed" not in keys:
+        keys.append("seed")  # the seed always matters, typed or not
+    differing, constant = [], []
+    for key in keys:
+        values = {canonical(run.value(key)) for run in runs}
+        (differing if len(values) > 1 else constant).append(key)
+    return differing, constant
+
+
+def group_runs(runs: list[Run], differing: list[str]) -> list[Row]:
+    """Runs with the same differing values except seed form one row; a failed seed is never averaged in."""
+    keys = [k for k in differing if k != "seed"]
+    groups: dict[tuple, list[Run]] = {}
+    for run in runs:
+        groups.setdefault((tuple(canonical(run.value(k)) for k in keys), run.results.get("status")), []).append(run)
+    rows = []
+    for members in groups.values():
+        label = {k: members[0].value(k) for k in keys}
+        if "seed" in differing:
+            label["seed"] = ",".join(sorted({run.value("seed") for run in members}, key=natural_key))
+        rows.append(Row(members, label))
+    return rows
+
+
+def available_metrics(runs: list[Run]) -> list[str]:
+    names = dict.fromkeys(k for run in runs for k in (run.results.get("metrics") or {}))
+    names.update(dict.fromkeys(k for run in runs for k, v in run.results.items()
+                               if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "seed"))
+    return list(names)
+
+
+def check_metric(name: str, runs: list[Run]) -> str:
+    if not any(run.metric(name) is not None for run in runs):
+        fail(f"No run has the metric {name!r}. Metrics these runs recorded: {', '.join(available_metrics(runs))}.")
+    return name
+
+
+def default_metric(runs: list[Run]) -> str:
+    """The monitored metric's test counterpart (val/acc -> test/acc), else the best validation value."""
+    monitor = (runs[0].results.get("monitor") or {}).get("metric")
+    candidates = []
+    if monitor:
+        candidates += ["test/" + monitor.split("/", 1)[-1], f"{monitor}_best"]
+    candidates += available_metrics(runs)
+    for name in candidates:
+        if any(run.metric(name) is not None for run in runs):
+            return name
+    fail("None of these runs recorded a metric: they all failed before the end. Their errors are in results.json.")
+
+
+def higher_is_better(name: str, runs: list[Run]) -> bool:
+    """Follow monitor.mode for the monitored quantity (val/acc, test/acc, val/acc_best); guess from the name else."""
+    monitor = runs[0].results.get("monitor") or {}
+    base = name.rsplit("/", 1)[-1].removesuffix("_best")
+    if monitor.get("metric") and monitor.get("mode") and base == monitor["metric"].rsplit("/", 1)[-1]:
+        return monitor["mode"] == "max"
+    return not any(word in name.lower() for word in LOWER_IS_BETTER)
+
+
+def sort_rows(rows: list[Row], name: str, descending: bool) -> list[Row]:
+    def key(row: Row):
+        mean = row.stats(name)[0]
+        return (mean is None, 0.0 if mean is None else (-mean if descending else mean))  # missing values last
+    return sorted(rows, key=key)
+
+
+def metric_columns(args: argparse.Namespace, runs: list[Run], metric: str, sort: str) -> list[str]:
+    if args.columns:
+        return [check_metric(m.strip(), runs) for m in args.columns.split(",") if m.strip()]
+    names = list(dict.fromkeys([metric, sort, *(k for run in runs for k in (run.results.get("metrics") or {}))]))
+    if len(names) > MAX_DEFAULT_METRICS:
+        console.print(f"[dim]more metrics (choose with --columns): {', '.join(names[MAX_DEFAULT_METRICS:])}[/]")
+    return names[:MAX_DEFAULT_METRICS]
+
+
+# ---------------------------------------------------------------- the table
+
+
+def fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if value == 0 or 1e-3 <= abs(value) < 1e5 else f"{value:.3e}"
+
+
+NUMERIC_COLUMNS = ("n", "wall time (s)", "params")
+
+
+def table_cells(rows: list[Row], keys: list[str], metrics: list[str], root: Path) -> tuple[list, list[list[str]]]:
+    """Header and text cells, shared by the terminal table and the Markdown file."""
+    grouped = any(len(row.runs) > 1 for row in rows)
+    header = [*keys, *(["n"] if grouped else []), *metrics, "status", *NUMERIC_COLUMNS[1:], "run"]
+    cells = []
+    for row in rows:
+        line = [row.label.get(k, "") for k in keys] + ([str(len(row.runs))] if grouped else [])
+        for name in metrics:
+            mean, std, _ = row.stats(name)
+            line.append(fmt(mean) + (f" ± {fmt(std)}" if std is not None else ""))
+        wall = row.stats("wall_time_s")[0]
+        params = row.runs[0].results.get("num_params")
+        line += [row.status, "-" if wall is None else f"{wall:.1f}",
+                 f"{params:,}" if isinstance(params, int) else "-", run_names(row, root)]
+        cells.append(line)
+    return header, cells
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def run_names(row: Row, root: Path) -> str:
+    return ", ".join(str(run.folder.relative_to(root)) for run in row.runs)
+
+
+def common_root(runs: list[Run]) -> Path:
+    """Where the runs meet, so that the run column shows short names (a sweep's job numbers)."""
+    root = Path(os.path.commonpath([str(run.folder) for run in runs]))
+    return root.parent if len(runs) == 1 else root
+
+
+def print_table(header: list[str], cells: list[list[str]], title: str, constant: list[str],
+                numeric: set[str]) -> None:
+    if constant:
+        console.print(f"[bold]same in all runs:[/] {' '.join(constant)}", highlight=False, soft_wrap=True)
+    table = Table(title=title, title_style="bold")
+    for name in header:
+        right = name in numeric
+        table.add_column(name, justify="right" if right else "left", overflow="fold",
+                         style="cyan" if name not in ("status", "run") and not right else None)
+    for line in cells:
+        table.add_row(*line, style="red" if "failed" in line else None)
+    console.print(table)
+
+
+def write_csv(path: Path, rows: list[Row], keys: list[str], metrics: list[str], root: Path) -> None:
+    """Numbers as numbers (mean and std in separate columns) so that a spreadsheet or pandas can use them."""
+    grouped = any(len(row.runs) > 1 for row in rows)
+    header = [*keys, *(["n"] if grouped else [])]
+    for name in metrics:
+        header += [name, f"{name} std"] if grouped else [name]
+    header += ["status", "wall_time_s", "num_params", "run"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(header)
+        for row in rows:
+            line = [row.label.get(k, "") for k in keys] + ([len(row.runs)] if grouped else [])
+            for name in metrics:
+                mean, std, _ = row.stats(name)
+                line += [mean, std] if grouped else [mean]
+            line += [row.status, row.stats("wall_time_s")[0], row.runs[0].results.get("num_params"),
+                     run_names(row, root)]
+            writer.writerow(["" if v is None else v for v in line])
+
+
+def write_markdown(path: Path, header: list[str], cells: list[list[str]], title: str, constant: list[str],
+                   numeric: set[str], command: str | None) -> None:
+    def line(values):
+        return "| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |"
+
+    text = [f"**{title}**", ""]
+    if constant:
+        text += ["Same in all runs: " + " ".join(f"`{c}`" for c in constant), ""]
+    text += [line(header), line("---:" if h in numeric else "---" for h in header)]
+    text += [line(c) for c in cells]
+    if command:
+        text += ["", f"Best: `{command}`"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(text) + "\n")
+
+
+def best_command(row: Row) -> str:
+    """The best row's overrides as a pasteable command; a seed group's without the seed (any seed will do)."""
+    overrides = [o for k, o in row.runs[0].overrides.items() if not (k == "seed" and len(row.runs) > 1)]
+    return " ".join(["dlfound", "train", *(shlex.quote(o) for o in overrides)])
+
+
+# ---------------------------------------------------------------- plots
+
+
+def read_curves(folder: Path) -> dict[str, dict[int, float]]:
+    """metrics.csv as {column: {epoch: value}}; Lightning fills only some columns per row, and a resumed run
+    may log an epoch twice, so the last value of each epoch wins."""
+    path = folder / "csv" / "metrics.csv"
+    curves: dict[str, dict[int, float]] = {}
+    if not path.is_file():
+        return curves
+    with path.open(newline="") as file:
+        for record in csv.DictReader(file):
+            try:
+                epoch = int(float(record.get("epoch") or ""))
+            except ValueError:
+                continue
+            for column, text in record.items():
+                if column not in ("epoch", "step") and text not in (None, ""):
+                    curves.setdefault(column, {})[epoch] = float(text)
+    return curves
+
+
+def curve_columns(curves: list[dict], monitor: str | None) -> tuple[str | None, str | None]:
+    """The validation metric (the monitored one) and the per-epoch training loss among the CSV's columns."""
+    columns = list(dict.fromkeys(c for curve in curves for c in curve))
+    val = monitor if monitor in columns else next((c for c in columns if c.startswith("val/")), None)
+    train = next((c for c in ("train/loss_epoch", "train/loss") if c in columns), None)
+    train = train or next((c for c in columns if c.startswith("train/") and "loss" in c and not c.endswith("_step")),
+                          None)
+    return val, train
+
+
+def row_label(row: Row) -> str:
+    parts = [f"{k}={v}" for k, v in row.label.items() if not (k == "seed" and len(row.runs) > 1)]
+    label = ", ".join(parts) or row.runs[0].folder.name
+    return label + (f" (n={len(row.runs)})" if len(row.runs) > 1 else "")
+
+
+def plot_learning_curves(rows: list[Row], out: Path, monitor: str | None) -> Path | None:
+    import matplotlib.pyplot as plt
+
+    curves = {id(run): read_curves(run.folder) for row in rows for run in row.runs}
+    val, train = curve_columns(list(curves.values()), monitor)
+    panels = [c for c in (val, train) if c]
+    if not panels:
+        err_console.print("[yellow]no learning curves: the runs have no csv/metrics.csv (logger=none?)[/]")
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, row in enumerate(rows):
+        color = colors[i % len(colors)]
+        for j, run in enumerate(row.runs):  # every seed drawn in its group's colour: the spread stays visible
+            for ax, column in zip(axes[0], panels):
+                points = sorted(curves[id(run)].get(column, {}).items())
+                if points:
+                    ax.plot(*zip(*points), color=color, marker=".", alpha=0.85,
+                            label=row_label(row) if j == 0 else None)
+    from matplotlib.ticker import MaxNLocator
+
+    for ax, column in zip(axes[0], panels):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(column)
+        ax.set_title(column)
+        ax.grid(alpha=0.3)
+    if len(rows) <= MAX_LEGEND:
+        axes[0][0].legend(fontsize="small")
+    fig.tight_layout()
+    path = out / "learning_curves.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def wants_log_axis(xs) -> bool:
+    """Learning rates and weight decays are swept by factors, not steps: over 10x, a log axis spaces them evenly."""
+    return min(xs) > 0 and max(xs) / min(xs) > 10
+
+
+def plot_sweep(rows: list[Row], out: Path, metric: str) -> Path | None:
+    """A one-dimensional sweep (one numeric key besides seed) as metric against that key."""
+    keys = [k for k in rows[0].label if k != "seed"]
+    done = [row for row in rows if row.stats(metric)[0] is not None]
+    if len(keys) != 1 or len(done) < 2:
+        return None
+    key = keys[0]
+    try:
+        points = sorted((float(row.label[key]), *row.stats(metric)[:2]) for row in done)
+    except ValueError:
+        return None  # a categorical sweep (model=mlp,lenet5) has no axis to draw
+    import matplotlib.pyplot as plt
+
+    xs, means, stds = zip(*points)
+    fig, ax = plt.subplots(figsize=(6, 4))
+    errors = [s or 0.0 for s in stds] if any(s is not None for s in stds) else None
+    ax.errorbar(xs, means, yerr=errors, marker="o", capsize=4)
+    if wants_log_axis(xs):
+        ax.set_xscale("log")
+    ax.set_xlabel(key)
+    ax.set_ylabel(metric + (" (mean ± std over seeds)" if errors else ""))
+    ax.set_title(f"{metric} against {key}")
+    ax.grid(alpha=0.3, which="both")
+    fig.tight_layout()
+    path = out / f"{re.sub(r'[^A-Za-z0-9.]+', '_', metric)}_vs_{re.sub(r'[^A-Za-z0-9.]+', '_', key)}.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def write_plots(rows: list[Row], out: Path, metric: str, monitor: str | None) -> list[Path]:
+    try:
+        import matplotlib
+    except ImportError:
+        fail("--plot needs matplotlib, which is not installed: pip install matplotlib")
+    matplotlib.use("Agg")  # files only: no display needed, and none is opened
+    out.mkdir(parents=True, exist_ok=True)
+    return [p for p in (plot_learning_curves(rows, out, monitor), plot_sweep(rows, out, metric)) if p]
+
+
+# ---------------------------------------------------------------- the command
+
+
+def print_failures(rows: list[Row]) -> None:
+    """A failed run's row has no metrics; its error's last line usually says why (NaN loss, out of memory)."""
+    for row in rows:
+        for run in row.runs:
+            if run.results.get("status") == "failed":
+                error = str(run.results.get("error") or "no error recorded").strip().splitlines() or [""]
+                console.print(f"[red]failed:[/] {run.folder}: {error[-1][:300]}", highlight=False)
+
+
+def print_best(rows: list[Row], metric: str, higher: bool) -> str | None:
+    """Print the best finished row's command, alone on its line so that it pastes cleanly; return it."""
+    finished = [r for r in sort_rows(rows, metric, higher) if r.status == "done" and r.stats(metric)[0] is not None]
+    if not finished:
+        console.print(f"[yellow]no finished run recorded {metric}: no best run to show[/]")
+        return None
+    mean, std, n = finished[0].stats(metric)
+    score = fmt(mean) + (f" ± {fmt(std)}, n={n}" if std is not None else "")
+    console.print(f"[bold]best[/] by {metric} ({score}):", highlight=False)
+    command = best_command(finished[0])
+    console.print(command, markup=False, highlight=False, soft_wrap=True)
+    return command
+
+
+def main(argv: list[str]) -> None:
+    args = parse_args(argv)
+    runs = load_runs(args.paths)
+    metric = check_metric(args.metric, runs) if args.metric else default_metric(runs)
+    sort = check_metric(args.sort, runs) if args.sort else metric
+    descending = args.direction == "max" if args.direction else higher_is_better(sort, runs)
+    metrics = metric_columns(args, runs, metric, sort)
+
+    differing, constant = split_keys(runs)
+    rows = sort_rows(group_runs(runs, differing), sort, descending)
+    root = common_root(runs)
+    shown_constant = [next((run.overrides[k] for run in runs if k in run.overrides), f"{k}={runs[0].value(k)}")
+                      for k in constant]
+    summary = (f"{plural(len(runs), 'run')} under {root}"
+               + (f", seeds grouped into {plural(len(rows), 'row')}" if len(rows) < len(runs) else ""))
+    console.print(summary, highlight=False, soft_wrap=True)
+    title = f"sorted by {sort} ({'higher' if descending else 'lower'} is better)"
+    header, cells = table_cells(rows, differing, metrics, root)
+    numeric = {*metrics, *NUMERIC_COLUMNS}
+    print_table(header, cells, title, shown_constant, numeric)
+
+    print_failures(rows)
+    # The best run is judged by --metric; --min/--max speak about it only when it is also the sort key.
+    metric_up = args.direction == "max" if args.direction and sort == metric else higher_is_better(metric, runs)
+    command = print_best(rows, metric, metric_up)
+
+    if args.csv:
+        write_csv(args.csv, rows, differing, metrics, root)
+        console.print(f"wrote {args.csv}", highlight=False)
+    if args.markdown:
+        write_markdown(args.markdown, header, cells, f"{summary}; {title}", shown_constant, numeric, command)
+        console.print(f"wrote {args.markdown}", highlight=False)
+    if args.plot:
+        monitor = (runs[0].results.get("monitor") or {}).get("metric")
+        for path in write_plots(rows, args.plot, metric, monitor):
+            console.print(f"wrote {path}", highlight=False)
