@@ -134,6 +134,8 @@ class GANTask(GenerativeTask):
             opt_g.step()
             self.untoggle_optimizer(opt_g)
             self.log("train/g_loss", g_loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
+        # Lightning hands this to callbacks as outputs["loss"] (the non-finite-loss check watches it).
+        return d_loss.detach()
 
     # -- measuring samples ---------------------------------------------------------------------------------
     def extractor(self):
