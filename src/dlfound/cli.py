@@ -54,16 +54,23 @@ def _run_hydra(command: str, args: list[str]) -> None:
 
         args = _expand_resume(args)
         _refuse_overwrite(args)
+        # Sweeper databases (Optuna's sqlite) live under the outputs folder, which must exist before Hydra starts.
+        Path(os.environ.get("DLFOUND_OUTPUTS", "outputs")).mkdir(parents=True, exist_ok=True)
     # Hydra parses sys.argv[1:]; argv[0] stays the real script so that re-launched DDP ranks find it.
     sys.argv = [sys.argv[0], *args]
     main_fn = hydra.main(config_path=str(config_dir()), config_name=command, version_base="1.3")(hydra_task)
     main_fn()
+    from dlfound.train import FAILED_RUNS
+
+    if FAILED_RUNS:
+        _fail(f"{len(FAILED_RUNS)} job(s) of the sweep failed; each failure is recorded in its results.json: "
+              + ", ".join(str(p) for p in FAILED_RUNS))
 
 
 def _expand_resume(args: list[str]) -> list[str]:
-    """`resume=RUN_FOLDER` becomes that run's own overrides, its folder, and resume=auto."""
+    """`resume=RUN_FOLDER` becomes that run's own overrides, its folder, and resume=last."""
     for i, arg in enumerate(args):
-        if arg.startswith("resume=") and arg != "resume=auto" and arg != "resume=null":
+        if arg.startswith("resume=") and arg not in ("resume=auto", "resume=last", "resume=null"):
             folder = Path(arg.split("=", 1)[1]).expanduser()
             saved = folder / ".hydra" / "overrides.yaml"
             if not saved.is_file():
@@ -73,7 +80,7 @@ def _expand_resume(args: list[str]) -> list[str]:
 
             previous = [o for o in yaml.safe_load(saved.read_text()) or [] if not o.startswith(("resume=", "hydra.run.dir="))]
             rest = args[:i] + args[i + 1:]
-            return previous + rest + [f"hydra.run.dir={folder}", "resume=auto"]
+            return previous + rest + [f"hydra.run.dir={folder}", "resume=last"]
     return args
 
 
@@ -85,7 +92,7 @@ def _refuse_overwrite(args: list[str]) -> None:
             resuming = any(a.startswith(("resume=", "ckpt_path=")) and not a.endswith("=null") for a in args)
             if (folder / "results.json").exists() and not resuming:
                 _fail(f"{folder} already holds a finished run, and training into it would overwrite its files. "
-                      f"Choose another hydra.run.dir, or continue that run with resume=auto.")
+                      f"Choose another hydra.run.dir, or continue that run with resume=last.")
 
 
 def _fail(message: str) -> None:

@@ -11,3 +11,7 @@ class DatasetUnavailableError(DlfoundError):
 
 class ConfigError(DlfoundError):
     """A config value or combination that cannot work."""
+
+
+class NonFiniteLossError(DlfoundError):
+    """The training loss became NaN or infinite."""

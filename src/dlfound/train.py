@@ -67,17 +67,23 @@ def build_trainer(cfg: dict, run_dir: Path, extra_callbacks: list, monitor: str,
 
 
 def find_resume_checkpoint(cfg: dict, run_dir: Path) -> str | None:
-    """`ckpt_path=PATH` resumes from PATH; `resume=auto` from the newest last*.ckpt in this run's folder."""
+    """`ckpt_path=PATH` resumes from PATH. `resume=last` continues from this run folder's newest last*.ckpt
+    (even a finished run, to train it longer); `resume=auto` does so when there is one, and starts fresh
+    otherwise (finished runs are skipped before this, see hydra_task)."""
     if cfg.get("ckpt_path"):
         path = Path(cfg["ckpt_path"])
         if not path.is_file():
             raise ConfigError(f"ckpt_path={path} does not exist; give the path of a .ckpt file to resume from")
         return str(path)
-    if cfg.get("resume") == "auto":
+    resume = cfg.get("resume")
+    if resume not in (None, "auto", "last"):
+        raise ConfigError(f"resume={resume!r}: use resume=auto, resume=last, or `dlfound train resume=RUN_FOLDER`")
+    if resume:
         found = sorted((run_dir / "checkpoints").glob("last*.ckpt"), key=os.path.getmtime)
-        return str(found[-1]) if found else None
-    if cfg.get("resume"):
-        raise ConfigError(f"resume={cfg['resume']!r}: use resume=auto, or `dlfound train resume=RUN_FOLDER`")
+        if found:
+            return str(found[-1])
+        if resume == "last":
+            raise ConfigError(f"resume=last: {run_dir / 'checkpoints'} holds no last.ckpt to continue from")
     return None
 
 
@@ -115,7 +121,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str], choices: dict) -
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    from dlfound.callbacks import ConfigInCheckpoint, Throughput
+    from dlfound.callbacks import (ConfigInCheckpoint, RNGStateInCheckpoint, SaveOnSigterm, StopOnNonFiniteLoss,
+                                   Throughput)
     from dlfound.console import config_tree, console, results_table
 
     started = time.time()
@@ -131,7 +138,9 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str], choices: dict) -
     monitor = plain.get("monitor") or task.monitor
     mode = plain.get("monitor_mode") or task.monitor_mode
     throughput = Throughput()
-    trainer = build_trainer(plain, run_dir, [throughput, ConfigInCheckpoint(plain)], monitor, mode)
+    guards = [ConfigInCheckpoint(plain), StopOnNonFiniteLoss(), SaveOnSigterm(str(run_dir / "checkpoints")),
+              RNGStateInCheckpoint()]
+    trainer = build_trainer(plain, run_dir, [throughput, *guards], monitor, mode)
     resume_from = find_resume_checkpoint(plain, run_dir)
     if resume_from and is_zero:
         console.print(f"[bold]resuming[/] from {resume_from}")
@@ -183,28 +192,85 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str], choices: dict) -
     return results
 
 
+# Run folders of the jobs of this process that failed; the CLI's exit code reports them after a sweep.
+FAILED_RUNS: list[Path] = []
+
+
+def objective(results: dict, key: str | None) -> float | None:
+    """The number a sweeper optimises: any key of results.json's metrics or top level (default: best monitor)."""
+    key = key or f"{results['monitor']['metric']}_best"
+    value = results.get("metrics", {}).get(key, results.get(key))
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def record_failure(run_dir: Path, error: str, overrides: list[str], choices: dict) -> None:
+    last = sorted((run_dir / "checkpoints").glob("last*.ckpt"), key=os.path.getmtime)
+    write_json(run_dir / RESULTS_FILE, {
+        "status": "failed",
+        "error": error,
+        "last_checkpoint": str(last[-1]) if last else None,
+        "choices": choices,
+        "overrides": overrides,
+        "run_dir": str(run_dir),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": versions(),
+    })
+
+
+def share_cpu_threads(hydra_cfg) -> None:
+    """Jobs that a parallel launcher runs side by side split the CPU threads, instead of each taking all."""
+    launcher = hydra_cfg.get("launcher") or {}
+    parallel = int(launcher.get("n_jobs") or 1) if "joblib" in str(launcher.get("_target_", "")) else 1
+    if parallel > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // parallel))
+
+
 def hydra_task(cfg: DictConfig) -> float | None:
-    """The function Hydra calls once per job; returns the monitored metric for sweepers."""
+    """The function Hydra calls once per job; returns the objective for sweepers.
+
+    In a sweep, a job that fails is recorded in its results.json with status "failed" and the sweep goes on;
+    in a single run the error ends the command.
+    """
+    import lightning as L
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
-    from dlfound.console import fail
+    from dlfound.console import console, err_console, fail
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    overrides, choices = list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices)
+    share_cpu_threads(hydra_cfg)
+    results_path = run_dir / RESULTS_FILE
+    if cfg.get("resume") == "auto" and results_path.is_file():
+        recorded = json.loads(results_path.read_text())
+        if recorded.get("status") == "done":
+            console.print(f"[bold]already done[/], skipping: {run_dir}")
+            return objective(recorded, cfg.get("objective"))
     strategy = str(cfg.trainer.get("strategy", ""))
     try:
-        if hydra_cfg.mode == RunMode.MULTIRUN and strategy.startswith("ddp") and "spawn" not in strategy:
+        if multirun and strategy.startswith("ddp") and "spawn" not in strategy:
             raise ConfigError(
                 f"trainer.strategy={strategy} cannot run inside a multirun sweep: Lightning re-launches each rank "
                 "with the sweep's arguments, so every rank would start the whole sweep again. Run the jobs one at "
                 "a time without -m, or use trainer.strategy=ddp_spawn inside the sweep."
             )
-        results = train(cfg, run_dir, list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices))
-    except DlfoundError as err:
-        fail(str(err))
-    except MisconfigurationException as err:
-        fail(f"Lightning refused the trainer settings: {err}")
-    value = results["metrics"].get(f"{results['monitor']['metric']}_best")
-    return value
+        results = train(cfg, run_dir, overrides, choices)
+    except Exception as err:
+        if isinstance(err, MisconfigurationException):
+            err = ConfigError(f"Lightning refused the trainer settings: {err}")
+        message = str(err) if isinstance(err, DlfoundError) else f"{type(err).__name__}: {err}"
+        if L.fabric.utilities.rank_zero.rank_zero_only.rank == 0:
+            record_failure(run_dir, message, overrides, choices)
+        if not multirun:
+            if isinstance(err, DlfoundError):
+                fail(message)
+            raise
+        FAILED_RUNS.append(run_dir)
+        err_console.print(f"[bold red]job failed[/] ({run_dir}): {message}")
+        return None
+    return objective(results, cfg.get("objective"))

@@ -161,8 +161,10 @@ class InMemoryDataModule(L.LightningDataModule):
         data = self.splits[split]
         batch_size = self.batch_size if split == "train" else self.eval_batch_size
         sampler = IndexBatchSampler(len(data), batch_size, shuffle, self.drop_last and shuffle, self.split_seed)
+        # Its own generator, so that creating an iterator never draws from the global RNG (exact resume).
         return DataLoader(data, sampler=sampler, batch_size=None, num_workers=self.num_workers,
-                          pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0)
+                          pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0,
+                          generator=torch.Generator().manual_seed(self.split_seed))
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

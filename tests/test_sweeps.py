@@ -1,0 +1,122 @@
+"""Sweeps and runs that survive: Optuna, failing jobs, NaN losses, kills, exact resume, parallel launchers."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import read_results, run_dlfound, run_folders
+
+QUICK = ["print_config=false", "callbacks=none", "logger=none"]
+
+
+def test_optuna_sweep_finishes_and_continues_from_sqlite(workdir):
+    import optuna
+
+    args = ["train", "hparams_search=digits_mlp_optuna", "hydra.sweeper.n_trials=3", "trainer.max_epochs=1", *QUICK]
+    run_dlfound(args, workdir)
+    storage = f"sqlite:///{workdir / 'outputs' / 'optuna.db'}"
+    assert len(optuna.load_study(study_name="digits_mlp", storage=storage).trials) == 3
+    run_dlfound(args, workdir)
+    study = optuna.load_study(study_name="digits_mlp", storage=storage)
+    assert len(study.trials) == 6 and all(t.state.name == "COMPLETE" for t in study.trials)
+    assert 0 < study.best_value <= 1
+
+
+def test_a_failing_job_is_recorded_and_the_sweep_goes_on(workdir):
+    proc = run_dlfound(["train", "-m", "optim=sgd", "optim.lr=1e20,0.05", "trainer.max_epochs=2", *QUICK],
+                       workdir, check=False)
+    assert proc.returncode != 0 and "1 job(s) of the sweep failed" in proc.stderr
+    by_lr = {read_results(f)["overrides"][1]: read_results(f) for f in run_folders(workdir / "outputs")}
+    failed, done = by_lr["optim.lr=1e+20"], by_lr["optim.lr=0.05"]
+    assert failed["status"] == "failed" and "training loss became" in failed["error"]
+    assert done["status"] == "done" and done["metrics"]["test/acc"] > 0.5
+
+
+def test_a_nan_loss_stops_a_single_run_with_a_clear_message(workdir):
+    proc = run_dlfound(["train", "optim=sgd", "optim.lr=1e20", *QUICK], workdir, check=False)
+    assert proc.returncode != 0 and "training loss became" in proc.stderr and "Traceback" not in proc.stderr
+    [folder] = run_folders(workdir / "outputs")
+    assert read_results(folder)["status"] == "failed"
+
+
+def test_resume_at_an_epoch_boundary_equals_the_uninterrupted_run(workdir):
+    common = ["train", "trainer.deterministic=true", "model.dropout=0.3", "print_config=false", "callbacks=none"]
+    (workdir / "a").mkdir()
+    run_dlfound([*common, "trainer.max_epochs=4"], workdir / "a")
+    (workdir / "b").mkdir()
+    run_dlfound([*common, "trainer.max_epochs=2"], workdir / "b")
+    [interrupted] = run_folders(workdir / "b" / "outputs")
+    run_dlfound(["train", f"resume={interrupted}", "trainer.max_epochs=4"], workdir / "b")
+    [whole] = run_folders(workdir / "a" / "outputs")
+    a, b = read_results(whole), read_results(interrupted)
+    assert b["epochs"] == a["epochs"] == 4
+    assert b["metrics"]["test/loss"] == a["metrics"]["test/loss"]
+    wa = torch.load(whole / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    wb = torch.load(interrupted / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_a_run_killed_mid_epoch_resumes_from_an_intact_checkpoint(workdir):
+    from conftest import REPO  # noqa: F401  (the same environment as run_dlfound)
+    import os
+
+    env = {**os.environ, "DLFOUND_OUTPUTS": str(workdir / "outputs"), "DLFOUND_DATA": str(workdir / "data")}
+    env.pop("DLFOUND_COMMAND", None)
+    proc = subprocess.Popen([sys.executable, "-m", "dlfound", "train", "trainer.max_epochs=100000",
+                             "data.batch_size=8", *QUICK], cwd=workdir, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 240
+        last = None
+        while time.time() < deadline:
+            found = list((workdir / "outputs").rglob("last.ckpt"))
+            if found and found[0].stat().st_mtime < time.time() - 0.5:
+                last = found[0]
+                break
+            time.sleep(0.2)
+        assert last is not None, "no checkpoint appeared"
+        time.sleep(0.7)  # kill it in the middle of later epochs and checkpoint writes
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        proc.kill()
+    ckpt = torch.load(last, weights_only=True)  # intact: a complete, readable checkpoint
+    folder = last.parent.parent
+    run_dlfound(["train", f"resume={folder}", f"trainer.max_epochs={ckpt['epoch'] + 3}"], workdir)
+    results = read_results(folder)
+    assert results["status"] == "done" and results["epochs"] == ckpt["epoch"] + 3
+
+
+def test_resume_auto_skips_finished_jobs_of_a_sweep(workdir):
+    sweep = workdir / "sweep"
+    args = ["train", "-m", "optim.lr=0.01,0.003", "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}", *QUICK]
+    run_dlfound(args, workdir)
+    (sweep / "1" / "results.json").unlink()  # as if job 1 had been interrupted
+    done_before = (sweep / "0" / "results.json").read_bytes()
+    proc = run_dlfound([*args, "resume=auto"], workdir)
+    assert proc.stdout.count("already done") == 1
+    assert (sweep / "0" / "results.json").read_bytes() == done_before
+    assert read_results(sweep / "1")["status"] == "done"
+
+
+def test_parallel_launcher_runs_jobs_side_by_side(workdir):
+    run_dlfound(["train", "-m", "hydra/launcher=parallel", "optim.lr=0.01,0.003", "trainer.max_epochs=1", *QUICK],
+                workdir)
+    assert len(run_folders(workdir / "outputs")) == 2
+
+
+def test_submitit_local_launcher_runs_a_two_job_sweep(workdir):
+    run_dlfound(["train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+                 "optim.lr=0.01,0.003", "trainer.max_epochs=1", *QUICK], workdir)
+    folders = run_folders(workdir / "outputs")
+    assert len(folders) == 2 and all(read_results(f)["status"] == "done" for f in folders)
+
+
+def test_multirun_with_ddp_is_refused_clearly(workdir):
+    proc = run_dlfound(["train", "-m", "trainer=ddp_cpu", "optim.lr=0.01,0.003", *QUICK], workdir, check=False)
+    assert proc.returncode != 0 and "cannot run inside a multirun sweep" in proc.stderr
