@@ -38,7 +38,7 @@ ZOO = [
     "googlenet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet20", "resnet32",
     "resnet44", "resnet56", "resnet110", "preact_resnet18", "preact_resnet110", "preact_resnet164",
     "densenet121", "densenet169", "densenet201", "densenet_bc100", "resnext50_32x4d", "resnext29_8x64d",
-    "resnext29_16x64d", "se_resnet18", "se_resnet50", "mobilenet_v2", "wrn28_10", "vit_tiny", "vit_b_16",
+    "resnext29_16x64d", "se_resnet18", "se_resnet50", "mobilenet_v2", "wrn28_10", "vit_tiny",
 ]
 CPU_MODELS = ["resnet20", "resnet18", "vgg11_bn", "mobilenet_v2", "densenet_bc100", "vit_tiny"]
 AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
