@@ -184,6 +184,8 @@ def test_user_errors_are_one_clear_message(workdir, args, message):
 def test_list_shows_models_and_datasets(workdir):
     out = run_dlfound(["list", "model", "data", "optim", "sched", "experiment"], workdir).stdout
     for name in ("mlp", "lenet5", "softmax", "digits", "mnist", "cifar10", "imagefolder", "moons", "adamw",
-                 "onecycle", "mnist_lenet5"):
+                 "onecycle", "mnist_lenet5", "resnet18", "resnet20", "vgg16_bn", "densenet_bc100", "googlenet",
+                 "resnext29_8x64d", "se_resnet18", "mobilenet_v2", "wrn28_10", "vit_tiny", "nin", "alexnet"):
         assert name in out
     assert "0.062M" in out  # LeNet-5 on 1x28x28
+    assert "0.270M" in out  # ResNet-20 on 3x32x32
