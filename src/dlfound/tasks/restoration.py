@@ -34,30 +34,36 @@ class RestorationTask(Task):
 
     def __init__(self, net: nn.Module, optim: dict, sched: dict | None = None, init: str = "default",
                  loss: str = "l2", quantize: bool = True, shave: int | str = "auto", y_channel: bool | str = "auto",
-                 log_images: bool = True):
+                 log_images: bool = True, channels_last: bool = False):
         if loss not in LOSSES:
             raise ConfigError(f"task.loss={loss!r}: choose l2 (mean squared error) or l1")
         super().__init__(net, optim, sched, init)
         self.loss_fn = LOSSES[loss]
         self.quantize, self.shave, self.y_channel, self.log_images = quantize, shave, y_channel, log_images
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        if channels_last:
+            self.net.to(memory_format=torch.channels_last)
         self._rows: list[dict] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x.contiguous(memory_format=self.memory_format))
 
     # -- training ----------------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
         degraded, clean = batch[0], batch[1]
-        loss = self.loss_fn(self.net(degraded), clean)
+        loss = self.loss_fn(self(degraded), clean)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=clean.shape[0])
         return loss
 
     # -- evaluation --------------------------------------------------------------------------------------
     def restore(self, degraded: torch.Tensor) -> torch.Tensor:
         """The network's output as an image: clipped to [0, 1] (and rounded to 8 bits with quantize)."""
-        out = self.net(degraded).clamp(0, 1)
+        out = self(degraded).clamp(0, 1)
         return out.mul(255).round().div(255) if self.quantize else out
 
     def _evaluate(self, batch, stage: str):
         degraded, clean, info = batch
-        raw = self.net(degraded)
+        raw = self(degraded).float()
         restored = raw.clamp(0, 1)
         if self.quantize:
             restored = restored.mul(255).round().div(255)
