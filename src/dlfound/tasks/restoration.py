@@ -109,10 +109,10 @@ class RestorationTask(Task):
 
     def on_test_epoch_end(self):
         """Per-image metrics into RUN/test_images.csv (when the run has loggers, i.e. a run folder)."""
-        if not self._rows or not self.loggers or not self.trainer.is_global_zero:
+        folder = getattr(self.loggers[0], "save_dir", None) if self.loggers else None
+        if not self._rows or not folder or self.trainer.fast_dev_run or not self.trainer.is_global_zero:
             return
-        folder = Path(self.loggers[0].save_dir or ".")
-        with open(folder / "test_images.csv", "w", newline="") as handle:
+        with open(Path(folder) / "test_images.csv", "w", newline="") as handle:
             writer = csv.DictWriter(handle, fieldnames=list(self._rows[0]))
             writer.writeheader()
             writer.writerows(self._rows)
