@@ -10,7 +10,7 @@ warm-up); then samples/s over `--steps` steps, synchronising the device before r
 get `torch.backends.cudnn.benchmark = True`.
 
     python scripts/benchmark_zoo.py                               # CPU: a few family representatives
-    python scripts/benchmark_zoo.py --models resnet18 vit_tiny --batch-size 32 --steps 5
+    python scripts/benchmark_zoo.py --models resnet18 vit_tiny --batch-size 32 --steps 5 --repeats 3
     python scripts/benchmark_zoo.py --models all                  # GPU default: the whole zoo
     python scripts/benchmark_zoo.py --precision 32-true bf16-mixed --channels-last both   # on a GPU
 
@@ -132,6 +132,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=None, help="default 128 on a GPU, 32 on CPU")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 30 on a GPU, 5 on CPU)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 10 GPU, 2 CPU)")
+    parser.add_argument("--repeats", type=int, default=1, help="alternate plain/dlfound runs; report the best of each")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
     parser.add_argument("--precision", nargs="+", default=None, choices=["32-true", "bf16-mixed", "16-mixed"],
                         help="default 32-true and bf16-mixed on a GPU, 32-true on CPU")
     parser.add_argument("--channels-last", nargs="?", const="on", default=None, choices=["off", "on", "both"],
@@ -155,10 +157,13 @@ def main() -> None:
     precisions = args.precision or (["32-true", "bf16-mixed"] if gpu else ["32-true"])
     formats = {"off": [False], "on": [True], "both": [False, True]}[args.channels_last or ("both" if gpu else "off")]
     torch.backends.cudnn.benchmark = True
+    if args.threads:
+        torch.set_num_threads(args.threads)
     batches = random_batches(4, batch_size, 10, device)
 
     name = torch.cuda.get_device_name(device) if gpu else f"CPU, {torch.get_num_threads()} threads"
-    print(f"torch {torch.__version__}, {name}; batch {batch_size}, {warmup} warm-up + {steps} timed steps, 3x32x32")
+    print(f"torch {torch.__version__}, {name}; batch {batch_size}, {warmup} warm-up + {steps} timed steps, 3x32x32, "
+          f"best of {args.repeats}")
     header = f"{'model':<18}{'params':>9}{'precision':>12}{'layout':>9}{'plain (samples/s)':>19}" \
              f"{'dlfound (samples/s)':>21}{'ratio':>7}"
     print(header)
@@ -168,8 +173,10 @@ def main() -> None:
             params = sum(p.numel() for p in build(model).parameters())
         for precision in precisions:
             for channels_last in formats:
-                plain = plain_loop(model, batches, steps, warmup, device, precision, channels_last)
-                ours = dlfound_loop(model, batches, steps, warmup, device, precision, channels_last)
+                plain = ours = 0.0
+                for _ in range(args.repeats):
+                    plain = max(plain, plain_loop(model, batches, steps, warmup, device, precision, channels_last))
+                    ours = max(ours, dlfound_loop(model, batches, steps, warmup, device, precision, channels_last))
                 layout = "NHWC" if channels_last else "NCHW"
                 print(f"{model:<18}{params / 1e6:>8.2f}M{precision:>12}{layout:>9}{plain:>19,.1f}{ours:>21,.1f}"
                       f"{ours / plain:>7.2f}", flush=True)
