@@ -107,6 +107,10 @@ class ActNorm(nn.Module):
         dims = [0, *range(2, x.dim())]
         self.bias.copy_(-x.mean(dims))
         self.log_scale.copy_(-torch.log(x.std(dims).clamp_min(1e-6)))
+        if torch.distributed.is_available() and torch.distributed.is_initialized():  # same start on every rank
+            for t in (self.bias, self.log_scale):
+                torch.distributed.all_reduce(t)
+                t.div_(torch.distributed.get_world_size())
         self.initialized.fill_(1)
 
     def forward(self, x):
