@@ -270,13 +270,20 @@ def test_train_restore_and_pnp_from_the_command_line(workdir):
     make_sets(root, {"Train400": (4, (48, 48), 1), "Set12": (1, (30, 26), 1), "BSD68": (1, (26, 30), 1)})
     run_dlfound(["train", "experiment=dncnn_sigma25", "model.depth=4", "model.width=8", "data.batch_size=8",
                  "data.val_size=1", "data.scales=[1.0]", "trainer.max_epochs=1",
-                 "logger=csv", "callbacks.progress_bar=null", "callbacks.model_summary=null"], workdir)
+                 "callbacks.progress_bar=null", "callbacks.model_summary=null"], workdir)
     run = run_folders(workdir / "outputs")[-1]
     results = read_results(run)
     for key in ("test/psnr", "test/ssim", "test/psnr_input", "test/Set12/psnr", "test/BSD68/psnr"):
         assert key in results["metrics"]
     assert results["metrics"]["test/psnr_input"] == pytest.approx(20.2, abs=1.5)
     assert (run / "test_images.csv").read_text().count("\n") == 3
+    # degraded | restored | clean side by side in TensorBoard, as its own reader sees them.
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0})
+    events.Reload()
+    image = events.Images("test/Set12/000")[-1]
+    assert (image.height, image.width) == (30, 3 * 26 + 4)
     ckpt = next((run / "checkpoints").glob("last*.ckpt"))
 
     write_png(workdir / "photo.png", smooth_image(23, 31, 3))
@@ -300,6 +307,7 @@ def test_every_restoration_model_trains_fast_dev_run(workdir):
     run_dlfound(["train", "-m", "experiment=dncnn_sigma25,srcnn_x3,vdsr_x2,unet_sigma25", "debug=fast",
                  "data.batch_size=4", "data.val_size=1", "callbacks.progress_bar=null"], workdir)
     assert len(run_folders(workdir / "outputs")) == 4
+    assert not (workdir / "test_images.csv").exists()  # fast_dev_run has no run folder to write it to
     for folder in run_folders(workdir / "outputs"):
         assert read_results(folder)["metrics"]["test/psnr"] > 0
 
