@@ -148,6 +148,7 @@ class RestorationDataModule(L.LightningDataModule):
         in_channels: int = 1,
         degradation: str = "noise",
         sigma: float | list[float] = 25.0,
+        eval_sigma: float | None = None,
         scale: int = 2,
         train_scales: list[int] | None = None,
         round_lr: bool = True,
@@ -196,6 +197,9 @@ class RestorationDataModule(L.LightningDataModule):
         self.channels, self.in_channels = channels, in_channels
         self.image_size, self.num_classes = None, None
         self.degrade = Degradation(degradation, sigma, int(scale), round_lr, blur_size, blur_sigma, mask_ratio)
+        # Validation and test may use one level where training draws from a range (blind denoising).
+        self.eval_degrade = Degradation(degradation, sigma if eval_sigma is None else eval_sigma, int(scale),
+                                        round_lr, blur_size, blur_sigma, mask_ratio)
         self.train_scales = list(train_scales) if train_scales else None
         self.patch_size, self.stride, self.scales = patch_size, stride, list(scales)
         self.max_patches, self.augment = max_patches, augment
@@ -308,4 +312,4 @@ class RestorationDataModule(L.LightningDataModule):
         if self.degrade.kind == "bicubic":
             clean = modcrop(clean, self.degrade.scale)
         generator = torch.Generator().manual_seed(self.eval_seed * 1_000_003 + index)
-        return self.degrade(clean, generator)
+        return self.eval_degrade(clean, generator)
