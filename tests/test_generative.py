@@ -388,3 +388,41 @@ def test_mode_check_scores_a_collapsed_generator_worse():
     # The metric functions directly: a generator that lands between the modes has no high-quality samples.
     between = torch.randn(2500, 2) * 0.01 + dm.mode_centers[:1] * 0.5
     assert mode_coverage(between, dm.mode_centers, dm.mode_std) == {"modes_covered": 0.0, "hq_fraction": 0.0}
+
+
+FAMILY_TASK = {"vae": "vae", "conv_vae": "vae", "cvae": "vae", "nice": "flow", "realnvp": "flow", "glow": "flow",
+               "gan": "gan", "cgan": "gan", "dcgan": "gan"}
+
+
+@pytest.mark.parametrize("data", ["mnist", "cifar10"])
+@pytest.mark.parametrize("model", FAMILY_TASK)
+def test_every_generative_model_takes_mnist_and_cifar_shapes(model, data, tmp_path):
+    """Shapes come from the data config: each model trains a step and samples on 1x28x28 and 3x32x32 images."""
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+    from omegaconf import OmegaConf
+
+    from dlfound.paths import config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        cfg = compose("train", overrides=[f"model={model}", f"task={FAMILY_TASK[model]}", f"data={data}",
+                                          "hydra.runtime.output_dir=."])
+    cfg = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("model", "task", "optim", "data")}
+    if model == "nice":
+        cfg["model"]["hidden"] = 64
+    if model == "glow":
+        cfg["model"]["steps"] = 2
+    net = instantiate(cfg["model"], _convert_="all")
+    task = instantiate(cfg["task"], _partial_=True, _convert_="all")(net=net, optim=cfg["optim"], sched=None)
+    c, s = cfg["data"]["in_channels"], cfg["data"]["image_size"]
+    x, y = torch.rand(4, c, s, s), torch.arange(4) % 10
+    if FAMILY_TASK[model] == "vae":
+        loss = sum(task.elbo_terms(x, y if net.conditional else None)).mean()
+    elif FAMILY_TASK[model] == "flow":
+        loss = task.nll(x)[1].mean()
+    else:
+        loss = task.discriminator_loss(net.to_model(x), net.generate(torch.randn(4, net.latent_dim), y), y)[0]
+    loss.backward()
+    assert torch.isfinite(loss)
+    task.eval()
+    assert task.sample(3, y=2 if task.num_classes else None).shape == (3, c, s, s)

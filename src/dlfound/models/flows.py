@@ -460,11 +460,12 @@ def realnvp(in_channels: int, image_size: int | None = None, num_scales: int = 2
 
 
 def glow(in_channels: int, image_size: int | None = None, levels: int = 2, steps: int = 8, hidden: int = 128,
-         learned_prior: bool = True, num_layers: int = 8, depth: int = 2) -> Flow:
+         learned_prior: bool = True, alpha: float | None = None, num_layers: int = 8, depth: int = 2) -> Flow:
     """Glow: per level a squeeze, `steps` flow steps (actnorm, invertible 1x1 convolution, affine channel
     coupling with a conv-ReLU-conv1x1-ReLU-conv network of width `hidden`), and a split with a learned prior
-    (not after the last level); inputs are centred by -0.5. On flat vectors: `num_layers` steps of actnorm,
-    invertible linear map and affine coupling with MLPs."""
+    (not after the last level). Inputs are centred by -0.5 as in the paper, or, with `alpha`, go through
+    RealNVP's logit transform instead. On flat vectors: `num_layers` steps of actnorm, invertible linear map and
+    affine coupling with MLPs."""
     if not image_size:
         dim = in_channels
         return Flow((dim,), [_vector_flow(dim, num_layers, hidden, depth, True, actnorm=True, linear=True)], [],
@@ -474,7 +475,7 @@ def glow(in_channels: int, image_size: int | None = None, levels: int = 2, steps
     c, h, w = shape
     scales, splits, shapes = [], [], []
     for i in range(levels):
-        layers: list[nn.Module] = [Shift(-0.5)] if i == 0 else []
+        layers: list[nn.Module] = [] if i else [Shift(-0.5) if alpha is None else LogitTransform(alpha)]
         layers.append(Squeeze())
         c, h, w = 4 * c, h // 2, w // 2
         for j in range(steps):

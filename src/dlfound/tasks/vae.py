@@ -42,6 +42,9 @@ class VAETask(GenerativeTask):
             raise ConfigError(f"task.binarize={binarize!r}; choose one of {', '.join(BINARIZE)}")
         if binarize != "none" and net.likelihood != "bernoulli":
             raise ConfigError("task.binarize=dynamic needs the Bernoulli likelihood (model.likelihood=bernoulli)")
+        if net.likelihood == "bernoulli" and len(net.data_shape) == 1:
+            raise ConfigError("the Bernoulli likelihood models values in [0, 1] (pixels); for points such as the 2-D "
+                              "toy sets use model.likelihood=gaussian")
         if beta < 0 or iw_samples < 0:
             raise ConfigError(f"task.beta and task.iw_samples must be non-negative, got {beta} and {iw_samples}")
         self.beta, self.kl_warmup_epochs = beta, kl_warmup_epochs
