@@ -64,9 +64,9 @@ def plain_loop(cfg: dict, epochs: int) -> float:
     return seen / seconds
 
 
-def dlfound_run(overrides: list[str], epochs: int) -> float:
+def dlfound_run(overrides: list[str], epochs: int, threads: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "DLFOUND_OUTPUTS": tmp}
+        env = {**os.environ, "DLFOUND_OUTPUTS": tmp, "OMP_NUM_THREADS": str(threads)}
         cmd = [sys.executable, "-m", "dlfound", "train", *overrides, "sched=none", f"trainer.max_epochs={epochs}",
                "test=false", "print_config=false"]
         subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -79,7 +79,10 @@ def main() -> None:
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=None)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=1, help="alternate plain/dlfound runs; report the best of each")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
+                        help="torch threads for both; 1 gives steady figures on a shared machine")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     data_dir = os.environ.get("DLFOUND_DATA", "")
     mnist_here = (Path(data_dir) / "MNIST" / "raw" / "train-images-idx3-ubyte").is_file() if data_dir else False
     cases = args.cases or (["mlp_digits", "lenet5_mnist"] if mnist_here else ["mlp_digits"])
@@ -90,7 +93,7 @@ def main() -> None:
         plain, ours = 0.0, 0.0
         for _ in range(args.repeats):
             plain = max(plain, plain_loop(cfg, args.epochs))
-            ours = max(ours, dlfound_run(CASES[case], args.epochs))
+            ours = max(ours, dlfound_run(CASES[case], args.epochs, args.threads))
         print(f"{case:<14}{plain:>24,.0f}{ours:>22,.0f}{ours / plain:>8.3f}")
 
 

@@ -24,8 +24,9 @@ commands:
                           compare runs and sweeps: one row per run, seeds grouped as mean ± std
   sample ckpt_path=PATH [n=64 ...]
                           write a PNG grid of samples from a generative model's checkpoint
-  restore ckpt_path=PATH input=IMAGE output=OUT [sigma=25 | scale=2 ...]
-                          apply a trained restoration model to an image of any size
+  restore ckpt_path=PATH input=IMAGE output=OUT [sigma=25 | scale=2 | task=deblur|inpaint ...]
+                          apply a trained restoration model to an image of any size, or use a
+                          denoiser as the prior of a plug-and-play deblurring or inpainting solver
 
 options:
   -h, --help              this help

@@ -28,7 +28,7 @@ def evaluate(ckpt_path: str, overrides: dict[str, str]) -> dict:
                         limit_test_batches=trainer_cfg.get("limit_test_batches"),
                         callbacks=[L.pytorch.callbacks.RichProgressBar()])
     tested = trainer.test(task, datamodule=datamodule, verbose=False)
-    return {k: float(v) for k, v in (tested[0] if tested else {}).items()}
+    return {k: float(v) for loader in tested for k, v in loader.items()}
 
 
 def recorded_metrics(ckpt_path: str) -> dict:

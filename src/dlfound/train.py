@@ -155,7 +155,7 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str], choices: dict) -
     test_metrics = {}
     if plain.get("test", True):
         tested = trainer.test(task, datamodule=datamodule, ckpt_path=best_path, weights_only=True, verbose=False)
-        test_metrics = {k: float(v) for k, v in (tested[0] if tested else {}).items()}
+        test_metrics = {k: float(v) for loader in tested for k, v in loader.items()}
 
     best_score = scalar(checkpoint.best_model_score) if checkpoint else None
     metrics = {**test_metrics, f"{monitor}_best": best_score}
