@@ -39,14 +39,18 @@ def build(cfg: dict):
     datamodule = make("data")
     net = make("model")
     # Optimizer and scheduler configs reach the task as plain dicts, built later in configure_optimizers.
-    task = make("task", _partial_=True)(net=net, optim=cfg["optim"], sched=cfg.get("sched"))
+    try:
+        task = make("task", _partial_=True)(net=net, optim=cfg["optim"], sched=cfg.get("sched"))
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"could not build task ({cfg['task'].get('_target_')}): {err}") from None
     return datamodule, task
 
 
-def build_trainer(cfg: dict, run_dir: Path, extra_callbacks: list, monitor: str, mode: str, loggers: bool = True):
-    import lightning as L
+def build_trainer(cfg: dict, run_dir: Path, extra_callbacks: list, monitor: str, mode: str):
     from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import LearningRateMonitor
 
+    loggers = [instantiate(spec, save_dir=str(run_dir)) for spec in (cfg.get("logger") or {}).values() if spec]
     callbacks = list(extra_callbacks)
     for spec in (cfg.get("callbacks") or {}).values():
         if not spec:
@@ -55,12 +59,11 @@ def build_trainer(cfg: dict, run_dir: Path, extra_callbacks: list, monitor: str,
         fill = {"monitor": monitor, "mode": mode} if "monitor" in spec and spec["monitor"] is None else {}
         if "dirpath" in spec and spec["dirpath"] is None:
             fill["dirpath"] = str(run_dir / "checkpoints")
-        callbacks.append(instantiate(spec, **fill))
-    logger = [instantiate(spec, save_dir=str(run_dir)) for spec in (cfg.get("logger") or {}).values() if spec]
-    trainer_cfg = {k: v for k, v in cfg["trainer"].items()}
+        callback = instantiate(spec, **fill)
+        if loggers or not isinstance(callback, LearningRateMonitor):  # it has nowhere to write without a logger
+            callbacks.append(callback)
     try:
-        return instantiate(trainer_cfg, callbacks=callbacks, logger=logger if loggers and logger else False,
-                           default_root_dir=str(run_dir))
+        return instantiate(cfg["trainer"], callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir))
     except Exception as err:
         cause = err.__cause__ or err
         raise ConfigError(f"could not build the trainer ({cause}). Check trainer.* in the config") from None
