@@ -234,13 +234,26 @@ class ChannelCoupling(nn.Module):
 
 
 class Scaling(nn.Module):
-    """NICE's last layer: y = x * exp(s), a learned diagonal scaling; log |det| = sum s."""
+    """NICE's last layer: y = x * exp(s), a learned diagonal scaling; log |det| = sum s.
 
-    def __init__(self, dim: int):
+    With `init_std`, the first batch sets s so that each output dimension has that standard deviation (the base
+    density's), as Glow's actnorm does. MNIST's background pixels vary only by the dequantisation noise and need
+    scales of about e^7, which plain gradient steps from s = 0 take thousands of updates to reach."""
+
+    def __init__(self, dim: int, init_std: float | None = None):
         super().__init__()
         self.log_scale = nn.Parameter(torch.zeros(dim))
+        self.init_std = init_std
+        self.register_buffer("initialized", torch.tensor(0 if init_std else 1, dtype=torch.uint8))
 
     def forward(self, x):
+        if not self.initialized and len(x) > 1:
+            with torch.no_grad():
+                self.log_scale.copy_(math.log(self.init_std) - torch.log(x.std(0).clamp_min(1e-6)))
+                if torch.distributed.is_available() and torch.distributed.is_initialized():
+                    torch.distributed.all_reduce(self.log_scale.data)
+                    self.log_scale.data.div_(torch.distributed.get_world_size())
+                self.initialized.fill_(1)
         return x * self.log_scale.exp(), self.log_scale.sum().expand(len(x))
 
     def inverse(self, y):
@@ -417,13 +430,14 @@ def _vector_flow(dim: int, num_layers: int, hidden: int, depth: int, affine: boo
 
 
 def nice(in_channels: int, image_size: int | None = None, num_layers: int = 4, hidden: int = 1000, depth: int = 5,
-         base: str = "logistic") -> Flow:
+         base: str = "logistic", data_init: bool = True) -> Flow:
     """NICE: additive couplings on alternating coordinates of the flattened input, each with an MLP of `depth`
     hidden ReLU layers, and a final diagonal scaling; logistic base density. The paper's MNIST model: 4 couplings
-    with 5 x 1000 units on [0, 1] data."""
+    with 5 x 1000 units on [0, 1] data. `data_init` starts the scaling from the first batch (see `Scaling`)."""
     shape = (in_channels, image_size, image_size) if image_size else (in_channels,)
     dim = math.prod(shape)
-    layers = _vector_flow(dim, num_layers, hidden, depth, affine=False) + [Scaling(dim)]
+    base_std = math.pi / math.sqrt(3) if base == "logistic" else 1.0
+    layers = _vector_flow(dim, num_layers, hidden, depth, affine=False) + [Scaling(dim, base_std if data_init else None)]
     return Flow(shape, [layers], [], [(dim,)], base=base, flatten=True)
 
 
