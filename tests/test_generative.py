@@ -346,6 +346,13 @@ def test_fid_and_kid_are_near_zero_for_the_same_data_and_larger_for_shifted_data
     assert abs(kid_same) < 0.05 * kid_moved
     with pytest.raises(Exception, match="shape"):
         extractor(torch.rand(4, 1, 28, 28))
+    # A GAN measured with these features keeps them out of its own checkpoints.
+    from dlfound.tasks.gan import GANTask
+
+    task = GANTask(mlp_gan(1, 8, g_hidden=[8], d_hidden=[8]), optim={"_target_": "torch.optim.Adam"},
+                   fid_features=str(ckpt))
+    assert task.extractor()(a[:5]).shape == (5, 32)
+    assert all(k.startswith("net.") for k in task.state_dict())
 
 
 def test_mode_check_scores_a_collapsed_generator_worse():

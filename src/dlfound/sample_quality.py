@@ -21,7 +21,6 @@ Scores from a dlfound classifier are comparable only with scores from the same c
 Inception FIDs.
 """
 
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -29,7 +28,6 @@ from torch import nn
 
 from dlfound.errors import ConfigError
 
-Extractor = Callable[[torch.Tensor], torch.Tensor]
 
 
 # -- distances between feature sets ----------------------------------------------------------------------------

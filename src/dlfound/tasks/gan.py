@@ -63,7 +63,7 @@ class GANTask(GenerativeTask):
         self.loss, self.n_critic, self.clip, self.gp_weight = loss, n_critic, clip, gp_weight
         self.eval_samples, self.fid_features = eval_samples, fid_features
         self.monitor = "val/kid" if net.is_image else "val/mmd"
-        self._extractor = None
+        self._extractors: dict = {}  # a plain dict: the extractor is no submodule, so never in a checkpoint
 
     # -- optimisation --------------------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -140,9 +140,9 @@ class GANTask(GenerativeTask):
     # -- measuring samples ---------------------------------------------------------------------------------
     def extractor(self):
         """The feature extractor, loaded once and kept outside the module tree (not in checkpoints)."""
-        if self._extractor is None:
-            self._extractor = load_feature_extractor(self.fid_features).to(self.device)
-        return self._extractor
+        if "features" not in self._extractors:
+            self._extractors["features"] = load_feature_extractor(self.fid_features)
+        return self._extractors["features"].to(self.device)
 
     def _collect_start(self):
         self._real, self._fake, self._count = [], [], 0
