@@ -196,8 +196,8 @@ JOBS = [
     ("g_realnvp", "realnvp", "flow", "digits", "model:\n  hidden: 16\n  blocks: 1\n"),
     ("g_glow", "glow", "flow", "digits", "model:\n  hidden: 16\n  steps: 2\n"),
     ("g_realnvp_2d", "realnvp", "flow", "moons", "model:\n  hidden: 16\n"),
-    ("g_gan", "gan", "gan", "digits", "model:\n  g_hidden: [64]\n  d_hidden: [64]\n"),
-    ("g_dcgan", "dcgan", "wgan", "digits", "model:\n  base_channels: 8\n"),
+    ("g_gan", "gan", "gan", "digits", "model:\n  g_hidden: [64]\n  d_hidden: [64]\n  spectral_norm: true\n"),
+    ("g_dcgan", "dcgan", "wgan", "digits", "model:\n  base_channels: 8\n  conditional: true\n"),
     ("g_cgan_ring", "cgan", "wgan_gp", "ring8", "model:\n  g_hidden: [32]\n  d_hidden: [32]\n"),
 ]
 QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null", "print_config=false"]
@@ -250,6 +250,7 @@ def test_debug_fast_runs_every_generative_model(multirun):
     ring = read_results(runs["g_cgan_ring"])["metrics"]
     assert {"test/modes_covered", "test/hq_fraction"} <= set(ring)
     assert "test/nll_iw" in read_results(runs["g_vae"])["metrics"]
+    assert list((runs["g_dcgan"] / "images").glob("classes_epoch*.png"))  # per-class rows of a conditional GAN
 
 
 def test_vae_run_logs_image_grids_to_tensorboard(cvae_run):
