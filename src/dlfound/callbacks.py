@@ -55,7 +55,7 @@ class StopOnNonFiniteLoss(L.Callback):
 
         from dlfound.errors import NonFiniteLossError
 
-        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs  # None under manual optimisation
         if loss is not None and not torch.isfinite(loss).all():
             raise NonFiniteLossError(
                 f"the training loss became {loss.item()} at epoch {trainer.current_epoch}, step {trainer.global_step}; "
