@@ -31,15 +31,10 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from dlfound.models import ZOO
+
 REPO = Path(__file__).resolve().parents[1]
 MODEL_CONFIGS = REPO / "configs" / "model"
-ZOO = [
-    "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "nin",
-    "googlenet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet20", "resnet32",
-    "resnet44", "resnet56", "resnet110", "preact_resnet18", "preact_resnet110", "preact_resnet164",
-    "densenet121", "densenet169", "densenet201", "densenet_bc100", "resnext50_32x4d", "resnext29_8x64d",
-    "resnext29_16x64d", "se_resnet18", "se_resnet50", "mobilenet_v2", "wrn28_10", "vit_tiny",
-]
 CPU_MODELS = ["resnet20", "resnet18", "vgg11_bn", "mobilenet_v2", "densenet_bc100", "vit_tiny"]
 AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 

@@ -27,18 +27,12 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from dlfound import models
+from dlfound.models import ZOO
 from dlfound.models.googlenet import INCEPTIONS
 
 from conftest import REPO, read_results, run_dlfound, run_folders
 
 MODEL_CONFIGS = REPO / "configs" / "model"
-ZOO = [
-    "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "nin",
-    "googlenet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet20", "resnet32",
-    "resnet44", "resnet56", "resnet110", "preact_resnet18", "preact_resnet110", "preact_resnet164",
-    "densenet121", "densenet169", "densenet201", "densenet_bc100", "resnext50_32x4d", "resnext29_8x64d",
-    "resnext29_16x64d", "se_resnet18", "se_resnet50", "mobilenet_v2", "wrn28_10", "vit_tiny",
-]
 IMAGENET_FORWARD = ["alexnet", "vgg11_bn", "nin", "googlenet", "resnet18", "resnet50", "preact_resnet18",
                     "se_resnet18", "resnet20", "densenet121", "densenet_bc100", "mobilenet_v2", "vit_tiny"]
 

@@ -36,3 +36,12 @@ __all__ += [
     "se_resnet50", "MobileNetV2", "InvertedResidual", "mobilenet_v2", "wide_resnet", "wrn28_10",
     "VisionTransformer", "vit_tiny", "vit_b_16",
 ]
+
+# The classifier zoo by config name (configs/model/NAME.yaml), for tests and benchmarks that run all of it.
+ZOO = [
+    "alexnet", "vgg11", "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "nin",
+    "googlenet", "resnet18", "resnet34", "resnet50", "resnet101", "resnet152", "resnet20", "resnet32",
+    "resnet44", "resnet56", "resnet110", "preact_resnet18", "preact_resnet110", "preact_resnet164",
+    "densenet121", "densenet169", "densenet201", "densenet_bc100", "resnext50_32x4d", "resnext29_8x64d",
+    "resnext29_16x64d", "se_resnet18", "se_resnet50", "mobilenet_v2", "wrn28_10", "vit_tiny",
+]

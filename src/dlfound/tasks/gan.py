@@ -27,7 +27,7 @@ from dlfound.errors import ConfigError
 from dlfound.optim import build_optimizer
 from dlfound.sample_quality import (features_of, frechet_distance, kernel_inception_distance,
                                     load_feature_extractor, mmd_rbf, mode_coverage)
-from dlfound.tasks.generative import GenerativeTask
+from dlfound.tasks.generative import LatentVariableTask
 
 LOSSES = ("minimax", "nonsaturating", "wgan", "wgan_gp", "hinge")
 
@@ -40,7 +40,7 @@ def merge_optim(base: dict, over: dict | None) -> dict:
     return {**base, **over}
 
 
-class GANTask(GenerativeTask):
+class GANTask(LatentVariableTask):
     monitor = "val/kid"
     monitor_mode = "min"
 
@@ -202,12 +202,3 @@ class GANTask(GenerativeTask):
         self._measure("test")
 
     # -- sampling ------------------------------------------------------------------------------------------
-    def sample(self, n: int, temperature: float = 1.0, y=None) -> torch.Tensor:
-        return self.net.sample(n, self.labels(y, n), temperature)
-
-    @torch.no_grad()
-    def interpolate(self, rows: int, steps: int, y=None) -> torch.Tensor:
-        a, b = torch.randn(2, rows, 1, self.net.latent_dim, device=self.device)
-        t = torch.linspace(0, 1, steps, device=self.device).view(1, steps, 1)
-        z = ((1 - t) * a + t * b).reshape(rows * steps, -1)
-        return self.net.sample(len(z), self.labels(y, len(z)), z=z)

@@ -129,3 +129,18 @@ class GenerativeTask(Task):
         with torch.no_grad():
             self.log_pictures(getattr(self, "_reference", None))
         self.train(was_training)
+
+
+class LatentVariableTask(GenerativeTask):
+    """A generative task whose network decodes a latent z ~ N(0, I) (VAEs, GANs): its `net.sample(n, y,
+    temperature, z=...)` gives samples, and straight lines between latents give interpolations."""
+
+    def sample(self, n: int, temperature: float = 1.0, y=None) -> torch.Tensor:
+        return self.net.sample(n, self.labels(y, n), temperature)
+
+    @torch.no_grad()
+    def interpolate(self, rows: int, steps: int, y=None) -> torch.Tensor:
+        a, b = torch.randn(2, rows, 1, self.net.latent_dim, device=self.device)
+        t = torch.linspace(0, 1, steps, device=self.device).view(1, steps, 1)
+        z = ((1 - t) * a + t * b).reshape(rows * steps, -1)
+        return self.net.sample(len(z), self.labels(y, len(z)), z=z)

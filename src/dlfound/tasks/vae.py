@@ -25,12 +25,12 @@ import torch
 
 from dlfound.errors import ConfigError
 from dlfound.pictures import image_grid
-from dlfound.tasks.generative import GenerativeTask
+from dlfound.tasks.generative import LatentVariableTask
 
 BINARIZE = ("none", "dynamic")
 
 
-class VAETask(GenerativeTask):
+class VAETask(LatentVariableTask):
     monitor = "val/nelbo"
     monitor_mode = "min"
 
@@ -119,16 +119,6 @@ class VAETask(GenerativeTask):
             self.log("test/nll_iw", nll.mean(), on_epoch=True, batch_size=len(x))
 
     # -- sampling and pictures -----------------------------------------------------------------------------
-    def sample(self, n: int, temperature: float = 1.0, y=None) -> torch.Tensor:
-        return self.net.sample(n, self.labels(y, n), temperature)
-
-    @torch.no_grad()
-    def interpolate(self, rows: int, steps: int, y=None) -> torch.Tensor:
-        a, b = torch.randn(2, rows, 1, self.net.latent_dim, device=self.device)
-        t = torch.linspace(0, 1, steps, device=self.device).view(1, steps, 1)
-        z = ((1 - t) * a + t * b).reshape(rows * steps, -1)
-        return self.net.sample(len(z), self.labels(y, len(z)), z=z)
-
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """E[x|z] at the posterior mean z = mu(x)."""
