@@ -117,6 +117,28 @@ def test_submitit_local_launcher_runs_a_two_job_sweep(workdir):
     assert len(folders) == 2 and all(read_results(f)["status"] == "done" for f in folders)
 
 
-def test_multirun_with_ddp_is_refused_clearly(workdir):
-    proc = run_dlfound(["train", "-m", "trainer=ddp_cpu", "optim.lr=0.01,0.003", *QUICK], workdir, check=False)
-    assert proc.returncode != 0 and "cannot run inside a multirun sweep" in proc.stderr
+def test_multirun_with_ddp_gives_each_job_its_own_ranks_and_folder(workdir):
+    proc = run_dlfound(["train", "-m", "trainer=ddp_cpu", "optim=sgd", "optim.lr=1e20,0.05", "trainer.max_epochs=2",
+                        *QUICK], workdir, check=False)
+    assert proc.returncode != 0 and "1 job(s) of the sweep failed" in proc.stderr
+    assert proc.stdout.count("Launching 2 jobs") == 1
+    [sweep] = (workdir / "outputs").glob("train/multiruns/*")
+    # No rank started the sweep again: one sweep folder, two job folders, nothing else anywhere.
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    assert len(run_folders(workdir / "outputs")) == 2
+    failed, done = read_results(sweep / "0"), read_results(sweep / "1")
+    assert failed["status"] == "failed" and "training loss became" in failed["error"]
+    assert done["status"] == "done" and done["world_size"] == 2 and done["metrics"]["test/acc"] > 0.5
+    assert (sweep / "1" / ".hydra" / "overrides.yaml").is_file()
+
+
+def test_a_requeued_slurm_job_continues_from_its_last_checkpoint(workdir):
+    folder = workdir / "job"
+    args = ["train", f"hydra.run.dir={folder}", *QUICK]
+    run_dlfound([*args, "trainer.max_epochs=2"], workdir)
+    (folder / "results.json").unlink()  # preempted before it finished
+    run_dlfound([*args, "trainer.max_epochs=3"], workdir, env={"SLURM_RESTART_COUNT": "1"})
+    results = read_results(folder)
+    assert results["resumed_from"].endswith("last.ckpt") and results["epochs"] == 3
+    proc = run_dlfound([*args, "trainer.max_epochs=3"], workdir, env={"SLURM_RESTART_COUNT": "2"})
+    assert "already done" in proc.stdout  # requeued after it had finished: nothing to redo

@@ -47,8 +47,16 @@ COMMAND_ENV = "DLFOUND_COMMAND"
 def _run_hydra(command: str, args: list[str]) -> None:
     import hydra
 
+    from dlfound.errors import DlfoundError
+    from dlfound.gpus import gpu_count, register_resolver
     from dlfound.paths import config_dir
 
+    register_resolver()
+    if "hydra/launcher=gpus" in args:
+        try:
+            gpu_count()  # here, its refusal is one paragraph; inside Hydra's launcher setup, a traceback
+        except DlfoundError as err:
+            _fail(str(err))
     os.environ[COMMAND_ENV] = command
     if command == "train":
         from dlfound.train import hydra_task
@@ -90,7 +98,10 @@ def _refuse_overwrite(args: list[str]) -> None:
     for arg in args:
         if arg.startswith("hydra.run.dir="):
             folder = Path(arg.split("=", 1)[1])
-            resuming = any(a.startswith(("resume=", "ckpt_path=")) and not a.endswith("=null") for a in args)
+            from dlfound.train import slurm_requeued
+
+            resuming = slurm_requeued() or any(a.startswith(("resume=", "ckpt_path=")) and not a.endswith("=null")
+                                               for a in args)
             if (folder / "results.json").exists() and not resuming:
                 _fail(f"{folder} already holds a finished run, and training into it would overwrite its files. "
                       f"Choose another hydra.run.dir, or continue that run with resume=last.")

@@ -7,6 +7,7 @@ A run folder holds `.hydra/` (the composed config and overrides), `checkpoints/`
 import json
 import os
 import platform
+import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -69,6 +70,17 @@ def build_trainer(cfg: dict, run_dir: Path, extra_callbacks: list, monitor: str,
         raise ConfigError(f"could not build the trainer ({cause}). Check trainer.* in the config") from None
 
 
+def slurm_requeued() -> bool:
+    return int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
+
+
+def resume_mode(cfg) -> str | None:
+    """`resume` as given; a job that SLURM requeued (after preemption or a time limit) resumes as with `auto`, so
+    it continues from its folder's last.ckpt, or is skipped if it had finished, instead of starting over."""
+    resume = cfg.get("resume")
+    return "auto" if resume is None and slurm_requeued() else resume
+
+
 def find_resume_checkpoint(cfg: dict, run_dir: Path) -> str | None:
     """`ckpt_path=PATH` resumes from PATH. `resume=last` continues from this run folder's newest last*.ckpt
     (even a finished run, to train it longer); `resume=auto` does so when there is one, and starts fresh
@@ -78,7 +90,7 @@ def find_resume_checkpoint(cfg: dict, run_dir: Path) -> str | None:
         if not path.is_file():
             raise ConfigError(f"ckpt_path={path} does not exist; give the path of a .ckpt file to resume from")
         return str(path)
-    resume = cfg.get("resume")
+    resume = resume_mode(cfg)
     if resume not in (None, "auto", "last"):
         raise ConfigError(f"resume={resume!r}: use resume=auto, resume=last, or `dlfound train resume=RUN_FOLDER`")
     if resume:
@@ -172,6 +184,8 @@ def train(cfg: DictConfig, run_dir: Path, overrides: list[str], choices: dict) -
         "fit_time_s": round(fit_seconds, 3),
         "train_samples_per_s": throughput.samples_per_s,
         "num_params": count_parameters(task.net),
+        "world_size": trainer.world_size,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
         "resumed_from": resume_from,
         "choices": choices,
         "overrides": overrides,
@@ -220,14 +234,11 @@ def record_failure(run_dir: Path, error: str, overrides: list[str], choices: dic
     })
 
 
-def share_cpu_threads(hydra_cfg) -> None:
+def threads_per_job(hydra_cfg) -> int | None:
     """Jobs that a parallel launcher runs side by side split the CPU threads, instead of each taking all."""
     launcher = hydra_cfg.get("launcher") or {}
     parallel = int(launcher.get("n_jobs") or 1) if "joblib" in str(launcher.get("_target_", "")) else 1
-    if parallel > 1:
-        import torch
-
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // parallel))
+    return max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 else None
 
 
 def hydra_task(cfg: DictConfig) -> float | None:
@@ -236,42 +247,51 @@ def hydra_task(cfg: DictConfig) -> float | None:
     In a sweep, a job that fails is recorded in its results.json with status "failed" and the sweep goes on;
     in a single run the error ends the command.
     """
+    from contextlib import nullcontext
+
     import lightning as L
+    import torch
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     from dlfound.console import console, err_console, fail
+    from dlfound.gpus import hold_gpus, register_resolver
+    from dlfound.job_process import gpus_per_job, is_subprocess_ddp, run_job_process
 
+    register_resolver()  # a joblib worker is a fresh process, and reads the launcher's config through it
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     multirun = hydra_cfg.mode == RunMode.MULTIRUN
     overrides, choices = list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices)
-    share_cpu_threads(hydra_cfg)
+    threads = threads_per_job(hydra_cfg) if multirun else None
     results_path = run_dir / RESULTS_FILE
-    if cfg.get("resume") == "auto" and results_path.is_file():
+    if resume_mode(cfg) == "auto" and results_path.is_file():
         recorded = json.loads(results_path.read_text())
         if recorded.get("status") == "done":
             console.print(f"[bold]already done[/], skipping: {run_dir}")
             return objective(recorded, cfg.get("objective"))
-    strategy = str(cfg.trainer.get("strategy", ""))
     try:
-        if multirun and strategy.startswith("ddp") and "spawn" not in strategy:
-            raise ConfigError(
-                f"trainer.strategy={strategy} cannot run inside a multirun sweep: Lightning re-launches each rank "
-                "with the sweep's arguments, so every rank would start the whole sweep again. Run the jobs one at "
-                "a time without -m, or use trainer.strategy=ddp_spawn inside the sweep."
-            )
-        results = train(cfg, run_dir, overrides, choices)
+        gpus_needed = gpus_per_job(cfg.trainer) if threads else None
+        if multirun and (is_subprocess_ddp(cfg.trainer.get("strategy")) or gpus_needed):
+            with hold_gpus(gpus_needed) if gpus_needed else nullcontext() as gpus:
+                results = run_job_process(run_dir, overrides, gpus, threads)
+        else:
+            if threads:
+                torch.set_num_threads(threads)
+            results = train(cfg, run_dir, overrides, choices)
     except Exception as err:
         if isinstance(err, MisconfigurationException):
             err = ConfigError(f"Lightning refused the trainer settings: {err}")
         message = str(err) if isinstance(err, DlfoundError) else f"{type(err).__name__}: {err}"
-        if L.fabric.utilities.rank_zero.rank_zero_only.rank == 0:
+        rank_zero = L.fabric.utilities.rank_zero.rank_zero_only.rank == 0
+        if rank_zero:
             record_failure(run_dir, message, overrides, choices)
         if not multirun:
-            if isinstance(err, DlfoundError):
+            if isinstance(err, DlfoundError) and rank_zero:
                 fail(message)
+            if isinstance(err, DlfoundError):
+                sys.exit(1)  # the other DDP ranks: rank 0 has told the user
             raise
         FAILED_RUNS.append(run_dir)
         err_console.print(f"[bold red]job failed[/] ({run_dir}): {message}")

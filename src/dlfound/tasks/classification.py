@@ -44,8 +44,8 @@ class ClassificationTask(Task):
         if sums is None:
             return
         loss, acc, top5 = (sums[:3] / sums[3]).unbind()
-        # Evaluation metrics are averaged over DDP ranks; training ones stay per rank.
-        log = dict(on_step=False, on_epoch=True, sync_dist=stage != "train")
+        # Averaged over DDP ranks: one all-reduce per epoch.
+        log = dict(on_step=False, on_epoch=True, sync_dist=True)
         self.log(f"{stage}/loss_epoch" if stage == "train" else f"{stage}/loss", loss, prog_bar=True, **log)
         self.log(f"{stage}/acc", acc, prog_bar=stage != "train", **log)
         if stage != "train" and self.num_classes > 5:
