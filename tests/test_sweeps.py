@@ -142,3 +142,17 @@ def test_a_requeued_slurm_job_continues_from_its_last_checkpoint(workdir):
     assert results["resumed_from"].endswith("last.ckpt") and results["epochs"] == 3
     proc = run_dlfound([*args, "trainer.max_epochs=3"], workdir, env={"SLURM_RESTART_COUNT": "2"})
     assert "already done" in proc.stdout  # requeued after it had finished: nothing to redo
+
+
+def test_which_sweep_jobs_run_as_their_own_process(monkeypatch):
+    from dlfound.job_process import runs_as_own_process
+
+    for var in ("SLURM_NTASKS", "SLURM_JOB_NAME", "TORCHELASTIC_RUN_ID", "LOCAL_RANK", "GROUP_RANK"):
+        monkeypatch.delenv(var, raising=False)
+    assert runs_as_own_process({"strategy": "ddp"}, None)  # Lightning would re-launch the sweep's command line
+    assert not runs_as_own_process({"strategy": "ddp_spawn"}, None)
+    assert not runs_as_own_process({"strategy": "auto"}, None)
+    assert runs_as_own_process({"strategy": "auto"}, 1)  # a GPU of its own, through CUDA_VISIBLE_DEVICES
+    monkeypatch.setenv("SLURM_NTASKS", "8")
+    monkeypatch.setenv("SLURM_JOB_NAME", "sweep")
+    assert not runs_as_own_process({"strategy": "ddp"}, None)  # srun started every rank of this job already

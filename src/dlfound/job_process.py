@@ -18,10 +18,19 @@ from pathlib import Path
 from dlfound.errors import DlfoundError
 
 
-def is_subprocess_ddp(strategy) -> bool:
-    """Strategies that re-launch the script for each rank (ddp_spawn and friends start ranks in-process)."""
-    name = str(strategy)
-    return name.startswith("ddp") and "spawn" not in name and "fork" not in name and "notebook" not in name
+def runs_as_own_process(trainer: dict, gpus_needed: int | None) -> bool:
+    """Whether a sweep job must run as its own process (see above)."""
+    strategy = str(trainer.get("strategy"))
+    # ddp_spawn, ddp_fork and ddp_notebook start their ranks from inside the process: those jobs need nothing.
+    relaunches = strategy.startswith("ddp") and not any(k in strategy for k in ("spawn", "fork", "notebook"))
+    return bool(gpus_needed) or (relaunches and not ranks_started_by_cluster())
+
+
+def ranks_started_by_cluster() -> bool:
+    """Under srun (SLURM) or torchrun every rank is started for us and runs this very job: it re-launches nothing."""
+    from lightning.fabric.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
+    return SLURMEnvironment.detect() or TorchElasticEnvironment.detect()
 
 
 def gpus_per_job(trainer: dict) -> int | None:

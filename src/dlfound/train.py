@@ -257,7 +257,7 @@ def hydra_task(cfg: DictConfig) -> float | None:
 
     from dlfound.console import console, err_console, fail
     from dlfound.gpus import hold_gpus, register_resolver
-    from dlfound.job_process import gpus_per_job, is_subprocess_ddp, run_job_process
+    from dlfound.job_process import gpus_per_job, run_job_process, runs_as_own_process
 
     register_resolver()  # a joblib worker is a fresh process, and reads the launcher's config through it
     hydra_cfg = HydraConfig.get()
@@ -273,7 +273,7 @@ def hydra_task(cfg: DictConfig) -> float | None:
             return objective(recorded, cfg.get("objective"))
     try:
         gpus_needed = gpus_per_job(cfg.trainer) if threads else None
-        if multirun and (is_subprocess_ddp(cfg.trainer.get("strategy")) or gpus_needed):
+        if multirun and runs_as_own_process(cfg.trainer, gpus_needed):
             with hold_gpus(gpus_needed) if gpus_needed else nullcontext() as gpus:
                 results = run_job_process(run_dir, overrides, gpus, threads)
         else:
