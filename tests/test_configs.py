@@ -58,3 +58,12 @@ def test_a_generative_model_selects_its_own_task(model, task):
     assert cfg["task"]["_target_"] == f"dlfound.tasks.{task}"
     assert compose_train([f"model={model}", "data=mnist", "task=classification"])["task"]["_target_"].endswith(
         "ClassificationTask")
+
+
+@pytest.mark.parametrize("model,degradation", [("dncnn", "noise"), ("unet", "noise"), ("srcnn", "bicubic"),
+                                               ("vdsr", "bicubic")])
+def test_a_restoration_model_selects_its_task_and_data(model, degradation):
+    cfg = compose_train([f"model={model}"])
+    assert cfg["task"]["_target_"] == "dlfound.tasks.restoration.RestorationTask"
+    assert cfg["data"]["degradation"] == degradation
+    assert compose_train([f"model={model}", "data=deblur"])["data"]["degradation"] == "blur"  # data= still wins
