@@ -95,11 +95,11 @@ def _expand_resume(args: list[str]) -> list[str]:
 
 def _refuse_overwrite(args: list[str]) -> None:
     """An explicit hydra.run.dir that already holds a finished run is only reused to resume it."""
+    from dlfound.train import slurm_requeued
+
     for arg in args:
         if arg.startswith("hydra.run.dir="):
             folder = Path(arg.split("=", 1)[1])
-            from dlfound.train import slurm_requeued
-
             resuming = slurm_requeued() or any(a.startswith(("resume=", "ckpt_path=")) and not a.endswith("=null")
                                                for a in args)
             if (folder / "results.json").exists() and not resuming:

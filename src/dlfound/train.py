@@ -272,12 +272,13 @@ def hydra_task(cfg: DictConfig) -> float | None:
             console.print(f"[bold]already done[/], skipping: {run_dir}")
             return objective(recorded, cfg.get("objective"))
     try:
-        gpus_needed = gpus_per_job(cfg.trainer) if threads else None
+        side_by_side = threads is not None  # a parallel launcher runs other jobs next to this one
+        gpus_needed = gpus_per_job(cfg.trainer) if side_by_side else None
         if multirun and runs_as_own_process(cfg.trainer, gpus_needed):
             with hold_gpus(gpus_needed) if gpus_needed else nullcontext() as gpus:
                 results = run_job_process(run_dir, overrides, gpus, threads)
         else:
-            if threads:
+            if side_by_side:
                 torch.set_num_threads(threads)
             results = train(cfg, run_dir, overrides, choices)
     except Exception as err:
