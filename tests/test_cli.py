@@ -189,3 +189,9 @@ def test_list_shows_models_and_datasets(workdir):
         assert name in out
     assert "0.062M" in out  # LeNet-5 on 1x28x28
     assert "0.270M" in out  # ResNet-20 on 3x32x32
+
+
+def test_list_shows_launchers_and_searches(workdir):
+    out = run_dlfound(["list", "launcher", "hparams_search"], workdir).stdout
+    for name in ("parallel", "gpus", "submitit_local", "submitit_slurm", "digits_mlp_optuna", "mnist_lenet5_optuna"):
+        assert name in out

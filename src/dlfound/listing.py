@@ -9,8 +9,9 @@ from pathlib import Path
 
 from dlfound.errors import ConfigError
 
-GROUPS = ("model", "data", "optim", "sched", "experiment", "trainer", "task", "debug", "callbacks", "logger")
-ALIASES = {"models": "model", "datasets": "data", "dataset": "data", "optimizers": "optim", "optimizer": "optim",
+GROUPS = ("model", "data", "optim", "sched", "experiment", "trainer", "task", "debug", "callbacks", "logger",
+          "hparams_search", "hydra/launcher")
+ALIASES = {"launcher": "hydra/launcher", "launchers": "hydra/launcher", "models": "model", "datasets": "data", "dataset": "data", "optimizers": "optim", "optimizer": "optim",
            "schedulers": "sched", "scheduler": "sched", "experiments": "experiment", "trainers": "trainer",
            "tasks": "task"}
 # Sizes of the standard sets (train + test), for the table.
@@ -22,6 +23,18 @@ def options(group: str) -> list[Path]:
     from dlfound.paths import config_dir
 
     return sorted(p for p in (config_dir() / group).glob("*.yaml") if not p.name.startswith("_"))
+
+
+def plugin_options(group: str) -> list[str]:
+    """Options that Hydra's installed plugins register (the submitit and joblib launchers), not in our tree."""
+    from hydra.core.config_store import ConfigStore
+    from hydra.core.plugins import Plugins
+
+    Plugins.instance()  # imports the plugins, which register their configs
+    try:
+        return sorted(name.removesuffix(".yaml") for name in ConfigStore.instance().list(group))
+    except OSError:  # the group has no registered options
+        return []
 
 
 def description(path: Path) -> str:
@@ -115,6 +128,7 @@ def main(args: list[str]) -> None:
                 table.add_column("name")
                 table.add_column("description")
                 rows = [[p.stem, description(p)] for p in options(group)]
+                rows += [[name, "from Hydra's installed plugins"] for name in plugin_options(group)]
             for row in rows:
                 table.add_row(*row)
             console.print(table)
