@@ -100,6 +100,20 @@ def test_batch_sampler_shards_by_rank(monkeypatch):
     assert set(shards[0].tolist()) | set(shards[1].tolist()) == set(range(9))
 
 
+def test_evaluation_shards_cover_every_sample_exactly_once(monkeypatch):
+    import dlfound.data.memory as memory
+
+    shards = []
+    for rank in (0, 1, 2):
+        monkeypatch.setattr(memory, "rank_and_world", lambda rank=rank: (rank, 3))
+        sampler = IndexBatchSampler(10, 3, shuffle=False, pad=False)
+        batches = list(sampler)
+        assert len(sampler) == len(batches)
+        shards.append(torch.cat(batches))
+    assert [len(s) for s in shards] == [4, 3, 3]
+    assert sorted(torch.cat(shards).tolist()) == list(range(10))  # no sample counted twice
+
+
 def test_batch_augmentations_keep_shape_and_content():
     x = torch.arange(2 * 3 * 4 * 4, dtype=torch.float32).view(2, 3, 4, 4)
     flipped = random_flip(x)

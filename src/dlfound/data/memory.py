@@ -40,8 +40,10 @@ class IndexBatchSampler(Sampler):
     """Index tensors of whole batches, reshuffled each epoch from (seed, epoch), so that a resumed run sees
     the same order as an uninterrupted one. Under DDP each rank takes its own interleaved share."""
 
-    def __init__(self, size: int, batch_size: int, shuffle: bool, drop_last: bool = False, seed: int = 0):
+    def __init__(self, size: int, batch_size: int, shuffle: bool, drop_last: bool = False, seed: int = 0,
+                 pad: bool = True):
         self.size, self.batch_size, self.shuffle, self.drop_last, self.seed = size, batch_size, shuffle, drop_last, seed
+        self.pad = pad
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -53,11 +55,13 @@ class IndexBatchSampler(Sampler):
         else:
             order = torch.arange(self.size)
         rank, world = rank_and_world()
-        if world > 1:
-            # Pad by wrapping around so every rank runs the same number of steps, as DistributedSampler does.
+        if world > 1 and self.pad:
+            # Training pads by wrapping around so that every rank runs the same number of steps (each step
+            # all-reduces the gradients), as DistributedSampler does.
             total = -(-self.size // world) * world
-            order = torch.cat([order, order[: total - self.size]])[rank::world]
-        return order
+            order = torch.cat([order, order[: total - self.size]])
+        # Evaluation does not pad, so that no sample counts twice in the metrics; shares differ by at most one.
+        return order[rank::world] if world > 1 else order
 
     def __iter__(self):
         order = self._indices()
@@ -65,8 +69,8 @@ class IndexBatchSampler(Sampler):
         yield from order[:stop].split(self.batch_size)
 
     def __len__(self) -> int:
-        _, world = rank_and_world()
-        per_rank = -(-self.size // world)
+        rank, world = rank_and_world()
+        per_rank = -(-self.size // world) if self.pad else len(range(rank, self.size, world))
         return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
 
 
@@ -160,7 +164,8 @@ class InMemoryDataModule(L.LightningDataModule):
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         data = self.splits[split]
         batch_size = self.batch_size if split == "train" else self.eval_batch_size
-        sampler = IndexBatchSampler(len(data), batch_size, shuffle, self.drop_last and shuffle, self.split_seed)
+        sampler = IndexBatchSampler(len(data), batch_size, shuffle, self.drop_last and shuffle, self.split_seed,
+                                    pad=split == "train")
         # Its own generator, so that creating an iterator never draws from the global RNG (exact resume).
         return DataLoader(data, sampler=sampler, batch_size=None, num_workers=self.num_workers,
                           pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0,

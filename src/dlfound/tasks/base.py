@@ -30,6 +30,14 @@ class Task(L.LightningModule):
         self._compiled = None
         self.save_hyperparameters(ignore=["net"], logger=False)
 
+    def log(self, name: str, value, *args, **kwargs) -> None:
+        """Validation and test metrics are averaged over DDP ranks, each of which sees its own share of the set,
+        so results.json holds the figure for the whole set and not rank 0's share. Training metrics stay per
+        rank unless a task asks: syncing a per-step value costs an all-reduce every step."""
+        if not name.startswith("train/"):
+            kwargs.setdefault("sync_dist", True)
+        super().log(name, value, *args, **kwargs)
+
     def forward(self, x):
         return self.run_net(x)
 

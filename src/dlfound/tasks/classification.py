@@ -43,8 +43,11 @@ class ClassificationTask(Task):
         sums = self._sums.pop(stage, None)
         if sums is None:
             return
+        if self._trainer is not None:
+            # Summed over DDP ranks before dividing, so ranks of unequal shares give the exact whole-set metric.
+            sums = self.trainer.strategy.reduce(sums, reduce_op="sum")
         loss, acc, top5 = (sums[:3] / sums[3]).unbind()
-        # Averaged over DDP ranks: one all-reduce per epoch.
+        # Every rank now holds the same values; sync_dist only tells Lightning so.
         log = dict(on_step=False, on_epoch=True, sync_dist=True)
         self.log(f"{stage}/loss_epoch" if stage == "train" else f"{stage}/loss", loss, prog_bar=True, **log)
         self.log(f"{stage}/acc", acc, prog_bar=stage != "train", **log)
