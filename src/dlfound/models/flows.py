@@ -172,11 +172,7 @@ class Coupling(nn.Module):
         self.scale = nn.Parameter(torch.ones(channels)) if affine else None
 
     def _s_t(self, x_a):
-        out = self.net(x_a)
-        if not self.affine:
-            return None, out
-        raw, t = out.chunk(2, dim=1)
-        return _channel_view(raw, self.scale) * torch.tanh(raw), t
+        return _scale_shift(self.net(x_a), self.scale if self.affine else None)
 
     def forward(self, x):
         x_a = x * self.mask
@@ -194,6 +190,14 @@ class Coupling(nn.Module):
         if s is None:
             return y_a + free * (y - t)
         return y_a + free * ((y - t) * torch.exp(-s * free))
+
+
+def _scale_shift(out: torch.Tensor, scale: torch.Tensor | None):
+    """(log-scale s, shift t) from a coupling net's output; s is None for additive coupling (no scale)."""
+    if scale is None:
+        return None, out
+    raw, t = out.chunk(2, dim=1)
+    return _channel_view(raw, scale) * torch.tanh(raw), t
 
 
 class ChannelCoupling(nn.Module):
@@ -214,11 +218,7 @@ class ChannelCoupling(nn.Module):
         return torch.cat([b, a] if self.parity else [a, b], 1)
 
     def _s_t(self, x_a):
-        out = self.net(x_a)
-        if not self.affine:
-            return None, out
-        raw, t = out.chunk(2, dim=1)
-        return _channel_view(raw, self.scale) * torch.tanh(raw), t
+        return _scale_shift(self.net(x_a), self.scale if self.affine else None)
 
     def forward(self, x):
         a, b = self._halves(x)
