@@ -24,7 +24,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from dlfound.paths import config_dir
+from dlfound.runs.paths import config_dir
 
 CASES = {
     "mlp_digits": ["model=mlp", "data=digits"],

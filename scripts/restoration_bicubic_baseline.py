@@ -28,7 +28,7 @@ def default_root() -> Path:
 def bicubic_table(root: Path, sets: list[str], scales=(2, 3, 4)) -> dict:
     from dlfound.data.degradations import bicubic_degrade, modcrop, quantize, rgb_to_y
     from dlfound.data.restoration import list_images, read_image
-    from dlfound.restoration_metrics import psnr, ssim
+    from dlfound.metrics.restoration import psnr, ssim
 
     table = {}
     for name in sets:

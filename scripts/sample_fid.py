@@ -15,36 +15,36 @@ import torch
 
 
 def main(args: list[str]) -> None:
-    from dlfound.arguments import parse_key_values
-    from dlfound.console import fail
+    from omegaconf import OmegaConf
+
+    from dlfound.commands.options import Option, parse_options, resolve_device
+    from dlfound.commands.sample import load_generative
     from dlfound.errors import DlfoundError
-    from dlfound.sample import load_generative
-    from dlfound.sample_quality import (features_of, frechet_distance, kernel_inception_distance,
-                                        load_feature_extractor)
+    from dlfound.metrics.sample_quality import features_of, frechet_distance, kernel_inception_distance
+    from dlfound.runs.build import compose, instantiate_section
+    from dlfound.runs.build import load_feature_extractor
+    from dlfound.runs.console import fail
 
+    options = {"ckpt_path": Option(), "reference": Option(), "features": Option("pixels"),
+               "n": Option(10000, int, minimum=2), "temperature": Option(1.0, float, above=0),
+               "seed": Option(0, int), "device": Option("auto")}
     try:
-        kv = parse_key_values(args, "sample_fid")
-        n, seed = int(kv.get("n", 10000)), int(kv.get("seed", 0))
-        device = kv.get("device", "auto")
-        device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
-        torch.manual_seed(seed)
-        extractor = load_feature_extractor(kv.get("features")).to(device)
-        if "reference" in kv:
-            from hydra import compose, initialize_config_dir
-            from hydra.utils import instantiate
-            from omegaconf import OmegaConf
-
-            from dlfound.paths import config_dir
-
-            with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-                cfg = compose("train", overrides=[f"data={kv['reference']}", "hydra.runtime.output_dir=."])
-            datamodule = instantiate(OmegaConf.to_container(cfg.data, resolve=True), _convert_="all")
+        kv, _ = parse_options(args, options, "sample_fid", "see the top of scripts/sample_fid.py")
+        n = kv["n"]
+        device = resolve_device(kv["device"])
+        torch.manual_seed(kv["seed"])
+        extractor = load_feature_extractor(kv["features"]).to(device)
+        if kv["reference"]:
+            cfg = compose([f"data={kv['reference']}", "hydra.runtime.output_dir=."])
+            datamodule = instantiate_section({"data": OmegaConf.to_container(cfg.data, resolve=True)}, "data")
             train_x, _ = datamodule.load(train=True)
             fake = train_x[torch.randperm(len(train_x))[:n]].float() / 255
             source = f"{kv['reference']} training images"
         else:
+            if not kv["ckpt_path"]:
+                raise DlfoundError("give ckpt_path=GENERATIVE.ckpt, or reference=DATASET for the floor")
             task, datamodule = load_generative(kv["ckpt_path"], device)
-            temperature = float(kv.get("temperature", 1.0))
+            temperature = kv["temperature"]
             with torch.no_grad():
                 chunks, made = [], 0
                 while made < n:
@@ -57,9 +57,9 @@ def main(args: list[str]) -> None:
         test_x, _ = datamodule.load(train=False)
         real = test_x[:n].float() / 255 if test_x.dtype == torch.uint8 else test_x[:n].float()
         f_real, f_fake = features_of(extractor, real), features_of(extractor, fake)
-        result = {"samples": source, "n_real": len(real), "n_fake": len(fake), "features": kv.get("features", "pixels"),
+        result = {"samples": source, "n_real": len(real), "n_fake": len(fake), "features": kv["features"],
                   "fid": frechet_distance(f_real, f_fake), "kid": kernel_inception_distance(f_real, f_fake)}
-    except (DlfoundError, KeyError, ValueError) as err:
+    except DlfoundError as err:
         fail(f"sample_fid: {err}. Usage: see the top of scripts/sample_fid.py")
     print(json.dumps(result))
 

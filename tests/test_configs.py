@@ -4,7 +4,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
-from dlfound.paths import config_dir
+from dlfound.runs.paths import config_dir
 
 GROUPS = ["data", "model", "task", "optim", "sched", "trainer", "logger", "callbacks", "experiment", "debug"]
 

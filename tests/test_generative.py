@@ -12,7 +12,7 @@ from dlfound.models import flows
 from dlfound.models.gan import GAN, MLPDiscriminator, mlp_gan
 from dlfound.models.vae import ConvVAE, MLPVAE
 from dlfound.pictures import grid_size
-from dlfound.sample_quality import (PenultimateFeatures, classifier_features, frechet_distance,
+from dlfound.metrics.sample_quality import (ClassifierFeatures, frechet_distance,
                                     kernel_inception_distance, mmd_rbf, mode_coverage)
 
 
@@ -273,7 +273,7 @@ def test_sample_writes_a_png_of_the_requested_grid(cvae_run, tmp_path):
 
 
 def test_sample_explains_a_class_the_model_does_not_know(cvae_run, capsys):
-    from dlfound.sample import main
+    from dlfound.commands.sample import main
 
     with pytest.raises(SystemExit) as exit_info:
         main([f"ckpt_path={cvae_run / 'checkpoints' / 'last.ckpt'}", "class=11"])
@@ -287,8 +287,8 @@ def _save_checkpoint(tmp_path, overrides):
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf, open_dict
 
-    from dlfound.paths import config_dir
-    from dlfound.train import build
+    from dlfound.runs.paths import config_dir
+    from dlfound.runs.build import build
 
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
@@ -311,7 +311,7 @@ def _save_checkpoint(tmp_path, overrides):
     (["model=realnvp", "task=flow", "data=moons", "model.hidden=8"], ["n=200"], (512 * 2 + 8, 512)),
 ])
 def test_sample_command_for_each_family(tmp_path, overrides, args, size):
-    from dlfound.sample import main
+    from dlfound.commands.sample import main
 
     ckpt = _save_checkpoint(tmp_path, overrides)
     out = tmp_path / "out.png"
@@ -320,7 +320,7 @@ def test_sample_command_for_each_family(tmp_path, overrides, args, size):
 
 
 def test_sample_refuses_a_classifier_checkpoint(tmp_path):
-    from dlfound.sample import main
+    from dlfound.commands.sample import main
 
     ckpt = _save_checkpoint(tmp_path, ["model=mlp", "data=digits"])
     with pytest.raises(SystemExit) as exit_info:
@@ -336,8 +336,10 @@ def test_fid_and_kid_are_near_zero_for_the_same_data_and_larger_for_shifted_data
     shifted = torch.roll(b, shifts=1, dims=3).clamp(0, 1) * 0.8  # one pixel to the right, and dimmer
     # A dlfound classifier checkpoint as the feature extractor (untrained: features still separate the sets).
     ckpt = _save_checkpoint(tmp_path, ["model=mlp", "data=digits", "model.hidden=[64,32]"])
-    extractor = classifier_features(str(ckpt))
-    assert isinstance(extractor, PenultimateFeatures)
+    from dlfound.runs.build import load_feature_extractor
+
+    extractor = load_feature_extractor(str(ckpt))
+    assert isinstance(extractor, ClassifierFeatures)
     fa, fb, fs = extractor(a), extractor(b), extractor(shifted)
     assert fa.shape == (898, 32)
     same, moved = frechet_distance(fa, fb), frechet_distance(fa, fs)
@@ -347,12 +349,15 @@ def test_fid_and_kid_are_near_zero_for_the_same_data_and_larger_for_shifted_data
     assert abs(kid_same) < 0.05 * kid_moved
     with pytest.raises(Exception, match="shape"):
         extractor(torch.rand(4, 1, 28, 28))
-    # A GAN measured with these features keeps them out of its own checkpoints.
-    from dlfound.tasks.gan import GANTask
+    # A GAN measured with these features (the run builder loads them from task.fid_features and hands them
+    # to the task) keeps them out of its own checkpoints.
+    from dlfound.runs.build import build, compose
+    from omegaconf import OmegaConf
 
-    task = GANTask(mlp_gan(1, 8, g_hidden=[8], d_hidden=[8]), optim={"_target_": "torch.optim.Adam"},
-                   fid_features=str(ckpt))
-    assert task.extractor()(a[:5]).shape == (5, 32)
+    cfg = compose(["model=gan", "data=digits", "model.g_hidden=[8]", "model.d_hidden=[8]",
+                   f"task.fid_features={ckpt}", "hydra.runtime.output_dir=."])
+    _, task = build(OmegaConf.to_container(cfg, resolve=True))
+    assert task.measures_fid and task.extractor()(a[:5]).shape == (5, 32)
     assert all(k.startswith("net.") for k in task.state_dict())
 
 
@@ -385,7 +390,8 @@ def test_mode_check_scores_a_collapsed_generator_worse():
     for name, generator in (("good", MixtureSampler), ("collapsed", Collapsed)):
         torch.manual_seed(0)
         net = GAN(generator(dm.mode_centers, dm.mode_std), MLPDiscriminator((2,), [8]), 3, (2,))
-        task = GANTask(net, optim={"_target_": "torch.optim.Adam"})
+        task = GANTask(net, optim={"_target_": "torch.optim.Adam"}, mode_centers=dm.mode_centers,
+                       mode_std=dm.mode_std)
         trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
                             enable_model_summary=False, accelerator="cpu")
         scores[name] = trainer.test(task, datamodule=dm, verbose=False)[0]
@@ -406,22 +412,17 @@ FAMILY_TASK = {"vae": "vae", "conv_vae": "vae", "cvae": "vae", "nice": "flow", "
 @pytest.mark.parametrize("model", FAMILY_TASK)
 def test_every_generative_model_takes_mnist_and_cifar_shapes(model, data, tmp_path):
     """Shapes come from the data config: each model trains a step and samples on 1x28x28 and 3x32x32 images."""
-    from hydra import compose, initialize_config_dir
-    from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from dlfound.paths import config_dir
+    from dlfound.runs.build import build, compose
 
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        cfg = compose("train", overrides=[f"model={model}", f"task={FAMILY_TASK[model]}", f"data={data}",
-                                          "hydra.runtime.output_dir=."])
-    cfg = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("model", "task", "optim", "data")}
-    if model == "nice":
-        cfg["model"]["hidden"] = 64
-    if model == "glow":
-        cfg["model"]["steps"] = 2
-    net = instantiate(cfg["model"], _convert_="all")
-    task = instantiate(cfg["task"], _partial_=True, _convert_="all")(net=net, optim=cfg["optim"], sched=None)
+    smaller = {"nice": ["model.hidden=64"], "glow": ["model.steps=2"]}.get(model, [])
+    cfg = compose([f"model={model}", f"task={FAMILY_TASK[model]}", f"data={data}", "hydra.runtime.output_dir=.",
+                   *smaller])
+    cfg = OmegaConf.to_container(cfg, resolve=True)
+    assert cfg["data"]["normalize"] is False  # generative tasks model grey values in [0, 1]
+    _, task = build(cfg)
+    net = task.net
     c, s = cfg["data"]["in_channels"], cfg["data"]["image_size"]
     x, y = torch.rand(4, c, s, s), torch.arange(4) % 10
     if FAMILY_TASK[model] == "vae":

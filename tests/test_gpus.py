@@ -7,7 +7,7 @@ import pytest
 
 from conftest import run_dlfound
 from dlfound.errors import ConfigError
-from dlfound.gpus import hold_gpus, visible_gpus
+from dlfound.runs.gpus import hold_gpus, visible_gpus
 
 
 def test_visible_gpus_follow_cuda_visible_devices(monkeypatch):

@@ -31,7 +31,7 @@ def test_wheel_ships_the_configs_and_trains_from_anywhere(tmp_path):
     elsewhere.mkdir()
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "site"), "DLFOUND_OUTPUTS": str(elsewhere / "outputs")}
     env.pop("DLFOUND_COMMAND", None)
-    code = "import dlfound.paths, sys; print(dlfound.paths.config_dir())"
+    code = "import dlfound.runs.paths, sys; print(dlfound.runs.paths.config_dir())"
     where = subprocess.run([sys.executable, "-c", code], cwd=elsewhere, env=env, capture_output=True, text=True,
                            check=True).stdout.strip()
     assert where.startswith(str(tmp_path / "site"))

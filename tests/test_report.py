@@ -14,7 +14,7 @@ import yaml
 from PIL import Image
 
 from conftest import read_results, run_dlfound, run_folders
-from dlfound import report
+from dlfound.commands import report
 
 SWEEP = ["train", "-m", "optim.lr=0.01,0.003", "seed=1,2", "trainer.max_epochs=2", "print_config=false",
          "callbacks=none"]

@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import REPO, SHARED_DATA, read_results, run_dlfound, run_folders
 from dlfound.data import degradations as D
-from dlfound.restoration_metrics import psnr, ssim
+from dlfound.metrics.restoration import psnr, ssim
 
 RESTORATION_MODELS = ("dncnn", "srcnn", "vdsr", "unet")
 EXPERIMENTS = ("dncnn_sigma25", "dncnn_blind", "unet_sigma25", "srcnn_x3", "vdsr_x2")
@@ -212,7 +212,7 @@ def test_dncnn_trained_a_few_steps_lowers_the_loss(tmp_path):
 
 # -- plug-and-play -------------------------------------------------------------------------------------------
 def test_pnp_with_an_oracle_denoiser_improves_psnr():
-    from dlfound import pnp
+    from dlfound.inverse import pnp
 
     clean = smooth_image(32, 32)
     kernel = D.gaussian_kernel(9, 1.6)
@@ -233,7 +233,7 @@ def test_pnp_with_an_oracle_denoiser_improves_psnr():
 
 def test_pnp_with_a_smoothing_denoiser_beats_the_blurred_input():
     """Even a crude prior (Gaussian smoothing as the 'denoiser') recovers much of a mild blur."""
-    from dlfound import pnp
+    from dlfound.inverse import pnp
 
     clean = smooth_image(48, 48, seed=3)
     kernel = D.gaussian_kernel(9, 1.2)
@@ -251,8 +251,8 @@ def test_pnp_with_a_smoothing_denoiser_beats_the_blurred_input():
 def test_experiments_compose_and_build(experiment, tmp_path):
     from omegaconf import OmegaConf
 
-    from dlfound.listing import compose
-    from dlfound.train import build
+    from dlfound.runs.build import compose
+    from dlfound.runs.build import build
 
     cfg = compose([f"experiment={experiment}", f"paths.data_dir={tmp_path}", "hydra.runtime.output_dir=."])
     plain = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("data", "model", "task", "optim", "sched")}

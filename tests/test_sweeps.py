@@ -145,7 +145,7 @@ def test_a_requeued_slurm_job_continues_from_its_last_checkpoint(workdir):
 
 
 def test_which_sweep_jobs_run_as_their_own_process(monkeypatch):
-    from dlfound.job_process import runs_as_own_process
+    from dlfound.runs.job_process import runs_as_own_process
 
     for var in ("SLURM_NTASKS", "SLURM_JOB_NAME", "TORCHELASTIC_RUN_ID", "LOCAL_RANK", "GROUP_RANK"):
         monkeypatch.delenv(var, raising=False)

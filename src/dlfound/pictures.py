@@ -1,12 +1,10 @@
 """Pictures of what a generative model learned, as uint8 arrays [H, W, 3] ready for PNG files and TensorBoard.
 
 Image grids come from torchvision's `make_grid`; scatter plots and density heat-maps of 2-D models are drawn
-with Pillow alone (no plotting library needed).
+with Pillow alone (no plotting library needed). dlfound.images.write_picture saves them.
 """
 
 from collections.abc import Callable
-from pathlib import Path
-
 import numpy as np
 import torch
 
@@ -105,12 +103,3 @@ def side_by_side(*images: np.ndarray, gap: int = 8) -> np.ndarray:
         canvas[: i.shape[0], x : x + i.shape[1]] = i
         x += i.shape[1] + gap
     return canvas
-
-
-def save_png(picture: np.ndarray, path: str | Path) -> Path:
-    from PIL import Image
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(picture).save(path)
-    return path

@@ -8,7 +8,7 @@
   `imresize(..., 'bicubic')` (Keys' cubic kernel with a = -0.5, widened by 1/scale to anti-alias when
   shrinking, symmetric border handling), the resize behind every published SR table.
 - Gaussian blur, y = k * x (+ noise), as a circular convolution: the forward model that plug-and-play
-  solvers invert exactly with the FFT (dlfound.pnp).
+  solvers invert exactly with the FFT (dlfound.inverse.pnp).
 - Random-mask inpainting, y = m . x (+ noise), each pixel kept with probability 1 - mask_ratio.
 
 Every random draw takes an optional `torch.Generator`, so that validation and test images are degraded the
@@ -18,7 +18,6 @@ same way in every run (dlfound.data.restoration seeds one generator per image).
 import math
 
 import torch
-import torch.nn.functional as F
 
 KINDS = ("noise", "bicubic", "blur", "inpaint")
 

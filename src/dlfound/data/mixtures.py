@@ -3,7 +3,7 @@ Generative Adversarial Networks", 2017) and a 5x5 grid of 25 modes (Srivastava e
 
 Samples are float vectors of shape [2]; the label is the index of the mode a sample came from, so a conditional
 model can be asked for one mode. The data module exposes `mode_centers` [K, 2] and `mode_std`, which the GAN
-task uses to count the modes a generator covers (`dlfound.sample_quality.mode_coverage`).
+task uses to count the modes a generator covers (`dlfound.metrics.sample_quality.mode_coverage`).
 """
 
 import math

@@ -25,11 +25,11 @@ import lightning as L
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from dlfound.data.degradations import KINDS, Degradation, imresize, modcrop, quantize, rgb_to_y
+from dlfound.data.degradations import KINDS, Degradation, imresize, modcrop, quantize
 from dlfound.data.memory import IndexBatchSampler
 from dlfound.errors import ConfigError, DatasetUnavailableError
+from dlfound.images import IMAGE_SUFFIXES, read_image
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 CHANNELS = {"gray": 1, "y": 1, "rgb": 3}
 AUGMENTS = ("none", "flip", "d8")
 
@@ -45,25 +45,6 @@ def list_images(folder: Path) -> list[Path]:
             f"data.val_dir and data.test_dirs to its sub-folders, or put the images there."
         )
     return files
-
-
-def read_image(path: Path, channels: str = "rgb") -> torch.Tensor:
-    """uint8 [C, H, W]. gray: PIL's luminance; rgb: three channels (gray images replicated); y: BT.601 luma
-    rounded to 8 bits as MATLAB's rgb2ycbcr (a gray image is taken as its own luma)."""
-    import numpy as np
-    from PIL import Image
-
-    try:
-        with Image.open(path) as image:
-            mode = "L" if channels == "gray" or (channels == "y" and image.mode in ("L", "I;16", "I")) else "RGB"
-            array = np.asarray(image.convert(mode))
-    except (OSError, ValueError) as err:
-        raise DatasetUnavailableError(f"could not read image {path}: {err}") from None
-    x = torch.from_numpy(array.copy())
-    x = x[None] if x.dim() == 2 else x.permute(2, 0, 1)
-    if channels == "y" and x.shape[0] == 3:
-        x = quantize(rgb_to_y(x.double() / 255)).mul(255).round().to(torch.uint8)
-    return x.contiguous()
 
 
 def extract_patches(image: torch.Tensor, patch_size: int, stride: int, scales=(1.0,)) -> torch.Tensor:

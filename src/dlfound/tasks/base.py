@@ -2,7 +2,8 @@
 the efficiency switches that work with any network: torch.compile, channels_last and an EMA of the weights.
 
 Hyperparameters are saved as plain dicts and numbers only (never modules or partials), so checkpoints load
-with torch.load(weights_only=True).
+with torch.load(weights_only=True). What a task receives from outside its config (the network; facts of the
+data such as mode centres; a feature network) is not a hyperparameter and stays out of them.
 """
 
 import lightning as L
@@ -10,25 +11,38 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from dlfound.errors import ConfigError
 from dlfound.models.init import initialize
-from dlfound.optim import build_optimizer, build_scheduler
+from dlfound.tasks.optim import build_optimizer, build_scheduler
+
+# Constructor arguments that are inputs, not hyperparameters (see dlfound.runs.build.task_inputs).
+INPUTS = ["net", "mode_centers", "mode_std", "features"]
 
 
 class Task(L.LightningModule):
+    # Whether the task drives its network through forward(); tasks that call other methods (a flow's
+    # log_prob, a GAN's generator and discriminator) set False, and refuse compile instead of ignoring it.
+    calls_forward = True
+
     def __init__(self, net: nn.Module, optim: dict, sched: dict | None = None, init: str = "default",
                  compile: bool = False, channels_last: bool = False, ema_decay: float | None = None):
         super().__init__()
+        if compile and not self.calls_forward:
+            raise ConfigError(f"task.compile=true compiles the network's forward(), which {type(self).__name__} "
+                              "does not call (it uses the network's other methods); run it with task.compile=false")
+        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
+            raise ConfigError(f"task.ema_decay must lie in (0, 1), e.g. 0.999, or be null; got {ema_decay}")
         self.net = net
         initialize(self.net, init)
         self.channels_last = channels_last
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
-        # Polyak averaging of the weights (and buffers); validation and test use the average.
+        # Polyak averaging of the weights (and buffers); validation, test and sampling use the average.
         self.ema = AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True) \
             if ema_decay else None
         self.use_compile = compile
         self._compiled = None
-        self.save_hyperparameters(ignore=["net"], logger=False)
+        self.save_hyperparameters(ignore=INPUTS, logger=False)
 
     def log(self, name: str, value, *args, **kwargs) -> None:
         """Validation and test metrics are averaged over DDP ranks, each of which sees its own share of the set,
@@ -38,22 +52,27 @@ class Task(L.LightningModule):
             kwargs.setdefault("sync_dist", True)
         super().log(name, value, *args, **kwargs)
 
-    def forward(self, x):
-        return self.run_net(x)
+    @property
+    def model(self) -> nn.Module:
+        """The network as evaluation sees it: the EMA weights outside training, when there is an EMA."""
+        return self.ema.module if self.ema is not None and not self.training else self.net
 
-    def run_net(self, x: torch.Tensor) -> torch.Tensor:
-        """The network as this task runs it: EMA weights when evaluating, compiled when asked."""
+    def forward(self, *inputs):
+        return self.run_net(*inputs)
+
+    def run_net(self, x: torch.Tensor, *rest) -> torch.Tensor:
+        """The network's forward as this task runs it: EMA weights when evaluating, compiled when asked."""
         if self.channels_last and x.dim() == 4:
             x = x.contiguous(memory_format=torch.channels_last)
         if self.ema is not None and not self.training:
-            return self.ema.module(x)
+            return self.ema.module(x, *rest)
         if self.use_compile:
             if self._compiled is None:
                 # Kept outside the module tree, so state dict keys stay those of the plain network and a
                 # compiled run's checkpoint loads into an uncompiled one.
                 object.__setattr__(self, "_compiled", torch.compile(self.net))
-            return self._compiled(x)
-        return self.net(x)
+            return self._compiled(x, *rest)
+        return self.net(x, *rest)
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
         if self.ema is not None:

@@ -26,12 +26,13 @@ from dlfound.tasks.generative import GenerativeTask
 
 
 class FlowTask(GenerativeTask):
+    calls_forward = False  # log_prob and sample, not forward
     monitor = "val/bpd"
     monitor_mode = "min"
 
     def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", n_bits: int = 8,
-                 dequantize: bool = True, sample_temperature: float = 0.7):
-        super().__init__(net, optim, sched, init)
+                 dequantize: bool = True, sample_temperature: float = 0.7, mode_centers=None, **switches):
+        super().__init__(net, optim, sched, init, mode_centers=mode_centers, **switches)
         if not 1 <= n_bits <= 8:
             raise ConfigError(f"task.n_bits must be between 1 and 8, got {n_bits}")
         self.n_bits, self.dequantize, self.sample_temperature = n_bits, dequantize, sample_temperature
@@ -40,13 +41,13 @@ class FlowTask(GenerativeTask):
     def nll(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(nats per sample, bits per dimension or None) for a batch of data in [0, 1] (images) or vectors."""
         if not self.is_image:
-            return -self.net.log_prob(x), None
+            return -self.model.log_prob(x), None
         bins = 2 ** self.n_bits
         # The stored pixel values k/255, back to discrete levels 0..bins-1.
         k = torch.floor(torch.round(x.clamp(0, 1) * 255) / 2 ** (8 - self.n_bits))
         y = (k + (torch.rand_like(x) if self.dequantize else 0.5)) / bins
         dim = y[0].numel()
-        nats = -self.net.log_prob(y) + dim * math.log(bins)
+        nats = -self.model.log_prob(y) + dim * math.log(bins)
         return nats, nats / (dim * math.log(2))
 
     def _step(self, batch, stage: str) -> torch.Tensor:
@@ -78,14 +79,14 @@ class FlowTask(GenerativeTask):
 
     # -- sampling and pictures -----------------------------------------------------------------------------
     def sample(self, n: int, temperature: float = 1.0, y=None) -> torch.Tensor:
-        x = self.net.sample(n, temperature)
+        x = self.model.sample(n, temperature)
         if self.is_image:
             x = torch.nan_to_num(x, nan=0.0).clamp(0, 1)
         return x
 
     @torch.no_grad()
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net.log_prob(x)
+        return self.model.log_prob(x)
 
     def log_pictures(self, reference):
         if self.is_image:

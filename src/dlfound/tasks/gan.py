@@ -13,8 +13,9 @@ config, or a whole config of their own when they name another `_target_` (WGAN's
 
 Sample quality is measured on held-out data at the end of each validation and test epoch, with as many generated
 samples as real ones (at most `eval_samples` for validation):
-  images: val|test/kid (KID on the features of `fid_features`: a dlfound classifier checkpoint, `inception:PATH`,
-          or the raw pixels when null) and val|test/fid when a feature extractor is given;
+  images: val|test/kid (KID on the features of the `features` network, which the run builder loads from the
+          config's `fid_features`: a dlfound classifier checkpoint, `inception:PATH`, or the raw pixels when
+          null) and val|test/fid when a feature network is given;
   2-D points: val|test/mmd (multi-bandwidth Gaussian-kernel MMD^2) and, on mixtures whose data module knows its
           mode centres (data=ring8, grid25), test/modes_covered and test/hq_fraction.
 The monitor (best checkpoint) is val/kid for images and val/mmd for points.
@@ -24,9 +25,9 @@ import torch
 import torch.nn.functional as F
 
 from dlfound.errors import ConfigError
-from dlfound.optim import build_optimizer
-from dlfound.sample_quality import (features_of, frechet_distance, kernel_inception_distance,
-                                    load_feature_extractor, mmd_rbf, mode_coverage)
+from dlfound.tasks.optim import build_optimizer
+from dlfound.metrics.sample_quality import (PixelFeatures, features_of, frechet_distance, kernel_inception_distance,
+                                            mmd_rbf, mode_coverage)
 from dlfound.tasks.generative import LatentVariableTask
 
 LOSSES = ("minimax", "nonsaturating", "wgan", "wgan_gp", "hinge")
@@ -41,14 +42,16 @@ def merge_optim(base: dict, over: dict | None) -> dict:
 
 
 class GANTask(LatentVariableTask):
+    calls_forward = False  # the generator and discriminator, not forward
     monitor = "val/kid"
     monitor_mode = "min"
 
     def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default",
                  loss: str = "nonsaturating", n_critic: int = 1, clip: float = 0.01, gp_weight: float = 10.0,
                  optim_g: dict | None = None, optim_d: dict | None = None, eval_samples: int = 2000,
-                 fid_features: str | None = None):
-        super().__init__(net, optim, sched, init)
+                 features: torch.nn.Module | None = None, mode_centers: torch.Tensor | None = None,
+                 mode_std: float | None = None, **switches):
+        super().__init__(net, optim, sched, init, mode_centers=mode_centers, **switches)
         self.automatic_optimization = False
         if loss not in LOSSES:
             raise ConfigError(f"task.loss={loss!r}; choose one of {', '.join(LOSSES)}")
@@ -61,9 +64,11 @@ class GANTask(LatentVariableTask):
             raise ConfigError("WGAN-GP penalises each sample's gradient, which batch norm in the critic mixes "
                               "across the batch; use model.d_norm=layer or model.d_norm=none")
         self.loss, self.n_critic, self.clip, self.gp_weight = loss, n_critic, clip, gp_weight
-        self.eval_samples, self.fid_features = eval_samples, fid_features
+        self.eval_samples, self.mode_std = eval_samples, mode_std
+        # A plain dict: the feature network is no submodule, so it is never saved in this task's checkpoints.
+        self._extractors = {"features": features if features is not None else PixelFeatures()}
+        self.measures_fid = features is not None
         self.monitor = "val/kid" if net.is_image else "val/mmd"
-        self._extractors: dict = {}  # a plain dict: the extractor is no submodule, so never in a checkpoint
 
     # -- optimisation --------------------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -139,9 +144,6 @@ class GANTask(LatentVariableTask):
 
     # -- measuring samples ---------------------------------------------------------------------------------
     def extractor(self):
-        """The feature extractor, loaded once and kept outside the module tree (not in checkpoints)."""
-        if "features" not in self._extractors:
-            self._extractors["features"] = load_feature_extractor(self.fid_features)
         return self._extractors["features"].to(self.device)
 
     def _collect_start(self):
@@ -153,7 +155,7 @@ class GANTask(LatentVariableTask):
         if n <= 0:
             return
         y = labels[:n] if self.net.conditional else None
-        fake = self.net.sample(n, y)
+        fake = self.model.sample(n, y)
         self._real.append(x[:n].detach())
         self._fake.append(fake)
         self._count += n
@@ -167,14 +169,12 @@ class GANTask(LatentVariableTask):
             extractor = self.extractor()
             f_real, f_fake = features_of(extractor, real), features_of(extractor, fake)
             metrics["kid"] = kernel_inception_distance(f_real, f_fake, subset_size=1000)
-            if self.fid_features and self.fid_features != "pixels":
+            if self.measures_fid:
                 metrics["fid"] = frechet_distance(f_real, f_fake)
         else:
             metrics["mmd"] = mmd_rbf(real.cpu(), fake.cpu())
-            datamodule = getattr(self.trainer, "datamodule", None)
-            centers = getattr(datamodule, "mode_centers", None)
-            if stage == "test" and centers is not None:
-                metrics.update(mode_coverage(fake, centers, datamodule.mode_std))
+            if stage == "test" and self.mode_centers is not None:
+                metrics.update(mode_coverage(fake, self.mode_centers, self.mode_std))
         for key, value in metrics.items():
             self.log(f"{stage}/{key}", value, prog_bar=key in ("kid", "mmd", "fid", "modes_covered"))
         self._real, self._fake = [], []

@@ -1,8 +1,9 @@
 """What the generative tasks (VAE, flow, GAN) share: data in [0, 1], sampling, and pictures of the samples.
 
-Generative models describe pixel intensities, not standardised inputs, so the tasks turn the data module's
-normalisation off (`data.normalize`): images reach the network as grey values in [0, 1] whatever the data config
-says, and samples come back in the same range. The 2-D toy sets are used as they are.
+Generative models describe pixel intensities, not standardised inputs: their task configs say
+`normalize_inputs: false`, which the data configs follow (`data.normalize`), so images reach the network as grey
+values in [0, 1] and samples come back in the same range. The 2-D toy sets are used as they are; on a Gaussian
+mixture the run builder hands the task the mixture's `mode_centers`, drawn under 2-D samples.
 
 Every generative task offers `sample(n, temperature=1.0, y=None)` (samples in data space, on the task's device),
 which `dlfound sample` and the pictures below use. At the end of each validation epoch a task logs pictures to
@@ -15,7 +16,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dlfound.pictures import image_grid, save_png, scatter_plot, square_limits
+from dlfound.images import write_picture
+from dlfound.pictures import image_grid, scatter_plot, square_limits
 from dlfound.tasks.base import Task
 
 
@@ -24,12 +26,14 @@ class GenerativeTask(Task):
     # How many samples the pictures show.
     picture_samples = 64
 
-    # -- data ----------------------------------------------------------------------------------------------
-    def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        if datamodule is not None and getattr(datamodule, "normalize", False):
-            datamodule.normalize = False
+    def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default",
+                 mode_centers: torch.Tensor | None = None, **switches):
+        """`switches`: compile, channels_last and ema_decay (see Task); `mode_centers`: [K, 2] centres of a
+        Gaussian-mixture data set, or None."""
+        super().__init__(net, optim, sched, init, **switches)
+        self.mode_centers = mode_centers
 
+    # -- data ----------------------------------------------------------------------------------------------
     @property
     def data_shape(self) -> tuple[int, ...]:
         return tuple(self.net.data_shape)
@@ -85,7 +89,7 @@ class GenerativeTask(Task):
             if isinstance(logger, TensorBoardLogger):
                 logger.experiment.add_image(f"images/{name}", picture, self.current_epoch, dataformats="HWC")
         folder = Path(self.trainer.default_root_dir) / "images"
-        save_png(picture, folder / f"{name}_epoch{self.current_epoch:03d}.png")
+        write_picture(picture, folder / f"{name}_epoch{self.current_epoch:03d}.png")
 
     def log_pictures(self, reference: torch.Tensor | None) -> None:
         """Samples from fixed noise as an image grid, or as a scatter plot over the reference data in 2-D."""
@@ -95,9 +99,8 @@ class GenerativeTask(Task):
             if self.num_classes:
                 self.picture("classes", image_grid(self.class_rows(), nrow=8))
         elif self.data_shape == (2,):
-            centers = getattr(getattr(self.trainer, "datamodule", None), "mode_centers", None)
             self.picture("samples", scatter_plot(samples, reference, square_limits(reference, samples),
-                                                 centers=centers))
+                                                 centers=self.mode_centers))
 
     def fixed_samples(self) -> torch.Tensor:
         """Samples from the same noise every epoch, so that the pictures show the model change, not the noise."""
@@ -136,11 +139,11 @@ class LatentVariableTask(GenerativeTask):
     temperature, z=...)` gives samples, and straight lines between latents give interpolations."""
 
     def sample(self, n: int, temperature: float = 1.0, y=None) -> torch.Tensor:
-        return self.net.sample(n, self.labels(y, n), temperature)
+        return self.model.sample(n, self.labels(y, n), temperature)
 
     @torch.no_grad()
     def interpolate(self, rows: int, steps: int, y=None) -> torch.Tensor:
         a, b = torch.randn(2, rows, 1, self.net.latent_dim, device=self.device)
         t = torch.linspace(0, 1, steps, device=self.device).view(1, steps, 1)
         z = ((1 - t) * a + t * b).reshape(rows * steps, -1)
-        return self.net.sample(len(z), self.labels(y, len(z)), z=z)
+        return self.model.sample(len(z), self.labels(y, len(z)), z=z)

@@ -2,7 +2,7 @@
 
 Training batches are (degraded, clean) patches; the loss is the mean squared error (DnCNN, SRCNN, VDSR) or
 the mean absolute error (`loss: l1`, common in later SR work). Evaluation batches are whole images, one at a
-time, with their set and name: PSNR and SSIM (dlfound.restoration_metrics) of the restored image, clipped to
+time, with their set and name: PSNR and SSIM (dlfound.metrics.restoration) of the restored image, clipped to
 [0, 1] and rounded to 8 bits as the published evaluations do, and the PSNR of the degraded input itself, the
 baseline the network must beat. Metrics are averaged over images:
 
@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlfound.errors import ConfigError
-from dlfound.restoration_metrics import psnr, ssim
+from dlfound.metrics.restoration import psnr, ssim
 from dlfound.tasks.base import Task
 
 LOSSES = {"l2": F.mse_loss, "l1": F.l1_loss}
@@ -34,19 +34,14 @@ class RestorationTask(Task):
 
     def __init__(self, net: nn.Module, optim: dict, sched: dict | None = None, init: str = "default",
                  loss: str = "l2", quantize: bool = True, shave: int | str = "auto", y_channel: bool | str = "auto",
-                 log_images: bool = True, channels_last: bool = False):
+                 log_images: bool = True, compile: bool = False, channels_last: bool = False,
+                 ema_decay: float | None = None):
         if loss not in LOSSES:
             raise ConfigError(f"task.loss={loss!r}: choose l2 (mean squared error) or l1")
-        super().__init__(net, optim, sched, init)
+        super().__init__(net, optim, sched, init, compile, channels_last, ema_decay)
         self.loss_fn = LOSSES[loss]
         self.quantize, self.shave, self.y_channel, self.log_images = quantize, shave, y_channel, log_images
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        if channels_last:
-            self.net.to(memory_format=torch.channels_last)
         self._rows: list[dict] = []
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x.contiguous(memory_format=self.memory_format))
 
     # -- training ----------------------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):

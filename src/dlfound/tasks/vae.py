@@ -36,8 +36,8 @@ class VAETask(LatentVariableTask):
 
     def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", beta: float = 1.0,
                  kl_warmup_epochs: float = 0.0, iw_samples: int = 100, iw_chunk: int = 25,
-                 binarize: str = "none"):
-        super().__init__(net, optim, sched, init)
+                 binarize: str = "none", mode_centers=None, **switches):
+        super().__init__(net, optim, sched, init, mode_centers=mode_centers, **switches)
         if binarize not in BINARIZE:
             raise ConfigError(f"task.binarize={binarize!r}; choose one of {', '.join(BINARIZE)}")
         if binarize != "none" and net.likelihood != "bernoulli":
@@ -59,8 +59,8 @@ class VAETask(LatentVariableTask):
 
     def elbo_terms(self, x: torch.Tensor, y: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """(rec, kl) per sample in nats: -ELBO = rec + kl."""
-        params, mu, logvar = self.net(x, y)
-        return -self.net.log_likelihood(x, params), self.net.kl_divergence(mu, logvar)
+        params, mu, logvar = self.run_net(x, y)
+        return -self.model.log_likelihood(x, params), self.model.kl_divergence(mu, logvar)
 
     def current_beta(self) -> float:
         if not self.kl_warmup_epochs or not self.training:
@@ -86,7 +86,7 @@ class VAETask(LatentVariableTask):
     def iw_log_likelihood(self, x: torch.Tensor, y: torch.Tensor | None = None, k: int | None = None) -> torch.Tensor:
         """The importance-weighted lower bound on log p(x) with k samples per input, [N] nats."""
         k = k or self.iw_samples
-        mu, logvar = self.net.encode(x, y)
+        mu, logvar = self.model.encode(x, y)
         std = torch.exp(0.5 * logvar)
         log_w = []
         for start in range(0, k, self.iw_chunk):
@@ -95,7 +95,7 @@ class VAETask(LatentVariableTask):
             z = mu + std * eps
             zf = z.reshape(-1, mu.shape[1])
             rep = lambda t: None if t is None else t.repeat(m, *([1] * (t.dim() - 1)))  # noqa: E731
-            log_px = self.net.log_likelihood(rep(x), self.net.decode(zf, rep(y))).view(m, -1)
+            log_px = self.model.log_likelihood(rep(x), self.model.decode(zf, rep(y))).view(m, -1)
             log_pz = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
             log_qz = (-0.5 * eps.pow(2) - 0.5 * math.log(2 * math.pi) - 0.5 * logvar).sum(-1)
             log_w.append(log_px + log_pz - log_qz)
@@ -122,8 +122,8 @@ class VAETask(LatentVariableTask):
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """E[x|z] at the posterior mean z = mu(x)."""
-        mu, _ = self.net.encode(x, y)
-        return self.net.mean(self.net.decode(mu, y))
+        mu, _ = self.model.encode(x, y)
+        return self.model.mean(self.model.decode(mu, y))
 
     def log_pictures(self, reference):
         super().log_pictures(reference)

@@ -1,6 +1,7 @@
 """What a run shows on the terminal: the config tree, the results table, and errors as one paragraph."""
 
 import sys
+from typing import NoReturn
 
 from rich.console import Console
 from rich.panel import Panel
@@ -39,7 +40,7 @@ def results_table(metrics: dict, run_dir: str, title: str = "results") -> Table:
     return table
 
 
-def fail(message: str, code: int = 2) -> "NoReturn":  # noqa: F821
+def fail(message: str, code: int = 2) -> NoReturn:
     """Print a user-facing error as one paragraph and exit non-zero."""
     err_console.print(Panel(message, title="dlfound: error", border_style="red", expand=False))
     sys.exit(code)

@@ -1,8 +1,28 @@
-"""Rebuilding a run from one checkpoint file: its config travels inside it (see ConfigInCheckpoint)."""
+"""Reading a checkpoint file and the run config that travels inside it (see ConfigInCheckpoint).
+
+Checkpoints are read with torch.load(weights_only=True), so reading one never executes code from the file.
+Checkpoints written before the package was regrouped name a few `_target_`s that have moved; they are
+rewritten on load (LEGACY_TARGETS), so every old run folder still evaluates, samples, restores and resumes.
+"""
 
 from pathlib import Path
 
 from dlfound.errors import ConfigError, DlfoundError
+
+LEGACY_TARGETS = {
+    "dlfound.optim.warmup_cosine": "dlfound.tasks.optim.warmup_cosine",
+    "dlfound.callbacks.ProgressBar": "dlfound.runs.callbacks.ProgressBar",
+    "dlfound.loggers.CSVLogger": "dlfound.runs.loggers.CSVLogger",
+}
+
+
+def upgrade_targets(node):
+    """The config with every moved `_target_` replaced by its new path (a new plain structure)."""
+    if isinstance(node, dict):
+        return {k: LEGACY_TARGETS.get(v, v) if k == "_target_" else upgrade_targets(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [upgrade_targets(v) for v in node]
+    return node
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -19,6 +39,7 @@ def load_checkpoint(path: str | Path) -> dict:
                            "Is it a complete .ckpt file written by `dlfound train`?") from None
     if "dlfound_config" not in ckpt:
         raise ConfigError(f"{path} holds no dlfound run config; it was not written by `dlfound train`")
+    ckpt["dlfound_config"] = upgrade_targets(ckpt["dlfound_config"])
     return ckpt
 
 
@@ -32,12 +53,3 @@ def run_config(ckpt: dict, overrides: dict[str, str]) -> dict:
     except Exception as err:
         raise ConfigError(f"bad override: {err}") from None
     return OmegaConf.to_container(cfg, resolve=True)
-
-
-def load_task(ckpt: dict, cfg: dict):
-    """(datamodule, task) built from the config, with the checkpoint's weights loaded."""
-    from dlfound.train import build
-
-    datamodule, task = build(cfg)
-    task.load_state_dict(ckpt["state_dict"])
-    return datamodule, task

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from dlfound.console import console, err_console, fail
+from dlfound.runs.console import console, err_console, fail
 
 # Overrides that say where or how a run was launched, not what it trained: never a column, never in the command.
 LAUNCH_KEYS = ("hydra.", "hydra/", "resume")

@@ -20,7 +20,7 @@ DATA_SIZES = {"digits": "1,797", "mnist": "70,000", "fashionmnist": "70,000", "c
 
 
 def options(group: str) -> list[Path]:
-    from dlfound.paths import config_dir
+    from dlfound.runs.paths import config_dir
 
     return sorted(p for p in (config_dir() / group).glob("*.yaml") if not p.name.startswith("_"))
 
@@ -45,22 +45,14 @@ def description(path: Path) -> str:
     return ""
 
 
-def compose(overrides: list[str]):
-    from hydra import compose, initialize_config_dir
-
-    from dlfound.paths import config_dir
-
-    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return compose("train", overrides=overrides)
-
-
 def parameter_count(model_cfg: dict) -> str:
     import torch
-    from hydra.utils import instantiate
+
+    from dlfound.runs.build import instantiate_section
 
     try:
         with torch.device("meta"):
-            model = instantiate(model_cfg, _convert_="all")
+            model = instantiate_section({"model": model_cfg}, "model")
         return f"{sum(p.numel() for p in model.parameters()) / 1e6:.3f}M"
     except Exception:
         return "-"
@@ -68,6 +60,8 @@ def parameter_count(model_cfg: dict) -> str:
 
 def model_rows() -> list[list[str]]:
     from omegaconf import OmegaConf
+
+    from dlfound.runs.build import compose
 
     rows = []
     for path in options("model"):
@@ -84,6 +78,7 @@ def model_rows() -> list[list[str]]:
 
 def data_rows() -> list[list[str]]:
     from dlfound.data.vision import LAYOUTS, TorchvisionDataModule
+    from dlfound.runs.build import compose
 
     rows = []
     for path in options("data"):
@@ -105,7 +100,7 @@ def data_rows() -> list[list[str]]:
 def main(args: list[str]) -> None:
     from rich.table import Table
 
-    from dlfound.console import console, fail
+    from dlfound.runs.console import console, fail
 
     wanted = [ALIASES.get(a, a) for a in args] or list(GROUPS[:5])
     unknown = [g for g in wanted if g not in GROUPS]

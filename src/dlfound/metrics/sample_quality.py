@@ -11,9 +11,9 @@
   mode counts as covered if at least 20 of every 2,500 samples are high-quality samples of it.
 
 The published FIDs use Inception-v3 features of ImageNet images. Those weights cannot be downloaded here, so the
-features come from a pluggable extractor (`load_feature_extractor`):
-  PATH.ckpt          a dlfound classifier checkpoint (e.g. `experiment=mnist_lenet5`): the input of its last
-                     linear layer, the penultimate features;
+features come from a pluggable extractor (`dlfound.runs.build.load_feature_extractor`):
+  PATH.ckpt          a dlfound classifier checkpoint (e.g. `experiment=mnist_lenet5`): its `forward_features`,
+                     the penultimate features (the input of its last linear layer);
   inception:PATH     torchvision's Inception-v3 with the weights in PATH (torchvision's state dict), 2,048 pooled
                      features of images resized to 299x299;
   pixels             the flattened images themselves.
@@ -106,19 +106,17 @@ def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, thre
     return {"modes_covered": float((counts >= min_count).sum()), "hq_fraction": float(good.double().mean())}
 
 
-# -- feature extractors ----------------------------------------------------------------------------------------
-class PenultimateFeatures(nn.Module):
-    """A classifier's penultimate features: the input of its last `nn.Linear` layer, for inputs in [0, 1]
-    normalised as the classifier was trained."""
+# -- feature extractors (dlfound.runs.build.load_feature_extractor picks one) --------------------------------
+class ClassifierFeatures(nn.Module):
+    """A classifier's penultimate features (its `forward_features`), for inputs in [0, 1] normalised as the
+    classifier was trained."""
 
     def __init__(self, net: nn.Module, mean=None, std=None, input_shape: tuple[int, ...] | None = None):
         super().__init__()
+        if not hasattr(net, "forward_features"):
+            raise ConfigError(f"{type(net).__name__} has no forward_features; use a classifier of dlfound's zoo as "
+                              "the feature extractor")
         self.net = net.eval()
-        linears = [m for m in net.modules() if isinstance(m, nn.Linear)]
-        if not linears:
-            raise ConfigError("the feature extractor's network has no linear layer to take penultimate features from")
-        self._features: list[torch.Tensor] = []
-        linears[-1].register_forward_hook(lambda mod, inputs, out: self._features.append(inputs[0]))
         self.input_shape = input_shape
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
                              if mean is not None else None)
@@ -133,9 +131,7 @@ class PenultimateFeatures(nn.Module):
                               "same dataset as the generative model")
         if self.mean is not None:
             x = (x - self.mean) / self.std
-        self._features.clear()
-        self.net(x)
-        return self._features.pop().flatten(1).float()
+        return self.net.forward_features(x).flatten(1).float()
 
 
 class InceptionFeatures(nn.Module):
@@ -167,38 +163,6 @@ class InceptionFeatures(nn.Module):
 class PixelFeatures(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.flatten(1).float()
-
-
-def classifier_features(ckpt_path: str) -> PenultimateFeatures:
-    """The penultimate features of a dlfound classifier checkpoint; it is loaded with weights_only=True and its
-    network rebuilt from the config stored in the checkpoint."""
-    from hydra.utils import instantiate
-
-    path = Path(ckpt_path).expanduser()
-    if not path.is_file():
-        raise ConfigError(f"feature extractor {ckpt_path}: no such checkpoint. Train a classifier first, e.g. "
-                          "`dlfound train experiment=mnist_lenet5`, and give its checkpoints/best-*.ckpt")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        cfg = ckpt["dlfound_config"]
-    except Exception as err:
-        raise ConfigError(f"{path} is not a dlfound checkpoint ({type(err).__name__}: {err})") from None
-    net = instantiate(cfg["model"], _convert_="all")
-    state = {k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
-    net.load_state_dict(state)
-    data = cfg["data"]
-    normalize = data.get("normalize", True) and data.get("mean") is not None
-    shape = (data["in_channels"], data["image_size"], data["image_size"]) if data.get("image_size") else None
-    return PenultimateFeatures(net, data["mean"] if normalize else None, data["std"] if normalize else None, shape)
-
-
-def load_feature_extractor(spec: str | None) -> nn.Module:
-    """`PATH.ckpt` (a dlfound classifier), `inception:PATH`, or `pixels` (also for None)."""
-    if spec is None or spec == "pixels":
-        return PixelFeatures()
-    if spec.startswith("inception:"):
-        return InceptionFeatures(spec.split(":", 1)[1])
-    return classifier_features(spec)
 
 
 @torch.no_grad()

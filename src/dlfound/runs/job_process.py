@@ -41,7 +41,7 @@ def gpus_per_job(trainer: dict) -> int | None:
     if isinstance(devices, int) and devices > 0:
         return devices
     if devices in (-1, "-1", "auto"):
-        from dlfound.gpus import visible_gpus
+        from dlfound.runs.gpus import visible_gpus
 
         return len(visible_gpus()) or None
     return None  # an explicit list of GPUs: the user placed the job

@@ -8,15 +8,18 @@ run tested reproduces its recorded metrics.
 import json
 from pathlib import Path
 
+from dlfound.commands.options import Option, parse_options
 from dlfound.errors import DlfoundError
 
-OWN_KEYS = ("ckpt_path", "output")
+USAGE = "dlfound eval ckpt_path=PATH [output=metrics.json] [CONFIG OVERRIDES such as data.eval_batch_size=256]"
+OPTIONS = {"ckpt_path": Option(required=True), "output": Option()}
 
 
 def evaluate(ckpt_path: str, overrides: dict[str, str]) -> dict:
     import lightning as L
 
-    from dlfound.checkpoint import load_checkpoint, load_task, run_config
+    from dlfound.runs.build import load_task
+    from dlfound.runs.checkpoint import load_checkpoint, run_config
 
     ckpt = load_checkpoint(ckpt_path)
     cfg = run_config(ckpt, overrides)
@@ -46,24 +49,21 @@ def recorded_metrics(ckpt_path: str) -> dict:
 def main(args: list[str]) -> None:
     from rich.table import Table
 
-    from dlfound.arguments import parse_key_values
-    from dlfound.console import console, fail
+    from dlfound.runs.console import console, fail
 
     try:
-        kv = parse_key_values(args, "eval")
-        if "ckpt_path" not in kv:
-            raise DlfoundError("dlfound eval needs ckpt_path=PATH, the .ckpt file of a `dlfound train` run")
-        metrics = evaluate(kv["ckpt_path"], {k: v for k, v in kv.items() if k not in OWN_KEYS})
+        options, overrides = parse_options(args, OPTIONS, "eval", USAGE, pass_unknown=True)
+        metrics = evaluate(options["ckpt_path"], overrides)
     except DlfoundError as err:
         fail(str(err))
-    recorded = recorded_metrics(kv["ckpt_path"])
-    table = Table(title=f"dlfound eval  {kv['ckpt_path']}")
+    recorded = recorded_metrics(options["ckpt_path"])
+    table = Table(title=f"dlfound eval  {options['ckpt_path']}")
     table.add_column("metric", style="cyan")
     table.add_column("eval", justify="right")
     table.add_column("recorded by the run", justify="right")
     for key, value in metrics.items():
         table.add_row(key, f"{value:.6f}", f"{recorded[key]:.6f}" if key in recorded else "-")
     console.print(table)
-    if "output" in kv:
-        Path(kv["output"]).write_text(json.dumps({"ckpt_path": kv["ckpt_path"], "metrics": metrics,
-                                                  "recorded": recorded}, indent=2))
+    if options["output"]:
+        Path(options["output"]).write_text(json.dumps({"ckpt_path": options["ckpt_path"], "metrics": metrics,
+                                                       "recorded": recorded}, indent=2))

@@ -6,15 +6,32 @@ A scheduler config is a `_target_` plus Lightning's keys `interval` (step|epoch)
 The value "auto" for `total_steps` (or `T_max` with interval=step) becomes the run's total optimizer steps.
 """
 
+import importlib
 import math
 
 import torch
-from hydra.utils import instantiate
 from torch import nn
 
 from dlfound.errors import ConfigError
 
 LIGHTNING_KEYS = ("interval", "frequency", "monitor", "strict", "name")
+
+
+def call_target(cfg: dict, what: str, **kwargs):
+    """`_target_(**kwargs, **rest of cfg)`: the config arrives as a plain dict (a task never calls Hydra), and a
+    target that is missing or refuses its arguments is one clear ConfigError."""
+    cfg = dict(cfg)
+    target = str(cfg.pop("_target_", ""))
+    module, _, name = target.rpartition(".")
+    try:
+        factory = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        raise ConfigError(f"the {what} {target!r} does not exist; give _target_ as module.Name, "
+                          "e.g. torch.optim.SGD") from None
+    try:
+        return factory(**kwargs, **cfg)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"could not build the {what} {target}: {err}") from None
 
 
 def parameter_groups(model: nn.Module, weight_decay: float, no_decay_norm_and_bias: bool) -> list[dict]:
@@ -31,10 +48,7 @@ def build_optimizer(model: nn.Module, cfg: dict) -> torch.optim.Optimizer:
     cfg = dict(cfg)
     no_decay = cfg.pop("no_decay_norm_and_bias", False)
     groups = parameter_groups(model, cfg.get("weight_decay", 0.0), no_decay)
-    try:
-        return instantiate(cfg, params=groups, _convert_="all")
-    except Exception as err:
-        raise ConfigError(f"could not build the optimizer {cfg.get('_target_')}: {err}") from None
+    return call_target(cfg, "optimizer", params=groups)
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: dict | None, total_steps: int, epochs: int):
@@ -47,11 +61,7 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: dict | None, total_st
     for key in ("total_steps", "T_max"):
         if cfg.get(key) == "auto":
             cfg[key] = total_steps if interval == "step" else epochs
-    try:
-        scheduler = instantiate(cfg, optimizer=optimizer, _convert_="all")
-    except Exception as err:
-        raise ConfigError(f"could not build the LR scheduler {cfg.get('_target_')}: {err}") from None
-    return {"scheduler": scheduler, **lightning}
+    return {"scheduler": call_target(cfg, "LR scheduler", optimizer=optimizer), **lightning}
 
 
 class WarmupCosine:

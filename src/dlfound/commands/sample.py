@@ -16,59 +16,28 @@ flows a density heat-map beside it.
 """
 
 import math
+
+from dlfound.commands.options import Option, parse_options
+
 USAGE = "dlfound sample ckpt_path=PATH [n=64] [nrow=8] [temperature=1.0] [class=K] [interpolate=true] [steps=8] " \
         "[seed=0] [output=samples.png] [device=auto]"
-OPTIONS = {"ckpt_path": None, "n": 64, "nrow": 8, "temperature": 1.0, "class": None, "interpolate": False,
-           "steps": 8, "seed": 0, "output": "samples.png", "device": "auto"}
-
-
-def _parse_value(key: str, text: str):
-    from dlfound.errors import ConfigError
-
-    default = OPTIONS[key]
-    try:
-        if key in ("n", "nrow", "steps", "seed") or (key == "class" and text.lower() not in ("none", "null")):
-            return int(text)
-        if key == "temperature":
-            return float(text)
-        if key == "interpolate":
-            if text.lower() not in ("true", "false", "1", "0", "yes", "no"):
-                raise ValueError
-            return text.lower() in ("true", "1", "yes")
-    except ValueError:
-        raise ConfigError(f"{key}={text!r} is not a valid value; {key} takes "
-                          f"{'a number' if key != 'interpolate' else 'true or false'}") from None
-    return None if key == "class" else text
-
-
-def parse_args(args: list[str]) -> dict:
-    from dlfound.errors import ConfigError
-
-    options = dict(OPTIONS)
-    for arg in args:
-        key, eq, value = arg.partition("=")
-        key = key.lstrip("+")
-        if not eq or key not in OPTIONS:
-            raise ConfigError(f"unknown argument {arg!r}. Usage: {USAGE}")
-        options[key] = _parse_value(key, value)
-    if not options["ckpt_path"]:
-        raise ConfigError(f"ckpt_path=PATH is required (a checkpoint of a generative run). Usage: {USAGE}")
-    for key in ("n", "nrow", "steps"):
-        if options[key] < 1:
-            raise ConfigError(f"{key} must be a positive integer, got {options[key]}")
-    if options["temperature"] <= 0:
-        raise ConfigError(f"temperature must be positive, got {options['temperature']}")
-    return options
+OPTIONS = {"ckpt_path": Option(required=True), "n": Option(64, int, minimum=1), "nrow": Option(8, int, minimum=1),
+           "temperature": Option(1.0, float, above=0), "class": Option(None, int), "interpolate": Option(False, bool),
+           "steps": Option(8, int, minimum=1), "seed": Option(0, int), "output": Option("samples.png"),
+           "device": Option("auto")}
 
 
 def load_generative(ckpt_path: str, device: str = "cpu"):
     """(task, datamodule) rebuilt from a dlfound checkpoint, in eval mode on `device`."""
-    from dlfound.checkpoint import load_checkpoint, load_task
     from dlfound.errors import ConfigError
+    from dlfound.runs.build import load_task
+    from dlfound.runs.checkpoint import load_checkpoint, run_config
     from dlfound.tasks.generative import GenerativeTask
 
     ckpt = load_checkpoint(ckpt_path)
-    datamodule, task = load_task(ckpt, ckpt["dlfound_config"])
+    # Sampling measures nothing, so the feature network that scored samples during training is not needed.
+    overrides = {"task.fid_features": "null"} if "fid_features" in ckpt["dlfound_config"].get("task", {}) else {}
+    datamodule, task = load_task(ckpt, run_config(ckpt, overrides))
     if not isinstance(task, GenerativeTask):
         raise ConfigError(f"{ckpt_path} holds a {type(task).__name__}, which cannot sample; `dlfound sample` needs a "
                           "checkpoint of a generative model (VAE, flow or GAN)")
@@ -118,24 +87,21 @@ def render(task, datamodule, options: dict):
 
 
 def main(args: list[str]) -> None:
-    from dlfound.console import console, fail
+    from dlfound.runs.console import console, fail
     from dlfound.errors import DlfoundError
 
     try:
-        options = parse_args(args)
+        options, _ = parse_options(args, OPTIONS, "sample", USAGE)
         import torch
 
-        from dlfound.pictures import save_png
+        from dlfound.commands.options import resolve_device
+        from dlfound.images import write_picture
 
-        device = options["device"]
-        if device == "auto":
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        if device.startswith("cuda") and not torch.cuda.is_available():
-            raise DlfoundError("device=cuda but no CUDA GPU is available; use device=cpu")
+        device = resolve_device(options["device"])
         torch.manual_seed(options["seed"])
         task, datamodule = load_generative(options["ckpt_path"], device)
         picture, samples = render(task, datamodule, options)
-        out = save_png(picture, options["output"])
+        out = write_picture(picture, options["output"])
     except DlfoundError as err:
         fail(str(err))
     shape = "x".join(str(s) for s in samples.shape[1:])

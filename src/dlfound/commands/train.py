@@ -1,0 +1,39 @@
+"""`dlfound train [OVERRIDES]`: compose the config with Hydra and run each job (dlfound.runs.job).
+
+Everything after `train` is Hydra's: overrides, `-m` for sweeps, `--cfg job`, `--help`. Before Hydra starts,
+`resume=RUN_FOLDER` is expanded into that run's overrides, and a finished run's folder is protected from being
+trained over.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+# Lightning re-launches DDP ranks as `dlfound <overrides>` (no command word); this tells them their command.
+COMMAND_ENV = "DLFOUND_COMMAND"
+
+
+def main(argv: list[str]) -> None:
+    import hydra
+
+    from dlfound.errors import DlfoundError
+    from dlfound.runs.console import fail
+    from dlfound.runs.gpus import gpu_count, register_resolver
+    from dlfound.runs.job import run_job
+    from dlfound.runs.paths import config_dir
+    from dlfound.runs.resume import expand_resume, refuse_overwrite
+
+    register_resolver()
+    try:
+        if "hydra/launcher=gpus" in argv:
+            gpu_count()  # here, its refusal is one paragraph; inside Hydra's launcher setup, a traceback
+        argv = expand_resume(argv)
+        refuse_overwrite(argv)
+    except DlfoundError as err:
+        fail(str(err))
+    os.environ[COMMAND_ENV] = "train"
+    # Sweeper databases (Optuna's sqlite) live under the outputs folder, which must exist before Hydra starts.
+    Path(os.environ.get("DLFOUND_OUTPUTS", "outputs")).mkdir(parents=True, exist_ok=True)
+    # Hydra parses sys.argv[1:]; argv[0] stays the real script so that re-launched DDP ranks find it.
+    sys.argv = [sys.argv[0], *argv]
+    hydra.main(config_path=str(config_dir()), config_name="train", version_base="1.3")(run_job)()

@@ -1,0 +1,136 @@
+"""From a resolved config (plain dicts) to the objects of a run: data module, network, task and trainer.
+
+This is the one place that instantiates configs with Hydra, for training and for rebuilding a run from its
+checkpoint alike. It is also where data and task meet: a task never reaches into a data module, so what a task
+needs from the data (the mode centres of a Gaussian mixture) or from another run (the classifier whose features
+score samples) is handed to the task's constructor here.
+"""
+
+from pathlib import Path
+
+from dlfound.errors import ConfigError, DlfoundError
+
+# Facts a data module may know that a task config asks for by leaving the key null: passed to the task.
+DATA_FACTS = ("mode_centers", "mode_std")
+
+
+def instantiate_section(cfg: dict, section: str, **kwargs):
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        return instantiate(cfg[section], **kwargs, _convert_="all")
+    except InstantiationException as err:
+        cause = err.__cause__ or err
+        if isinstance(cause, DlfoundError):
+            raise cause from None
+        raise ConfigError(f"could not build {section} ({cfg[section].get('_target_')}): {cause}") from None
+
+
+def task_inputs(task_cfg: dict, datamodule) -> dict:
+    """Constructor arguments of the task that come from outside its config: facts of the data, and the
+    feature network named by `fid_features` (loaded here, so the task never reads a checkpoint itself)."""
+    inputs = {key: getattr(datamodule, key) for key in DATA_FACTS
+              if key in task_cfg and task_cfg[key] is None and getattr(datamodule, key, None) is not None}
+    if "fid_features" in task_cfg:
+        spec = task_cfg["fid_features"]
+        inputs["features"] = load_feature_extractor(spec) if spec and spec != "pixels" else None
+    return inputs
+
+
+def check_inputs(cfg: dict) -> None:
+    """Generative tasks model grey values in [0, 1] and say so with `task.normalize_inputs: false`, which the
+    data configs follow; an explicit `data.normalize=true` beside them cannot work."""
+    wanted = cfg["task"].get("normalize_inputs")
+    if wanted is not None and "normalize" in cfg["data"] and cfg["data"]["normalize"] != wanted:
+        raise ConfigError(f"data.normalize={cfg['data']['normalize']} but {cfg['task'].get('_target_')} needs "
+                          f"normalize={wanted} (generative models describe grey values in [0, 1]). Drop the "
+                          "data.normalize override.")
+
+
+def build(cfg: dict):
+    """(data module, task) from a resolved config: the one place both training and evaluation build them."""
+    check_inputs(cfg)
+    datamodule = instantiate_section(cfg, "data")
+    net = instantiate_section(cfg, "model")
+    task_cfg = {k: v for k, v in cfg["task"].items() if k not in ("fid_features", "normalize_inputs")}
+    inputs = task_inputs(cfg["task"], datamodule)
+    # Optimizer and scheduler configs reach the task as plain dicts, built later in configure_optimizers.
+    try:
+        task = instantiate_section({"task": task_cfg}, "task", _partial_=True)(
+            net=net, optim=cfg["optim"], sched=cfg.get("sched"), **inputs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"could not build task ({cfg['task'].get('_target_')}): {err}") from None
+    return datamodule, task
+
+
+def load_task(ckpt: dict, cfg: dict):
+    """(datamodule, task) built from the config, with the checkpoint's weights loaded."""
+    datamodule, task = build(cfg)
+    task.load_state_dict(ckpt["state_dict"])
+    return datamodule, task
+
+
+def load_network(path: str | Path):
+    """(network, its run's config) of a dlfound checkpoint, the network in eval mode with its trained weights."""
+    from dlfound.runs.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    cfg = ckpt["dlfound_config"]
+    net = instantiate_section(cfg, "model")
+    net.load_state_dict({k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
+    return net.eval(), cfg
+
+
+def load_feature_extractor(spec: str | None):
+    """The network whose features score samples (FID, KID): `PATH.ckpt` (a dlfound classifier: its
+    `forward_features`), `inception:PATH` (torchvision's Inception-v3 weights in PATH), or `pixels` (also None)."""
+    from dlfound.metrics.sample_quality import ClassifierFeatures, InceptionFeatures, PixelFeatures
+
+    if spec is None or spec == "pixels":
+        return PixelFeatures()
+    if spec.startswith("inception:"):
+        return InceptionFeatures(spec.split(":", 1)[1])
+    if not Path(spec).expanduser().is_file():
+        raise ConfigError(f"feature extractor {spec}: no such checkpoint. Train a classifier first, e.g. "
+                          "`dlfound train experiment=mnist_lenet5`, and give its checkpoints/best-*.ckpt")
+    net, cfg = load_network(Path(spec).expanduser())
+    data = cfg["data"]
+    normalize = data.get("normalize", True) and data.get("mean") is not None
+    shape = (data["in_channels"], data["image_size"], data["image_size"]) if data.get("image_size") else None
+    return ClassifierFeatures(net, data["mean"] if normalize else None, data["std"] if normalize else None, shape)
+
+
+def build_trainer(cfg: dict, run_dir, extra_callbacks: list, monitor: str, mode: str):
+    """Lightning's Trainer with the config's loggers (writing into run_dir) and callbacks; callbacks that watch
+    a metric take the task's own unless their config names one."""
+    from hydra.utils import instantiate
+    from lightning.pytorch.callbacks import LearningRateMonitor
+
+    loggers = [instantiate(spec, save_dir=str(run_dir)) for spec in (cfg.get("logger") or {}).values() if spec]
+    callbacks = list(extra_callbacks)
+    for spec in (cfg.get("callbacks") or {}).values():
+        if not spec:
+            continue
+        fill = {"monitor": monitor, "mode": mode} if "monitor" in spec and spec["monitor"] is None else {}
+        if "dirpath" in spec and spec["dirpath"] is None:
+            fill["dirpath"] = str(run_dir / "checkpoints")
+        callback = instantiate(spec, **fill)
+        if loggers or not isinstance(callback, LearningRateMonitor):  # it has nowhere to write without a logger
+            callbacks.append(callback)
+    try:
+        return instantiate(cfg["trainer"], callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir))
+    except Exception as err:
+        cause = err.__cause__ or err
+        raise ConfigError(f"could not build the trainer ({cause}). Check trainer.* in the config") from None
+
+
+def compose(overrides: list[str], config_name: str = "train"):
+    """The composed config for `overrides`, as `dlfound train` would see it (without running anything)."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    from dlfound.runs.paths import config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        return hydra_compose(config_name, overrides=overrides)

@@ -1,0 +1,101 @@
+"""The function Hydra calls once per job of `dlfound train`, single run or sweep, and what a sweep reports at
+its end.
+
+A job: skip it if `resume=auto` finds it done; run it here, or as a process of its own when it must (DDP, a GPU
+of its own: dlfound.runs.job_process); and record a failure in its results.json. In a sweep a failed job does
+not stop the others; at the end `SweepOutcome` reads every job's results.json and makes the command exit
+non-zero when any failed.
+"""
+
+import os
+import sys
+from contextlib import nullcontext
+from pathlib import Path
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from dlfound.errors import ConfigError, DlfoundError
+from dlfound.runs.results import RESULTS_FILE, objective, read_results, record_failure
+
+
+def threads_per_job(hydra_cfg) -> int | None:
+    """Jobs that a parallel launcher runs side by side split the CPU threads, instead of each taking all."""
+    launcher = hydra_cfg.get("launcher") or {}
+    parallel = int(launcher.get("n_jobs") or 1) if "joblib" in str(launcher.get("_target_", "")) else 1
+    return max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 else None
+
+
+def run_job(cfg: DictConfig) -> float | None:
+    """Run one job and return the objective for sweepers. A single run's error ends the command; a sweep
+    job's error is recorded in its results.json with status "failed", and the sweep goes on."""
+    import lightning as L
+    import torch
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    from dlfound.runs.console import console, err_console, fail
+    from dlfound.runs.gpus import hold_gpus, register_resolver
+    from dlfound.runs.job_process import gpus_per_job, run_job_process, runs_as_own_process
+    from dlfound.runs.resume import resume_mode
+    from dlfound.runs.training import train
+
+    register_resolver()  # a joblib worker is a fresh process, and reads the launcher's config through it
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    multirun = hydra_cfg.mode == RunMode.MULTIRUN
+    overrides, choices = list(hydra_cfg.overrides.task), dict(hydra_cfg.runtime.choices)
+    recorded = read_results(run_dir)
+    if resume_mode(cfg) == "auto" and recorded and recorded.get("status") == "done":
+        console.print(f"[bold]already done[/], skipping: {run_dir}")
+        return objective(recorded, cfg.get("objective"))
+    threads = threads_per_job(hydra_cfg) if multirun else None
+    try:
+        side_by_side = threads is not None  # a parallel launcher runs other jobs next to this one
+        gpus_needed = gpus_per_job(cfg.trainer) if side_by_side else None
+        if multirun and runs_as_own_process(cfg.trainer, gpus_needed):
+            with hold_gpus(gpus_needed) if gpus_needed else nullcontext() as gpus:
+                results = run_job_process(run_dir, overrides, gpus, threads)
+        else:
+            if side_by_side:
+                torch.set_num_threads(threads)
+            results = train(OmegaConf.to_container(cfg, resolve=True), run_dir, overrides, choices)
+    except Exception as err:
+        if isinstance(err, MisconfigurationException):
+            err = ConfigError(f"Lightning refused the trainer settings: {err}")
+        message = str(err) if isinstance(err, DlfoundError) else f"{type(err).__name__}: {err}"
+        rank_zero = L.fabric.utilities.rank_zero.rank_zero_only.rank == 0
+        if rank_zero:
+            record_failure(run_dir, message, overrides, choices)
+        if not multirun:
+            if isinstance(err, DlfoundError) and rank_zero:
+                fail(message)
+            if isinstance(err, DlfoundError):
+                sys.exit(1)  # the other DDP ranks: rank 0 has told the user
+            raise
+        err_console.print(f"[bold red]job failed[/] ({run_dir}): {message}")
+        return None
+    return objective(results, cfg.get("objective"))
+
+
+def failed_jobs(sweep_dir: Path) -> list[Path]:
+    """The job folders under a sweep folder whose results.json says the job failed."""
+    failed = []
+    for path in sorted(Path(sweep_dir).rglob(RESULTS_FILE)):
+        results = read_results(path.parent)
+        if results is None or results.get("status") == "failed":
+            failed.append(path.parent)
+    return failed
+
+
+class SweepOutcome(Callback):
+    """After a sweep, one paragraph and a non-zero exit when any job failed, read from the jobs' results.json."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
+        from dlfound.runs.console import fail
+
+        failed = failed_jobs(Path(config.hydra.sweep.dir))
+        if failed:
+            fail(f"{len(failed)} job(s) of the sweep failed; each failure is recorded in its results.json: "
+                 + ", ".join(str(p) for p in failed))

@@ -1,0 +1,112 @@
+"""One training run, as a short story: show the config, build, fit, test the best checkpoint, record.
+
+A run folder holds `.hydra/` (the composed config and overrides), `checkpoints/` (best and last),
+`tensorboard/` (scalars, hparams with the final metrics), `csv/metrics.csv` and `results.json`
+(see dlfound.runs.results).
+"""
+
+import os
+import time
+from pathlib import Path
+
+from dlfound.errors import DlfoundError
+
+
+def scalar(value):
+    return value.item() if hasattr(value, "item") else value
+
+
+def count_parameters(module) -> int:
+    return sum(p.numel() for p in module.parameters())
+
+
+def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> dict:
+    """Fit, test the best checkpoint and write results.json; returns the results. `plain` is the resolved
+    config as plain dicts."""
+    import lightning as L
+    import torch
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    from dlfound.runs.build import build, build_trainer
+    from dlfound.runs.callbacks import (ConfigInCheckpoint, RNGStateInCheckpoint, SaveOnSigterm,
+                                        StopOnNonFiniteLoss, Throughput)
+    from dlfound.runs.console import config_tree, console
+    from dlfound.runs.resume import find_resume_checkpoint
+
+    started = time.time()
+    is_zero = L.fabric.utilities.rank_zero.rank_zero_only.rank == 0
+    if is_zero and plain.get("print_config", True):
+        console.print(config_tree(plain, f"dlfound train  [dim]{run_dir}[/]"))
+    L.seed_everything(plain["seed"], workers=True, verbose=False)
+    if plain.get("matmul_precision"):
+        torch.set_float32_matmul_precision(plain["matmul_precision"])
+
+    # Build.
+    datamodule, task = build(plain)
+    monitor = plain.get("monitor") or task.monitor
+    mode = plain.get("monitor_mode") or task.monitor_mode
+    throughput = Throughput()
+    guards = [ConfigInCheckpoint(plain), StopOnNonFiniteLoss(), SaveOnSigterm(str(run_dir / "checkpoints")),
+              RNGStateInCheckpoint()]
+    trainer = build_trainer(plain, run_dir, [throughput, *guards], monitor, mode)
+    resume_from = find_resume_checkpoint(plain, run_dir)
+    if resume_from and is_zero:
+        console.print(f"[bold]resuming[/] from {resume_from}")
+
+    # Fit.
+    trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    fit_seconds = time.time() - started
+    if trainer.interrupted:
+        raise DlfoundError(f"training was interrupted; resume it with: dlfound train resume={run_dir}")
+
+    # Test the best checkpoint.
+    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+    best_path = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
+    test_metrics = {}
+    if plain.get("test", True):
+        tested = trainer.test(task, datamodule=datamodule, ckpt_path=best_path, weights_only=True, verbose=False)
+        test_metrics = {k: float(v) for loader in tested for k, v in loader.items()}
+
+    # Record.
+    best_score = scalar(checkpoint.best_model_score) if checkpoint else None
+    results = {
+        "metrics": {**test_metrics, f"{monitor}_best": best_score},
+        "monitor": {"metric": monitor, "mode": mode, "best": best_score, "best_checkpoint": best_path},
+        "epochs": trainer.current_epoch,
+        "global_step": trainer.global_step,
+        "wall_time_s": round(time.time() - started, 3),
+        "fit_time_s": round(fit_seconds, 3),
+        "train_samples_per_s": throughput.samples_per_s,
+        "num_params": count_parameters(task.net),
+        "world_size": trainer.world_size,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "resumed_from": resume_from,
+        "choices": choices,
+        "overrides": overrides,
+        "seed": plain["seed"],
+    }
+    if trainer.is_global_zero:
+        results = record(trainer, plain, run_dir, results)
+    return results
+
+
+def record(trainer, plain: dict, run_dir: Path, results: dict) -> dict:
+    """Final metrics into TensorBoard's HParams, results.json, and the results table on the terminal."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from dlfound.runs.console import console, results_table
+    from dlfound.runs.results import record_done
+
+    metrics = results["metrics"]
+    for logger in trainer.loggers:
+        if isinstance(logger, TensorBoardLogger):
+            hparams = {"choices": results["choices"], "seed": plain["seed"],
+                       **{k: plain[k] for k in ("model", "data", "optim", "sched", "task") if isinstance(plain.get(k), dict)}}
+            logger.log_hyperparams(hparams, {k: v for k, v in metrics.items() if v is not None})
+            logger.finalize("success")
+    results = record_done(run_dir, results)
+    console.print(results_table({**metrics, "epochs": results["epochs"],
+                                 "train samples/s": results["train_samples_per_s"],
+                                 "parameters": results["num_params"],
+                                 "wall time (s)": results["wall_time_s"]}, str(run_dir)))
+    return results

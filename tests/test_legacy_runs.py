@@ -1,0 +1,57 @@
+"""Run folders written before the package was regrouped still work: eval, sample, restore and resume.
+
+tests/fixtures/legacy_runs/ holds three tiny runs trained by the code of commit 98d5b16 (before the regrouping):
+an MLP on digits with the warmup_cosine scheduler (whose `_target_` has since moved), a GAN on ring8 and a
+DnCNN on a few synthetic images. `eval_metrics.json` beside each is what that code's `dlfound eval` printed
+for its last.ckpt.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from conftest import read_results, run_dlfound
+
+LEGACY = Path(__file__).parent / "fixtures" / "legacy_runs"
+
+
+@pytest.fixture
+def old_runs(workdir) -> Path:
+    shutil.copytree(LEGACY, workdir / "old", ignore=shutil.ignore_patterns("restoration_data"))
+    shutil.copytree(LEGACY / "restoration_data", workdir / "data" / "restoration")
+    return workdir / "old"
+
+
+@pytest.mark.parametrize("run,overrides", [("cls", []), ("dncnn", ["data.root=data/restoration"])])
+def test_eval_reproduces_the_metrics_of_the_old_code(old_runs, workdir, run, overrides):
+    ckpt = old_runs / run / "checkpoints" / "last.ckpt"
+    run_dlfound(["eval", f"ckpt_path={ckpt}", "output=eval.json", *overrides], workdir)
+    metrics = json.loads((workdir / "eval.json").read_text())["metrics"]
+    expected = json.loads((old_runs / run / "eval_metrics.json").read_text())
+    assert metrics == pytest.approx(expected, rel=1e-5)
+
+
+def test_sample_and_restore_read_old_checkpoints(old_runs, workdir):
+    run_dlfound(["sample", f"ckpt_path={old_runs / 'gan/checkpoints/last.ckpt'}", "n=16", "output=points.png"],
+                workdir)
+    with Image.open(workdir / "points.png") as picture:
+        assert picture.size == (512, 512)
+    clean = workdir / "data" / "restoration" / "Set12" / "000.png"
+    proc = run_dlfound(["restore", f"ckpt_path={old_runs / 'dncnn/checkpoints/last.ckpt'}", f"input={clean}",
+                        "sigma=25", "output=restored.png"], workdir)
+    assert "PSNR restored" in proc.stdout
+    with Image.open(workdir / "restored.png") as restored, Image.open(clean) as original:
+        assert restored.size == original.size
+
+
+def test_train_resumes_an_old_run_folder(old_runs, workdir):
+    folder = old_runs / "cls"
+    proc = run_dlfound(["train", f"resume={folder}", "trainer.max_epochs=3"], workdir)
+    assert "resuming" in proc.stdout
+    results = read_results(folder)
+    assert results["status"] == "done" and results["epochs"] == 3
+    assert results["resumed_from"].endswith("last.ckpt")
+    assert "sched=warmup_cosine" in results["overrides"]
