@@ -47,7 +47,7 @@ def test_run_folder_holds_config_checkpoints_and_logs(digits_run):
     assert (folder / "checkpoints" / "last.ckpt").is_file()
     best = read_results(folder)["monitor"]["best_checkpoint"]
     ckpt = torch.load(best, map_location="cpu", weights_only=True)  # no pickled objects in the checkpoint
-    assert ckpt["dlfound_config"]["model"]["_target_"] == "dlfound.models.mlp.MLP"
+    assert ckpt["dlfound_config"]["model"]["_target_"] == "dlfound.models.mlp.mlp"
     with open(folder / "csv" / "metrics.csv") as f:
         rows = list(csv.DictReader(f))
     assert {"train/loss_step", "val/acc", "test/acc"} <= set(rows[0])
@@ -196,6 +196,14 @@ def test_list_shows_models_and_datasets(workdir):
         assert name in out
     assert "0.062M" in out  # LeNet-5 on 1x28x28
     assert "0.270M" in out  # ResNet-20 on 3x32x32
+    # The model table is the registry: every registered model, with its family.
+    from dlfound.models import list_models
+
+    rows = [line for line in out.splitlines() if line.startswith("│")]
+    for name in list_models():
+        assert any(f"│ {name} " in row for row in rows), name
+    for family in ("classifier", "vae", "gan", "flow", "restoration"):
+        assert family in out
 
 
 def test_list_shows_launchers_and_searches(workdir):

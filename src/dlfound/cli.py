@@ -27,6 +27,8 @@ commands:
   restore ckpt_path=PATH input=IMAGE output=OUT [sigma=25 | scale=2 | task=deblur|inpaint ...]
                           apply a trained restoration model to an image of any size, or use a
                           denoiser as the prior of a plug-and-play deblurring or inpainting solver
+  generate ckpt_path=PATH [prompt="ROMEO:"] [length=500] [temperature=0.8] [top_k=40]
+                          stream text from a language model's checkpoint
 
 options:
   -h, --help              this help
@@ -38,7 +40,7 @@ overrides, or paths.data_dir=PATH). Your own configs compose with ours: dlfound 
 
 # Command name -> module of dlfound.commands.
 COMMANDS = {"train": "train", "eval": "eval", "list": "list", "report": "report", "sample": "sample",
-            "restore": "restore"}
+            "restore": "restore", "generate": "generate"}
 
 
 def main(argv: list[str] | None = None) -> None:

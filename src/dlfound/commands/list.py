@@ -1,6 +1,7 @@
 """`dlfound list [GROUP]`: rich tables of what can be composed: models, datasets, optimizers, schedulers, ...
 
-Each config's first comment line is its description. Models show parameter counts for MNIST-shaped and
+Each config's first comment line is its description. Models come from the registry (dlfound.models) with
+their family, and show parameter counts for MNIST-shaped and
 CIFAR-shaped input (built on the meta device, so even the largest costs no memory); datasets show their
 sample shape, classes, size and whether their files are on this machine.
 """
@@ -59,20 +60,23 @@ def parameter_count(model_cfg: dict) -> str:
 
 
 def model_rows() -> list[list[str]]:
+    """One row per registered model, in the registry's (curriculum) order, described by its config."""
     from omegaconf import OmegaConf
 
+    from dlfound.models import list_models, model_family
     from dlfound.runs.build import compose
+    from dlfound.runs.paths import config_dir
 
     rows = []
-    for path in options("model"):
+    for name in list_models():
         counts = []
         for data in ("mnist", "cifar10"):
             try:
-                cfg = compose([f"model={path.stem}", f"data={data}", "hydra.runtime.output_dir=."])
+                cfg = compose([f"model={name}", f"data={data}", "hydra.runtime.output_dir=."])
                 counts.append(parameter_count(OmegaConf.to_container(cfg.model, resolve=True)))
             except Exception:
                 counts.append("-")
-        rows.append([path.stem, *counts, description(path)])
+        rows.append([name, model_family(name), *counts, description(config_dir() / "model" / f"{name}.yaml")])
     return rows
 
 
@@ -110,7 +114,7 @@ def main(args: list[str]) -> None:
         for group in wanted:
             if group == "model":
                 table = Table(title="models (dlfound train model=NAME)", title_style="bold")
-                for col in ("name", "params 1x28x28", "params 3x32x32", "description"):
+                for col in ("name", "family", "params 1x28x28", "params 3x32x32", "description"):
                     table.add_column(col, justify="right" if col.startswith("params") else "left")
                 rows = model_rows()
             elif group == "data":

@@ -12,6 +12,8 @@ GPUs (96-256-384-384-256 maps, 60,965,224 parameters) and used local response no
 - ImageNet stem: as above, adaptive average pooling to 6x6 before the classifier (224 -> 55 -> 27 -> 13 -> 6).
 - Small stem: the first convolution is 3x3 stride 1 and its max-pool is dropped, so 32x32 input shrinks
   32 -> 15 -> 7 at the two remaining pools, and the classifier sees an adaptive 3x3 average of that map.
+`forward_features` gives the last hidden fully connected layer's output after its ReLU (`hidden` wide), the input
+of the output layer.
 Initialisation: the paper draws weights from N(0, 0.01) with biases 1 in layers 2, 4, 5 and the hidden
 fully connected ones (init="paper"). That scheme needs the paper's long schedule to get started, so the default
 is He normal (init="kaiming"), which trains at the usual learning rates.
@@ -22,7 +24,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-STEMS = ("small", "imagenet")
+from dlfound.models import init as weight_init
+from dlfound.models.layers import all_but_last, check_stem
+from dlfound.models.registry import register_model
 
 
 class AlexNet(nn.Module):
@@ -42,8 +46,7 @@ class AlexNet(nn.Module):
         init: str = "kaiming",
     ):
         super().__init__()
-        if stem not in STEMS:
-            raise ValueError(f"unknown stem {stem!r}; choose small (3x3 conv, for 28-64 px) or imagenet (224 px)")
+        check_stem(stem)
         if init not in ("kaiming", "paper"):
             raise ValueError(f"unknown init {init!r}; choose kaiming or paper")
         if len(widths) != 5:
@@ -76,23 +79,28 @@ class AlexNet(nn.Module):
             nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
             nn.Linear(hidden, num_classes),
         )
+        self.num_features = hidden
         self.reset_parameters(init)
 
     def reset_parameters(self, init: str) -> None:
-        convs = [m for m in self.features if isinstance(m, nn.Conv2d)]
-        linears = [m for m in self.classifier if isinstance(m, nn.Linear)]
-        for m in convs + linears:
-            if init == "paper":
-                nn.init.normal_(m.weight, 0.0, 0.01)
-                nn.init.zeros_(m.bias)
-            else:
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-        if init == "paper":
+        if init == "paper":  # N(0, 0.01) weights; biases 1 in conv 2, 4, 5 and the hidden FC layers, else 0
+            weight_init.normal_(self, 0.01, layers=(nn.Conv2d, nn.Linear))
+            convs = [m for m in self.features if isinstance(m, nn.Conv2d)]
+            linears = [m for m in self.classifier if isinstance(m, nn.Linear)]
             for m in (convs[1], convs[3], convs[4], linears[0], linears[1]):
                 nn.init.ones_(m.bias)
-        else:
-            nn.init.normal_(linears[-1].weight, 0.0, 0.01)
+        else:  # He normal (fan-in), zero biases; the output layer N(0, 0.01)
+            weight_init.kaiming_normal_(self, "fan_in", layers=(nn.Conv2d, nn.Linear))
+            nn.init.normal_(self.classifier[-1].weight, 0.0, 0.01)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return all_but_last(self.classifier, self.pool(self.features(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.pool(self.features(x)))
+        return self.classifier[-1](self.forward_features(x))
+
+
+@register_model("classifier")
+def alexnet(in_channels: int = 3, num_classes: int = 1000, image_size: int | None = None, **kwargs) -> AlexNet:
+    """AlexNet; `stem`, `widths`, `hidden`, `dropout`, `lrn`, `init` as `AlexNet`."""
+    return AlexNet(in_channels, num_classes, image_size, **kwargs)

@@ -15,6 +15,7 @@ DenseNet-BC) of the channels. Feature reuse makes the networks accurate with few
   (depth 40, k=12: 1.0M, 16 stem maps).
 
 The small stem is the paper's CIFAR one: a single 3x3 convolution (the first dense layer normalises it).
+`forward_features` gives the pooled features after the final BN-ReLU (`num_features`), the classifier's input.
 Initialisation as torchvision: He normal for convolutions, BN weights 1 and biases 0, classifier bias 0.
 """
 
@@ -24,7 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-STEMS = ("small", "imagenet")
+from dlfound.models import init as weight_init
+from dlfound.models.layers import check_stem, conv1x1, conv3x3
+from dlfound.models.registry import register_model
 
 
 class DenseLayer(nn.Module):
@@ -35,11 +38,9 @@ class DenseLayer(nn.Module):
         layers: list[nn.Module] = []
         width = in_features
         if bn_size:
-            layers += [nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-                       nn.Conv2d(width, bn_size * growth_rate, 1, bias=False)]
+            layers += [nn.BatchNorm2d(width), nn.ReLU(inplace=True), conv1x1(width, bn_size * growth_rate)]
             width = bn_size * growth_rate
-        layers += [nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-                   nn.Conv2d(width, growth_rate, 3, padding=1, bias=False)]
+        layers += [nn.BatchNorm2d(width), nn.ReLU(inplace=True), conv3x3(width, growth_rate)]
         if drop_rate > 0:
             layers.append(nn.Dropout(drop_rate))
         self.layers = nn.Sequential(*layers)
@@ -59,7 +60,7 @@ class Transition(nn.Sequential):
 
     def __init__(self, in_features: int, out_features: int):
         super().__init__(nn.BatchNorm2d(in_features), nn.ReLU(inplace=True),
-                         nn.Conv2d(in_features, out_features, 1, bias=False), nn.AvgPool2d(2, stride=2))
+                         conv1x1(in_features, out_features), nn.AvgPool2d(2, stride=2))
 
 
 class DenseNet(nn.Module):
@@ -88,8 +89,7 @@ class DenseNet(nn.Module):
         stem: str = "small",
     ):
         super().__init__()
-        if stem not in STEMS:
-            raise ValueError(f"unknown stem {stem!r}; choose small (3x3 conv, for 28-64 px) or imagenet (224 px)")
+        check_stem(stem)
         if not 0.0 < compression <= 1.0:
             raise ValueError(f"compression (theta) must be in (0, 1], got {compression}")
         if stem == "imagenet":
@@ -97,7 +97,7 @@ class DenseNet(nn.Module):
                 nn.Conv2d(in_channels, num_init_features, 7, stride=2, padding=3, bias=False),
                 nn.BatchNorm2d(num_init_features), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1))
         else:
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, num_init_features, 3, padding=1, bias=False))
+            self.stem = nn.Sequential(conv3x3(in_channels, num_init_features))
         blocks: list[nn.Module] = []
         features = num_init_features
         for i, num_layers in enumerate(block_config):
@@ -111,14 +111,8 @@ class DenseNet(nn.Module):
         self.final_norm = nn.BatchNorm2d(features)
         self.classifier = nn.Linear(features, num_classes)
         self.num_features = features
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        weight_init.kaiming_normal_(self, "fan_in")
+        weight_init.zero_bias_(self, nn.Linear)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         x = F.relu(self.final_norm(self.blocks(self.stem(x))))
@@ -128,22 +122,23 @@ class DenseNet(nn.Module):
         return self.classifier(self.forward_features(x))
 
 
-def _densenet(growth_rate: int, block_config: Sequence[int], num_init_features: int, **kwargs) -> DenseNet:
-    kwargs.setdefault("growth_rate", growth_rate)
-    kwargs.setdefault("block_config", block_config)
-    kwargs.setdefault("num_init_features", num_init_features)
-    return DenseNet(**kwargs)
+def _densenet(k: int, blocks: Sequence[int], stem_features: int, **kwargs) -> DenseNet:
+    """A DenseNet with these growth rate, blocks and stem maps, unless the keywords say otherwise."""
+    return DenseNet(**{"growth_rate": k, "block_config": blocks, "num_init_features": stem_features, **kwargs})
 
 
 # ImageNet DenseNets (Table 1): k=32, 64 stem maps; with the small stem, the CIFAR reproductions' DenseNet-121.
+@register_model("classifier")
 def densenet121(**kwargs) -> DenseNet:
     return _densenet(32, (6, 12, 24, 16), 64, **kwargs)
 
 
+@register_model("classifier")
 def densenet169(**kwargs) -> DenseNet:
     return _densenet(32, (6, 12, 32, 32), 64, **kwargs)
 
 
+@register_model("classifier")
 def densenet201(**kwargs) -> DenseNet:
     return _densenet(32, (6, 12, 48, 32), 64, **kwargs)
 
@@ -161,6 +156,7 @@ def densenet_bc(depth: int = 100, growth_rate: int = 12, compression: float = 0.
                     compression=compression, **kwargs)
 
 
+@register_model("classifier")
 def densenet_bc100(**kwargs) -> DenseNet:
     kwargs.setdefault("depth", 100)
     kwargs.setdefault("growth_rate", 12)

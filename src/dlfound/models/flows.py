@@ -30,6 +30,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlfound.models.layers import data_shape_of
+from dlfound.models.registry import register_model
+
 BASES = ("normal", "logistic")
 
 
@@ -429,18 +432,20 @@ def _vector_flow(dim: int, num_layers: int, hidden: int, depth: int, affine: boo
     return layers
 
 
+@register_model("flow")
 def nice(in_channels: int, image_size: int | None = None, num_layers: int = 4, hidden: int = 1000, depth: int = 5,
          base: str = "logistic", data_init: bool = True) -> Flow:
     """NICE: additive couplings on alternating coordinates of the flattened input, each with an MLP of `depth`
     hidden ReLU layers, and a final diagonal scaling; logistic base density. The paper's MNIST model: 4 couplings
     with 5 x 1000 units on [0, 1] data. `data_init` starts the scaling from the first batch (see `Scaling`)."""
-    shape = (in_channels, image_size, image_size) if image_size else (in_channels,)
+    shape = data_shape_of(in_channels, image_size)
     dim = math.prod(shape)
     base_std = math.pi / math.sqrt(3) if base == "logistic" else 1.0
     layers = _vector_flow(dim, num_layers, hidden, depth, affine=False) + [Scaling(dim, base_std if data_init else None)]
     return Flow(shape, [layers], [], [(dim,)], base=base, flatten=True)
 
 
+@register_model("flow")
 def realnvp(in_channels: int, image_size: int | None = None, num_scales: int = 2, hidden: int = 64,
             blocks: int = 2, couplings: int = 3, alpha: float = 0.05, num_layers: int = 8, depth: int = 2) -> Flow:
     """RealNVP's multi-scale architecture on images: a logit transform, then per scale `couplings` affine
@@ -473,6 +478,7 @@ def realnvp(in_channels: int, image_size: int | None = None, num_scales: int = 2
     return Flow(shape, scales, splits, shapes)
 
 
+@register_model("flow")
 def glow(in_channels: int, image_size: int | None = None, levels: int = 2, steps: int = 8, hidden: int = 128,
          learned_prior: bool = True, alpha: float | None = None, num_layers: int = 8, depth: int = 2) -> Flow:
     """Glow: per level a squeeze, `steps` flow steps (actnorm, invertible 1x1 convolution, affine channel

@@ -2,7 +2,7 @@
 
 - GAN (Goodfellow et al., "Generative Adversarial Nets", 2014): a generator G maps noise z ~ N(0, I) to samples,
   a discriminator D tells them from data, and the two play min_G max_D E[log D(x)] + E[log(1 - D(G(z)))].
-  `mlp_gan` is the fully connected pair.
+  `gan` is the fully connected pair.
 - DCGAN (Radford, Metz & Chintala, 2016): an all-convolutional pair; G upsamples with stride-2 transposed
   convolutions, batch norm and ReLU, and ends in tanh; D downsamples with stride-2 convolutions and LeakyReLU(0.2),
   with batch norm on all but its first layer; weights start from N(0, 0.02). `dcgan`.
@@ -10,7 +10,7 @@
   critic (no sigmoid); WGAN-GP's gradient penalty is per sample, so its critic has layer norm or no norm instead
   of batch norm (`d_norm`).
 - Conditional GAN (Mirza & Osindero, 2014): with `conditional=True` both networks see the one-hot label: G as extra
-  inputs next to z, D as extra inputs (MLP) or constant extra image channels (DCGAN).
+  inputs next to z, D as extra inputs (MLP) or constant extra image channels (DCGAN). `cgan` is the MLP one.
 - Spectral normalisation (Miyato et al., 2018): `spectral_norm=True` divides each discriminator weight by its
   largest singular value, keeping D 1-Lipschitz per layer.
 
@@ -25,6 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm as _spectral_norm
+
+from dlfound.models import init as weight_init
+from dlfound.models.layers import data_shape_of
+from dlfound.models.registry import register_model
 
 D_NORMS = ("batch", "layer", "none")
 
@@ -43,15 +47,7 @@ def _norm(kind: str, channels: int, image: bool) -> nn.Module:
 
 def dcgan_init(module: nn.Module) -> None:
     """DCGAN's initialisation: conv and linear weights ~ N(0, 0.02), norm scales ~ N(1, 0.02), biases 0."""
-    for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
-            weight = m.parametrizations.weight.original if hasattr(m, "parametrizations") else m.weight
-            nn.init.normal_(weight, 0.0, 0.02)
-            if m.bias is not None:
-                nn.init.zeros_(m.bias)
-        elif isinstance(m, (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)) and m.weight is not None:
-            nn.init.normal_(m.weight, 1.0, 0.02)
-            nn.init.zeros_(m.bias)
+    weight_init.normal_(module, 0.02, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear), norm_std=0.02)
 
 
 # -- fully connected ---------------------------------------------------------------------------------------
@@ -206,13 +202,13 @@ class GAN(nn.Module):
 def _shape_and_classes(in_channels, image_size, num_classes, conditional):
     if conditional and num_classes < 2:
         raise ValueError(f"a conditional GAN needs labelled data with at least 2 classes, got {num_classes}")
-    shape = (in_channels, image_size, image_size) if image_size else (in_channels,)
-    return shape, num_classes if conditional else 0
+    return data_shape_of(in_channels, image_size), num_classes if conditional else 0
 
 
-def mlp_gan(in_channels: int, image_size: int | None = None, num_classes: int = 0, conditional: bool = False,
-            latent_dim: int = 100, g_hidden: Sequence[int] = (256, 512, 1024), d_hidden: Sequence[int] = (512, 256),
-            g_batch_norm: bool = True, d_norm: str = "none", spectral_norm: bool = False) -> GAN:
+@register_model("gan")
+def gan(in_channels: int, image_size: int | None = None, num_classes: int = 0, conditional: bool = False,
+        latent_dim: int = 100, g_hidden: Sequence[int] = (256, 512, 1024), d_hidden: Sequence[int] = (512, 256),
+        g_batch_norm: bool = True, d_norm: str = "none", spectral_norm: bool = False) -> GAN:
     """The fully connected GAN: G is z -> g_hidden (ReLU, batch norm) -> data (tanh for images), D is data ->
     d_hidden (LeakyReLU 0.2) -> one logit. Works for images and for 2-D points."""
     shape, classes = _shape_and_classes(in_channels, image_size, num_classes, conditional)
@@ -221,6 +217,17 @@ def mlp_gan(in_channels: int, image_size: int | None = None, num_classes: int = 
     return GAN(g, d, latent_dim, shape, classes)
 
 
+mlp_gan = gan  # the name of older configs' targets
+
+
+@register_model("gan")
+def cgan(in_channels: int, image_size: int | None = None, num_classes: int = 0, conditional: bool = True,
+         **kwargs) -> GAN:
+    """The conditional GAN of Mirza & Osindero (2014): the fully connected pair, both given the one-hot label."""
+    return gan(in_channels, image_size, num_classes, conditional, **kwargs)
+
+
+@register_model("gan")
 def dcgan(in_channels: int, image_size: int | None, num_classes: int = 0, conditional: bool = False,
           latent_dim: int = 100, base_channels: int = 64, d_norm: str = "batch", spectral_norm: bool = False) -> GAN:
     """DCGAN for square images whose side halves to >= 4 at least once (MNIST 28, CIFAR 32, 64, ...)."""
@@ -229,6 +236,6 @@ def dcgan(in_channels: int, image_size: int | None, num_classes: int = 0, condit
     shape, classes = _shape_and_classes(in_channels, image_size, num_classes, conditional)
     g = DCGANGenerator(latent_dim, in_channels, image_size, base_channels, classes)
     d = DCGANDiscriminator(in_channels, image_size, base_channels, classes, d_norm, spectral_norm)
-    gan = GAN(g, d, latent_dim, shape, classes)
-    dcgan_init(gan)
-    return gan
+    pair = GAN(g, d, latent_dim, shape, classes)
+    dcgan_init(pair)
+    return pair

@@ -24,24 +24,23 @@ Variants and faithfulness:
 - ImageNet stem (the paper's): 7x7/2 conv 64, 3x3/2 max-pool, 1x1 conv 64, 3x3 conv 192, 3x3/2 max-pool
   (224 -> 28 at 3a). Small stem: the same three convolutions with the first one 3x3 stride 1 and no pools,
   so 3a sees 32x32 (28x28) maps, as in the CIFAR reproductions; the stage pools take it to 16 and 8.
+`forward_features` gives the pooled 1024 features after the dropout (`num_features`), the input of `fc`.
 Initialisation: He normal convolutions (the paper trained with DistBelief and states none), zero biases.
 """
 
 import torch
 from torch import nn
 
-STEMS = ("small", "imagenet")
+from dlfound.models import init as weight_init
+from dlfound.models.layers import ConvNormAct, check_stem
+from dlfound.models.registry import register_model
 
 
-class BasicConv(nn.Sequential):
-    """conv -> [BN] -> ReLU."""
+class BasicConv(ConvNormAct):
+    """conv -> [BN] -> ReLU, with BN's epsilon 0.001 (torchvision's)."""
 
-    def __init__(self, in_channels: int, out_channels: int, batch_norm: bool, **conv):
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, bias=not batch_norm, **conv)]
-        if batch_norm:
-            layers.append(nn.BatchNorm2d(out_channels, eps=0.001))
-        layers.append(nn.ReLU(inplace=True))
-        super().__init__(*layers)
+    def __init__(self, in_channels: int, out_channels: int, batch_norm: bool, kernel_size: int, stride: int = 1):
+        super().__init__(in_channels, out_channels, kernel_size, stride, norm=batch_norm, eps=0.001)
 
 
 class Inception(nn.Module):
@@ -52,10 +51,9 @@ class Inception(nn.Module):
         super().__init__()
         self.branch1 = BasicConv(in_channels, ch1x1, batch_norm, kernel_size=1)
         self.branch2 = nn.Sequential(BasicConv(in_channels, ch3x3red, batch_norm, kernel_size=1),
-                                     BasicConv(ch3x3red, ch3x3, batch_norm, kernel_size=3, padding=1))
+                                     BasicConv(ch3x3red, ch3x3, batch_norm, kernel_size=3))
         self.branch3 = nn.Sequential(BasicConv(in_channels, ch5x5red, batch_norm, kernel_size=1),
-                                     BasicConv(ch5x5red, ch5x5, batch_norm, kernel_size=kernel_5x5,
-                                               padding=kernel_5x5 // 2))
+                                     BasicConv(ch5x5red, ch5x5, batch_norm, kernel_size=kernel_5x5))
         self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
                                      BasicConv(in_channels, pool_proj, batch_norm, kernel_size=1))
         self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
@@ -106,24 +104,23 @@ class GoogLeNet(nn.Module):
         dropout_aux: float = 0.7,
     ):
         super().__init__()
-        if stem not in STEMS:
-            raise ValueError(f"unknown stem {stem!r}; choose small (3x3 conv, for 28-64 px) or imagenet (224 px)")
+        check_stem(stem)
         if kernel_5x5 not in (3, 5):
             raise ValueError(f"kernel_5x5 must be 5 (the paper) or 3 (torchvision), got {kernel_5x5}")
         bn = batch_norm
         if stem == "imagenet":
             self.stem = nn.Sequential(
-                BasicConv(in_channels, 64, bn, kernel_size=7, stride=2, padding=3),
+                BasicConv(in_channels, 64, bn, kernel_size=7, stride=2),
                 nn.MaxPool2d(3, stride=2, ceil_mode=True),
                 BasicConv(64, 64, bn, kernel_size=1),
-                BasicConv(64, 192, bn, kernel_size=3, padding=1),
+                BasicConv(64, 192, bn, kernel_size=3),
                 nn.MaxPool2d(3, stride=2, ceil_mode=True),
             )
         else:
             self.stem = nn.Sequential(
-                BasicConv(in_channels, 64, bn, kernel_size=3, padding=1),
+                BasicConv(in_channels, 64, bn, kernel_size=3),
                 BasicConv(64, 64, bn, kernel_size=1),
-                BasicConv(64, 192, bn, kernel_size=3, padding=1),
+                BasicConv(64, 192, bn, kernel_size=3),
             )
         width = 192
         blocks = {}
@@ -141,23 +138,17 @@ class GoogLeNet(nn.Module):
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(dropout)
         self.fc = nn.Linear(width, num_classes)
+        self.num_features = width
         self.aux_logits: list[torch.Tensor] = []
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.zeros_(m.bias)
+        weight_init.kaiming_normal_(self, "fan_in")
+        weight_init.zero_bias_(self, nn.Linear)
 
     def __getstate__(self):
         # The last forward's auxiliary logits hold autograd graphs: copies and pickles start without them.
         return {**self.__dict__, "aux_logits": []}
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled features after dropout, [N, num_features]; sets `aux_logits` as `forward` does."""
         aux = self.training and self.aux1 is not None
         x = self.inception3b(self.inception3a(self.stem(x)))
         x = self.inception4a(self.maxpool3(x))
@@ -167,4 +158,13 @@ class GoogLeNet(nn.Module):
         x = self.inception4e(x)
         x = self.inception5b(self.inception5a(self.maxpool4(x)))
         self.aux_logits = [aux1, aux2] if aux else []
-        return self.fc(self.dropout(torch.flatten(self.pool(x), 1)))
+        return self.dropout(torch.flatten(self.pool(x), 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.forward_features(x))
+
+
+@register_model("classifier")
+def googlenet(in_channels: int = 3, num_classes: int = 1000, image_size: int | None = None, **kwargs) -> GoogLeNet:
+    """GoogLeNet; `stem`, `aux_classifiers`, `batch_norm`, `kernel_5x5`, `dropout` as `GoogLeNet`."""
+    return GoogLeNet(in_channels, num_classes, image_size, **kwargs)

@@ -6,14 +6,18 @@ three fully connected layers (C5: 120, F6: 84, output: classes) classify them. T
 and its subsampling a trainable average; `activation="relu", pool="max"` gives the modern variant.
 """
 
+import torch
 from torch import nn
 
-from dlfound.models.mlp import make_activation
+from dlfound.models.layers import all_but_last, make_activation
+from dlfound.models.registry import register_model
 
 POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
 
 
 class LeNet5(nn.Module):
+    """`forward_features` gives F6's 84 activations, the input of the output layer (`num_features`)."""
+
     def __init__(
         self,
         in_channels: int,
@@ -49,10 +53,15 @@ class LeNet5(nn.Module):
             make_activation(activation),
             nn.Linear(84, num_classes),
         )
+        self.num_features = 84
 
-    def forward(self, x):
-        return self.classifier(self.features(x))
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return all_but_last(self.classifier, self.features(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier[-1](self.forward_features(x))
 
 
+@register_model("classifier")
 def lenet5(in_channels: int = 1, num_classes: int = 10, image_size: int = 28, **kwargs) -> LeNet5:
     return LeNet5(in_channels, num_classes, image_size, **kwargs)

@@ -7,24 +7,11 @@ optional batch norm (Ioffe & Szegedy, 2015) and dropout (Srivastava et al., 2014
 
 from collections.abc import Sequence
 
+import torch
 from torch import nn
 
-ACTIVATIONS = {
-    "relu": nn.ReLU,
-    "gelu": nn.GELU,
-    "tanh": nn.Tanh,
-    "sigmoid": nn.Sigmoid,
-    "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "silu": nn.SiLU,
-}
-
-
-def make_activation(name: str) -> nn.Module:
-    """A fresh activation module by name; unknown names list the known ones."""
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
-    return ACTIVATIONS[name]()
+from dlfound.models.layers import make_activation
+from dlfound.models.registry import register_model
 
 
 def flat_features(in_channels: int, image_size: int | None) -> int:
@@ -33,7 +20,11 @@ def flat_features(in_channels: int, image_size: int | None) -> int:
 
 
 class MLP(nn.Module):
-    """A fully connected classifier. `hidden=()` gives softmax regression."""
+    """A fully connected classifier. `hidden=()` gives softmax regression.
+
+    `forward_features` gives the last hidden layer's output (after its dropout), or the flattened input when
+    there is no hidden layer: the input of the output layer, `num_features` wide.
+    """
 
     def __init__(
         self,
@@ -60,10 +51,25 @@ class MLP(nn.Module):
             width = size
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Linear(width, num_classes)
+        self.num_features = width
 
-    def forward(self, x):
-        return self.classifier(self.features(x))
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(x)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.forward_features(x))
 
 
-def softmax_regression(in_channels: int = 1, num_classes: int = 10, image_size: int | None = 28) -> MLP:
+@register_model("classifier")
+def mlp(in_channels: int = 1, num_classes: int = 10, image_size: int | None = 28, **kwargs) -> MLP:
+    """The multilayer perceptron; `hidden`, `activation`, `dropout`, `batch_norm` as `MLP`."""
+    return MLP(in_channels, num_classes, image_size, **kwargs)
+
+
+@register_model("classifier")
+def softmax(in_channels: int = 1, num_classes: int = 10, image_size: int | None = 28) -> MLP:
+    """Softmax regression: one affine map to the class scores."""
     return MLP(in_channels, num_classes, image_size, hidden=())
+
+
+softmax_regression = softmax  # the name of older configs' targets

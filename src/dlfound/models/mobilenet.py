@@ -11,6 +11,8 @@ of 8).
 - ImageNet stem: a 3x3 stride-2 convolution with 32 maps; 3,504,872 parameters at width 1.0 (as torchvision).
 - Small stem: stride 1 in the first convolution and in the second stage (24 channels), as the CIFAR
   reproductions do, so 32x32 input ends at 4x4 instead of 1x1.
+`forward_features` gives the pooled `last_channel` (1280) features after the dropout, the input of the classifier's
+linear layer (`num_features`).
 Initialisation as torchvision: He normal (fan-out) convolutions, N(0, 0.01) classifier, zero biases.
 """
 
@@ -19,7 +21,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-STEMS = ("small", "imagenet")
+from dlfound.models import init as weight_init
+from dlfound.models.layers import ConvNormAct, all_but_last, check_stem, conv1x1
+from dlfound.models.registry import register_model
+
 # Table 2: t (expansion), c (output channels), n (repeats), s (stride of the first repeat).
 SETTINGS = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2],
             [6, 320, 1, 1]]
@@ -32,10 +37,8 @@ def make_divisible(value: float, divisor: int = 8) -> int:
 
 
 def conv_bn_relu6(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                  groups: int = 1) -> nn.Sequential:
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size, stride, (kernel_size - 1) // 2, groups=groups, bias=False),
-        nn.BatchNorm2d(out_channels), nn.ReLU6(inplace=True))
+                  groups: int = 1) -> ConvNormAct:
+    return ConvNormAct(in_channels, out_channels, kernel_size, stride, groups, activation=nn.ReLU6)
 
 
 class InvertedResidual(nn.Module):
@@ -49,7 +52,7 @@ class InvertedResidual(nn.Module):
         if expand_ratio != 1:
             layers.append(conv_bn_relu6(in_channels, hidden, kernel_size=1))
         layers += [conv_bn_relu6(hidden, hidden, stride=stride, groups=hidden),  # depthwise
-                   nn.Conv2d(hidden, out_channels, 1, bias=False), nn.BatchNorm2d(out_channels)]  # linear
+                   conv1x1(hidden, out_channels), nn.BatchNorm2d(out_channels)]  # linear
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -71,8 +74,7 @@ class MobileNetV2(nn.Module):
         last_channel: int = 1280,
     ):
         super().__init__()
-        if stem not in STEMS:
-            raise ValueError(f"unknown stem {stem!r}; choose small (stride-1 stem, for 28-64 px) or imagenet (224 px)")
+        check_stem(stem, small="stride-1 stem, for 28-64 px")
         settings = [list(s) for s in (settings or SETTINGS)]
         if any(len(s) != 4 for s in settings):
             raise ValueError("each MobileNetV2 setting is [t, c, n, s]")
@@ -91,20 +93,18 @@ class MobileNetV2(nn.Module):
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(self.last_channel, num_classes))
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        self.num_features = self.last_channel
+        weight_init.kaiming_normal_(self, "fan_out")
+        weight_init.normal_(self, 0.01, nn.Linear)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return all_but_last(self.classifier, torch.flatten(self.pool(self.features(x)), 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(torch.flatten(self.pool(self.features(x)), 1))
+        return self.classifier[-1](self.forward_features(x))
 
 
+@register_model("classifier")
 def mobilenet_v2(in_channels: int = 3, num_classes: int = 1000, image_size: int | None = None,
                  **kwargs) -> MobileNetV2:
     return MobileNetV2(in_channels, num_classes, image_size, **kwargs)

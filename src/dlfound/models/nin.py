@@ -13,6 +13,8 @@ global average pooling turns each map into its class score, which adds no parame
   authors' model-zoo release as laid out in Dive into Deep Learning (Zhang et al.): 11x11-96 stride 4, 5x5-256,
   3x3-384 and 3x3-classes mlpconvs with 3x3 stride-2 max-pools and dropout 0.5 before the last (7.4M at 1000
   classes). No torchvision reference exists.
+NiN has no fully connected layer: the scores are the averaged class maps, so `forward_features` gives those
+(`num_features` = num_classes) and the head is the identity, forward(x) = forward_features(x).
 Pools round up (Caffe's convention), so 32 -> 16 -> 8 and 28 -> 14 -> 7. The paper states no initialisation;
 He normal is used here. Without batch norm, NiN wants a smaller learning rate than the BN networks (~0.01-0.05).
 """
@@ -20,7 +22,9 @@ He normal is used here. Without batch norm, NiN wants a smaller learning rate th
 import torch
 from torch import nn
 
-STEMS = ("small", "imagenet")
+from dlfound.models import init as weight_init
+from dlfound.models.layers import check_stem
+from dlfound.models.registry import register_model
 
 
 def mlpconv(in_channels: int, widths: tuple[int, int, int], kernel_size: int, stride: int = 1,
@@ -38,8 +42,7 @@ class NiN(nn.Module):
     def __init__(self, in_channels: int = 3, num_classes: int = 10, image_size: int | None = None,
                  stem: str = "small", dropout: float = 0.5):
         super().__init__()
-        if stem not in STEMS:
-            raise ValueError(f"unknown stem {stem!r}; choose small (the paper's CIFAR NiN) or imagenet (224 px)")
+        check_stem(stem, small="the paper's CIFAR NiN")
         if stem == "small":
             layers = [
                 *mlpconv(in_channels, (192, 160, 96), 5, padding=2),
@@ -60,10 +63,18 @@ class NiN(nn.Module):
             ]
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)  # global average pooling: one score per class map
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
+        self.num_features = num_classes
+        weight_init.kaiming_normal_(self, "fan_in")
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """The globally averaged class maps [N, num_classes], which are the scores."""
+        return torch.flatten(self.pool(self.features(x)), 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.flatten(self.pool(self.features(x)), 1)
+        return self.forward_features(x)
+
+
+@register_model("classifier")
+def nin(in_channels: int = 3, num_classes: int = 10, image_size: int | None = None, **kwargs) -> NiN:
+    """Network in network; `stem`, `dropout` as `NiN`."""
+    return NiN(in_channels, num_classes, image_size, **kwargs)

@@ -29,23 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from dlfound.models.senet import SqueezeExcitation
+from dlfound.models import init as weight_init
+from dlfound.models.layers import SqueezeExcitation, check_stem, conv1x1, conv3x3
+from dlfound.models.registry import register_model
 
-STEMS = ("small", "imagenet")
 SHORTCUTS = ("A", "B")
-
-
-def check_stem(stem: str) -> None:
-    if stem not in STEMS:
-        raise ValueError(f"unknown stem {stem!r}; choose small (3x3 conv, for 28-64 px) or imagenet (224 px)")
-
-
-def conv3x3(in_planes: int, out_planes: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_planes, out_planes, 3, stride=stride, padding=1, groups=groups, bias=False)
-
-
-def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_planes, out_planes, 1, stride=stride, bias=False)
 
 
 class PadShortcut(nn.Module):
@@ -273,19 +261,15 @@ class ResNet(nn.Module):
         return nn.Sequential(conv3x3(in_channels, width), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
 
     def reset_parameters(self, zero_init_residual: bool = False) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        # He normal (fan-out) convolutions; the SE blocks' 1x1 convolutions keep their default biases.
+        weight_init.kaiming_normal_(self, "fan_out", zero_bias=False)
         if zero_init_residual:
             for m in self.modules():
                 if hasattr(m, "zero_init_last"):
                     m.zero_init_last()
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled features [N, num_features] before the classifier."""
+        """Pooled features [N, num_features], the input of `fc`."""
         x = self.final_norm(self.stages(self.stem(x)))
         return torch.flatten(self.pool(x), 1)
 
@@ -299,22 +283,27 @@ def _resnet(block: str, layers: Sequence[int], in_channels: int = 3, num_classes
 
 
 # ImageNet ResNets (He et al. 2016, Table 1); with the small stem they are the usual CIFAR ResNet-18/34/50.
+@register_model("classifier")
 def resnet18(**kwargs) -> ResNet:
     return _resnet("basic", [2, 2, 2, 2], **kwargs)
 
 
+@register_model("classifier")
 def resnet34(**kwargs) -> ResNet:
     return _resnet("basic", [3, 4, 6, 3], **kwargs)
 
 
+@register_model("classifier")
 def resnet50(**kwargs) -> ResNet:
     return _resnet("bottleneck", [3, 4, 6, 3], **kwargs)
 
 
+@register_model("classifier")
 def resnet101(**kwargs) -> ResNet:
     return _resnet("bottleneck", [3, 4, 23, 3], **kwargs)
 
 
+@register_model("classifier")
 def resnet152(**kwargs) -> ResNet:
     return _resnet("bottleneck", [3, 8, 36, 3], **kwargs)
 
@@ -328,28 +317,34 @@ def cifar_resnet(depth: int = 20, **kwargs) -> ResNet:
     return _resnet("basic", [n, n, n], widths=kwargs.pop("widths", [16, 32, 64]), **kwargs)
 
 
+@register_model("classifier")
 def resnet20(**kwargs) -> ResNet:
     return cifar_resnet(20, **kwargs)
 
 
+@register_model("classifier")
 def resnet32(**kwargs) -> ResNet:
     return cifar_resnet(32, **kwargs)
 
 
+@register_model("classifier")
 def resnet44(**kwargs) -> ResNet:
     return cifar_resnet(44, **kwargs)
 
 
+@register_model("classifier")
 def resnet56(**kwargs) -> ResNet:
     return cifar_resnet(56, **kwargs)
 
 
+@register_model("classifier")
 def resnet110(**kwargs) -> ResNet:
     return cifar_resnet(110, **kwargs)
 
 
 # Pre-activation ResNets (He et al. 2016b): the 18-layer one of the CIFAR reproductions, and the paper's
 # CIFAR ResNet-110 (basic, 1.7M) and ResNet-164 (bottleneck, 9n+2 layers, 1.7M) with projection shortcuts.
+@register_model("classifier")
 def preact_resnet18(**kwargs) -> ResNet:
     return _resnet("preact_basic", [2, 2, 2, 2], **kwargs)
 
@@ -363,9 +358,11 @@ def preact_cifar_resnet(depth: int = 110, bottleneck: bool = False, **kwargs) ->
     return _resnet(block, [n, n, n], widths=kwargs.pop("widths", [16, 32, 64]), **kwargs)
 
 
+@register_model("classifier")
 def preact_resnet110(**kwargs) -> ResNet:
     return preact_cifar_resnet(110, bottleneck=False, **kwargs)
 
 
+@register_model("classifier")
 def preact_resnet164(**kwargs) -> ResNet:
     return preact_cifar_resnet(164, bottleneck=True, **kwargs)

@@ -13,9 +13,11 @@ cardinality is a more effective way to gain accuracy than going deeper or wider 
   8x64d has 34.4M parameters, 16x64d 68.1M.
 """
 
+from dlfound.models.registry import register_model
 from dlfound.models.resnet import ResNet
 
 
+@register_model("classifier")
 def resnext50_32x4d(in_channels: int = 3, num_classes: int = 1000, image_size: int | None = None,
                     cardinality: int = 32, width: int = 4, **kwargs) -> ResNet:
     return ResNet(in_channels, num_classes, image_size, block="bottleneck", layers=[3, 4, 6, 3],
@@ -30,9 +32,11 @@ def resnext29(in_channels: int = 3, num_classes: int = 10, image_size: int | Non
                   widths=[64, 128, 256], groups=cardinality, width_per_group=width, **kwargs)
 
 
+@register_model("classifier")
 def resnext29_8x64d(**kwargs) -> ResNet:
     return resnext29(cardinality=kwargs.pop("cardinality", 8), width=kwargs.pop("width", 64), **kwargs)
 
 
+@register_model("classifier")
 def resnext29_16x64d(**kwargs) -> ResNet:
     return resnext29(cardinality=kwargs.pop("cardinality", 16), width=kwargs.pop("width", 64), **kwargs)

@@ -23,6 +23,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlfound.models import init as weight_init
+from dlfound.models.registry import register_model
+
 
 def he_init(module: nn.Module, last: nn.Conv2d | None = None, last_init: str = "small") -> None:
     """He et al. (2015) normal initialisation of every convolution (fan-in, ReLU gain), zero biases.
@@ -36,14 +39,7 @@ def he_init(module: nn.Module, last: nn.Conv2d | None = None, last_init: str = "
     """
     if last_init not in ("he", "small"):
         raise ValueError(f"last_init={last_init!r}: choose he or small")
-    for layer in module.modules():
-        if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d)):
-            nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
-        elif isinstance(layer, nn.BatchNorm2d):
-            nn.init.ones_(layer.weight)
-            nn.init.zeros_(layer.bias)
+    weight_init.kaiming_normal_(module, "fan_in", layers=(nn.Conv2d, nn.ConvTranspose2d))
     if last is not None and last_init == "small":
         nn.init.normal_(last.weight, std=1e-3)
 
@@ -85,6 +81,8 @@ class SRCNN(nn.Module):
 
     The paper convolves without padding (the output is smaller by f1 + f2 + f3 - 3 pixels); here every layer
     pads by half its kernel so the output keeps the input's size (padding_mode zeros or replicate).
+    kernel_sizes (9, 1, 5) is the ECCV 2014 network; (9, 5, 5) the TPAMI 2016 one, whose published table gives
+    36.66 / 32.75 / 30.48 dB on Set5 at x2 / x3 / x4.
     """
 
     def __init__(self, in_channels: int = 1, kernel_sizes: tuple[int, int, int] = (9, 5, 5),
@@ -96,9 +94,7 @@ class SRCNN(nn.Module):
         self.map = nn.Conv2d(n1, n2, f2, padding=f2 // 2, padding_mode=padding_mode)
         self.reconstruct = nn.Conv2d(n2, in_channels, f3, padding=f3 // 2, padding_mode=padding_mode)
         # The paper's initialisation: Gaussian weights of standard deviation 0.001, zero biases.
-        for conv in (self.extract, self.map, self.reconstruct):
-            nn.init.normal_(conv.weight, std=0.001)
-            nn.init.zeros_(conv.bias)
+        weight_init.normal_(self, 0.001, nn.Conv2d)
 
     def forward(self, y: torch.Tensor) -> torch.Tensor:
         return self.reconstruct(F.relu(self.map(F.relu(self.extract(y)))))
@@ -170,30 +166,26 @@ class UNet(nn.Module):
         return y + out if self.residual else out
 
 
-# -- named constructors --------------------------------------------------------------------------------------
-def dncnn_s(in_channels: int = 1, **kwargs) -> DnCNN:
-    """DnCNN-S: 17 layers, for one known noise level."""
-    return DnCNN(in_channels, depth=17, **kwargs)
+# -- named constructors --------------------------------------------------------------------------------------------
+@register_model("restoration")
+def dncnn(in_channels: int = 1, **kwargs) -> DnCNN:
+    """DnCNN; depth 17 is DnCNN-S (one known noise level), 20 DnCNN-B (blind, sigma in [0, 55]) and DnCNN-3."""
+    return DnCNN(in_channels, **kwargs)
 
 
-def dncnn_b(in_channels: int = 1, **kwargs) -> DnCNN:
-    """DnCNN-B: 20 layers, blind Gaussian denoising (trained on sigma in [0, 55])."""
-    return DnCNN(in_channels, depth=20, **kwargs)
+@register_model("restoration")
+def srcnn(in_channels: int = 1, **kwargs) -> SRCNN:
+    """SRCNN; 9-5-5 (TPAMI 2016) by default, `kernel_sizes=(9, 1, 5)` for the ECCV 2014 network."""
+    return SRCNN(in_channels, **kwargs)
 
 
-def srcnn_915(in_channels: int = 1, **kwargs) -> SRCNN:
-    """The ECCV 2014 SRCNN (9-1-5)."""
-    return SRCNN(in_channels, kernel_sizes=(9, 1, 5), **kwargs)
-
-
-def srcnn_955(in_channels: int = 1, **kwargs) -> SRCNN:
-    """The TPAMI 2016 SRCNN (9-5-5), the published table's 36.66 / 32.75 / 30.48 dB on Set5."""
-    return SRCNN(in_channels, kernel_sizes=(9, 5, 5), **kwargs)
-
-
+@register_model("restoration")
 def vdsr(in_channels: int = 1, **kwargs) -> VDSR:
-    return VDSR(in_channels, depth=20, **kwargs)
+    """VDSR: 20 layers by default."""
+    return VDSR(in_channels, **kwargs)
 
 
-def unet_small(in_channels: int = 1, **kwargs) -> UNet:
-    return UNet(in_channels, base_width=32, levels=3, **kwargs)
+@register_model("restoration")
+def unet(in_channels: int = 1, **kwargs) -> UNet:
+    """The small U-Net with a global residual: 3 levels, base width 32 by default."""
+    return UNet(in_channels, **kwargs)

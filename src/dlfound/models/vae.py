@@ -11,11 +11,11 @@ through the sample. The KL term between two Gaussians is analytic:
 KL = 1/2 sum_j (mu_j^2 + sigma_j^2 - 1 - log sigma_j^2).
 
 Variants in this file (the training objective lives in `dlfound.tasks.vae`):
-- `MLPVAE`: the paper's fully connected encoder and decoder (784-400-20 on MNIST with `hidden=[400]`).
-- `ConvVAE`: strided convolutions encode, transposed convolutions decode.
+- `MLPVAE` (`vae`): the paper's fully connected encoder and decoder (784-400-20 on MNIST with `hidden=[400]`).
+- `ConvVAE` (`conv_vae`): strided convolutions encode, transposed convolutions decode.
 - Conditional VAE (Sohn, Lee & Yan, "Learning Structured Output Representation using Deep Conditional Generative
-  Models", 2015): `conditional=True` feeds the one-hot label to both networks, q(z|x, y) and p(x|z, y), so that
-  `sample(n, y=...)` draws a chosen class.
+  Models", 2015): `conditional=True` (`cvae`) feeds the one-hot label to both networks, q(z|x, y) and p(x|z, y),
+  so that `sample(n, y=...)` draws a chosen class.
 - beta-VAE (Higgins et al., 2017) weights the KL term by beta > 1: that is a training option, `task.beta`.
 
 Likelihoods p(x|z), chosen by `likelihood`:
@@ -33,12 +33,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlfound.models.layers import data_shape_of
+from dlfound.models.registry import register_model
+
 LIKELIHOODS = ("bernoulli", "gaussian")
-
-
-def data_shape_of(in_channels: int, image_size: int | None) -> tuple[int, ...]:
-    """[C, H, W] for images, [C] for flat vectors (image_size None, as the 2-D toy sets)."""
-    return (in_channels, image_size, image_size) if image_size else (in_channels,)
 
 
 def mlp(widths: Sequence[int], activation=nn.ReLU, last_activation: bool = False) -> nn.Sequential:
@@ -216,3 +214,23 @@ class ConvVAE(VAE):
         side = image_size // 2 ** len(channels)
         self.encoder = _ConvEncoder(in_channels, channels, side, self.num_classes, hidden, latent_dim)
         self.decoder = _ConvDecoder(in_channels, channels, side, self.num_classes, hidden, latent_dim)
+
+
+# -- named constructors --------------------------------------------------------------------------------------------
+@register_model("vae")
+def vae(in_channels: int, image_size: int | None = None, num_classes: int = 0, **kwargs) -> MLPVAE:
+    """Kingma & Welling's fully connected VAE; `latent_dim`, `hidden`, `likelihood`, `conditional` as `MLPVAE`."""
+    return MLPVAE(in_channels, image_size, num_classes=num_classes, **kwargs)
+
+
+@register_model("vae")
+def cvae(in_channels: int, image_size: int | None = None, num_classes: int = 0, conditional: bool = True,
+         **kwargs) -> MLPVAE:
+    """The conditional VAE of Sohn, Lee & Yan (2015): the fully connected VAE given the one-hot label."""
+    return MLPVAE(in_channels, image_size, num_classes=num_classes, conditional=conditional, **kwargs)
+
+
+@register_model("vae")
+def conv_vae(in_channels: int, image_size: int | None = None, num_classes: int = 0, **kwargs) -> ConvVAE:
+    """The convolutional VAE; `latent_dim`, `channels`, `hidden`, `likelihood`, `conditional` as `ConvVAE`."""
+    return ConvVAE(in_channels, image_size, num_classes=num_classes, **kwargs)

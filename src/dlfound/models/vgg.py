@@ -12,6 +12,8 @@ Depth with the smallest useful filters: stacks of 3x3 convolutions (stride 1, pa
   average pooling of the 1x1 map and a single linear layer 512 -> classes (VGG-16-BN: 14.7M). The first
   convolution is already 3x3, so the two variants differ only in the head. Max-pools round up (ceil_mode), so
   28x28 input shrinks 28-14-7-4-2-1 instead of vanishing; powers of two are unaffected.
+`forward_features` gives the input of the last linear layer (`num_features`): the second hidden layer's output
+after its ReLU and dropout (ImageNet head), or the pooled 512 features (small head).
 Initialisation as torchvision: He normal (fan-out) convolutions, N(0, 0.01) linear layers, zero biases.
 """
 
@@ -20,7 +22,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-STEMS = ("small", "imagenet")
+from dlfound.models import init as weight_init
+from dlfound.models.layers import all_but_last, check_stem
+from dlfound.models.registry import register_model
+
 # Numbers are 3x3 conv widths, "M" a 2x2 max-pool (the paper's Table 1 columns A, B, D, E).
 CONFIGS: dict[str, list[int | str]] = {
     "A": [64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"],
@@ -61,8 +66,7 @@ class VGG(nn.Module):
         hidden: int = 4096,
     ):
         super().__init__()
-        if stem not in STEMS:
-            raise ValueError(f"unknown stem {stem!r}; choose small (CIFAR head) or imagenet (the paper's, 224 px)")
+        check_stem(stem, small="CIFAR head", imagenet="the paper's, 224 px")
         if isinstance(config, str):
             if config not in CONFIGS:
                 raise ValueError(f"unknown VGG config {config!r}; choose one of {', '.join(CONFIGS)} or list widths")
@@ -80,53 +84,58 @@ class VGG(nn.Module):
         else:
             self.pool = nn.AdaptiveAvgPool2d(1)
             self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(int(width), num_classes))
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
-                nn.init.normal_(m.weight, 0, 0.01)
-                nn.init.zeros_(m.bias)
+        self.num_features = self.classifier[-1].in_features
+        weight_init.kaiming_normal_(self, "fan_out")
+        weight_init.normal_(self, 0.01, nn.Linear)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return all_but_last(self.classifier, self.pool(self.features(x)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.pool(self.features(x)))
+        return self.classifier[-1](self.forward_features(x))
 
 
-def _vgg(config: str, batch_norm: bool, in_channels: int = 3, num_classes: int = 1000,
-         image_size: int | None = None, **kwargs) -> VGG:
-    return VGG(in_channels, num_classes, image_size, config=config, batch_norm=batch_norm, **kwargs)
+def _vgg(layers: str, bn: bool, in_channels: int = 3, num_classes: int = 1000, image_size: int | None = None,
+         **kwargs) -> VGG:
+    """VGG of configuration `layers` with batch norm `bn`, unless the keywords `config`, `batch_norm` say otherwise."""
+    return VGG(in_channels, num_classes, image_size, **{"config": layers, "batch_norm": bn, **kwargs})
 
 
+@register_model("classifier")
 def vgg11(**kwargs) -> VGG:
     return _vgg("A", False, **kwargs)
 
 
+@register_model("classifier")
 def vgg11_bn(**kwargs) -> VGG:
     return _vgg("A", True, **kwargs)
 
 
+@register_model("classifier")
 def vgg13(**kwargs) -> VGG:
     return _vgg("B", False, **kwargs)
 
 
+@register_model("classifier")
 def vgg13_bn(**kwargs) -> VGG:
     return _vgg("B", True, **kwargs)
 
 
+@register_model("classifier")
 def vgg16(**kwargs) -> VGG:
     return _vgg("D", False, **kwargs)
 
 
+@register_model("classifier")
 def vgg16_bn(**kwargs) -> VGG:
     return _vgg("D", True, **kwargs)
 
 
+@register_model("classifier")
 def vgg19(**kwargs) -> VGG:
     return _vgg("E", False, **kwargs)
 
 
+@register_model("classifier")
 def vgg19_bn(**kwargs) -> VGG:
     return _vgg("E", True, **kwargs)

@@ -13,6 +13,8 @@ linear head. With no convolutional prior, ViT needs much data or strong augmenta
 - Small stem: 4x4 patches, so 32x32 input gives 64 tokens and 28x28 gives 49. `vit_tiny` uses the DeiT-Ti
   dimensions (Touvron et al. 2021: dim 192, depth 12, 3 heads, MLP 768): 5,362,762 parameters on CIFAR-10
   (32x32, 10 classes). There is no reference implementation of a 32x32 ViT to match; this is ours.
+`forward_features` gives the class token's representation after the final LayerNorm (`num_features` = dim), the
+input of the linear head.
 Initialisation as timm: truncated normal (std 0.02) linear layers, position embeddings and class token,
 zero biases, LayerNorm 1/0; the patch embedding as a linear layer (LeCun normal, torchvision's choice).
 """
@@ -23,7 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-STEMS = ("small", "imagenet")
+from dlfound.models import init as weight_init
+from dlfound.models.layers import check_stem
+from dlfound.models.registry import register_model
+
 PATCH = {"small": 4, "imagenet": 16}
 
 
@@ -81,8 +86,7 @@ class VisionTransformer(nn.Module):
         attention_dropout: float = 0.0,
     ):
         super().__init__()
-        if stem not in STEMS:
-            raise ValueError(f"unknown stem {stem!r}; choose small (4x4 patches) or imagenet (16x16 patches)")
+        check_stem(stem, small="4x4 patches", imagenet="16x16 patches")
         patch_size = patch_size or PATCH[stem]
         if not image_size or image_size % patch_size:
             raise ValueError(f"a Vision Transformer needs the image size ({image_size}) to be a multiple of its patch "
@@ -97,6 +101,7 @@ class VisionTransformer(nn.Module):
                                       for _ in range(depth)))
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, num_classes)
+        self.num_features = dim
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -105,13 +110,7 @@ class VisionTransformer(nn.Module):
         nn.init.zeros_(self.patch_embed.bias)
         nn.init.trunc_normal_(self.pos_embedding, std=0.02)
         nn.init.trunc_normal_(self.class_token, std=0.02)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.trunc_normal_(m.weight, std=0.02)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.LayerNorm):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        weight_init.normal_(self, 0.02, nn.Linear, truncated=True)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The final class-token representation [N, dim]."""
@@ -127,19 +126,19 @@ class VisionTransformer(nn.Module):
         return self.head(self.forward_features(x))
 
 
-def _vit(dim: int, depth: int, heads: int, mlp_dim: int, default_stem: str, in_channels: int = 3,
-         num_classes: int = 1000, image_size: int = 224, **kwargs) -> VisionTransformer:
-    kwargs.setdefault("stem", default_stem)
-    return VisionTransformer(in_channels, num_classes, image_size, dim=dim, depth=depth, heads=heads,
-                             mlp_dim=mlp_dim, **kwargs)
+def _vit(size: dict, in_channels: int = 3, num_classes: int = 1000, image_size: int = 224,
+         **kwargs) -> VisionTransformer:
+    """A Vision Transformer with the dimensions and stem in `size`, unless the keywords say otherwise."""
+    return VisionTransformer(in_channels, num_classes, image_size, **{**size, **kwargs})
 
 
+@register_model("classifier")
 def vit_tiny(**kwargs) -> VisionTransformer:
     """DeiT-Ti dimensions; 4x4 patches with the small stem (default), 16x16 with the ImageNet one."""
     kwargs.setdefault("image_size", 32)
-    return _vit(192, 12, 3, 768, "small", **kwargs)
+    return _vit(dict(dim=192, depth=12, heads=3, mlp_dim=768, stem="small"), **kwargs)
 
 
 def vit_b_16(**kwargs) -> VisionTransformer:
     """ViT-Base/16 (the paper's Table 1); with the small stem it uses 4x4 patches."""
-    return _vit(768, 12, 12, 3072, "imagenet", **kwargs)
+    return _vit(dict(dim=768, depth=12, heads=12, mlp_dim=3072, stem="imagenet"), **kwargs)

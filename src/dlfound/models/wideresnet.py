@@ -9,6 +9,7 @@ error with dropout 0.3 between the convolutions (mean/std-normalised input; szag
 Built as `resnet.ResNet(block="preact_basic", widths=[16k, 32k, 64k], stem_width=16, dropout=...)`.
 """
 
+from dlfound.models.registry import register_model
 from dlfound.models.resnet import ResNet
 
 
@@ -22,6 +23,7 @@ def wide_resnet(in_channels: int = 3, num_classes: int = 10, image_size: int | N
                   widths=[16 * k, 32 * k, 64 * k], stem_width=16, dropout=dropout, **kwargs)
 
 
+@register_model("classifier")
 def wrn28_10(**kwargs) -> ResNet:
     kwargs.setdefault("depth", 28)
     kwargs.setdefault("widen_factor", 10)

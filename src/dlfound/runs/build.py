@@ -10,8 +10,12 @@ from pathlib import Path
 
 from dlfound.errors import ConfigError, DlfoundError
 
-# Facts a data module may know that a task config asks for by leaving the key null: passed to the task.
-DATA_FACTS = ("mode_centers", "mode_std")
+# Facts a data module learns from its data (a text's vocabulary) or its definition (a mixture's mode centres),
+# which model and task configs ask for by leaving the key null. The plain ones are written into the run's config,
+# so that its checkpoints rebuild the network without the data.
+MODEL_FACTS = ("vocab_size", "num_classes")
+TASK_FACTS = ("vocabulary", "mode_centers", "mode_std")
+RECORDED_FACTS = ("vocab_size", "num_classes", "vocabulary")
 
 
 def instantiate_section(cfg: dict, section: str, **kwargs):
@@ -27,11 +31,21 @@ def instantiate_section(cfg: dict, section: str, **kwargs):
         raise ConfigError(f"could not build {section} ({cfg[section].get('_target_')}): {cause}") from None
 
 
+def fill_facts(section: dict, datamodule, keys: tuple[str, ...]) -> dict:
+    """The facts among `keys` that the config section leaves null and the data module knows; the plain ones are
+    also written into the section (and so into the run's config and checkpoints)."""
+    if datamodule is None:
+        return {}
+    facts = {key: getattr(datamodule, key) for key in keys
+             if key in section and section[key] is None and getattr(datamodule, key, None) is not None}
+    section.update({key: value for key, value in facts.items() if key in RECORDED_FACTS})
+    return facts
+
+
 def task_inputs(task_cfg: dict, datamodule) -> dict:
     """Constructor arguments of the task that come from outside its config: facts of the data, and the
     feature network named by `fid_features` (loaded here, so the task never reads a checkpoint itself)."""
-    inputs = {key: getattr(datamodule, key) for key in DATA_FACTS
-              if key in task_cfg and task_cfg[key] is None and getattr(datamodule, key, None) is not None}
+    inputs = fill_facts(task_cfg, datamodule, TASK_FACTS)
     if "fid_features" in task_cfg:
         spec = task_cfg["fid_features"]
         inputs["features"] = load_feature_extractor(spec) if spec and spec != "pixels" else None
@@ -48,13 +62,16 @@ def check_inputs(cfg: dict) -> None:
                           "data.normalize override.")
 
 
-def build(cfg: dict):
-    """(data module, task) from a resolved config: the one place both training and evaluation build them."""
+def build(cfg: dict, with_data: bool = True):
+    """(data module, task) from a resolved config: the one place both training and evaluation build them.
+    Without data (None is returned for it), the facts of the data must be in the config already, as they are in
+    a checkpoint's."""
     check_inputs(cfg)
-    datamodule = instantiate_section(cfg, "data")
+    datamodule = instantiate_section(cfg, "data") if with_data else None
+    fill_facts(cfg["model"], datamodule, MODEL_FACTS)
     net = instantiate_section(cfg, "model")
-    task_cfg = {k: v for k, v in cfg["task"].items() if k not in ("fid_features", "normalize_inputs")}
     inputs = task_inputs(cfg["task"], datamodule)
+    task_cfg = {k: v for k, v in cfg["task"].items() if k not in ("fid_features", "normalize_inputs", *inputs)}
     # Optimizer and scheduler configs reach the task as plain dicts, built later in configure_optimizers.
     try:
         task = instantiate_section({"task": task_cfg}, "task", _partial_=True)(
@@ -64,9 +81,9 @@ def build(cfg: dict):
     return datamodule, task
 
 
-def load_task(ckpt: dict, cfg: dict):
+def load_task(ckpt: dict, cfg: dict, with_data: bool = True):
     """(datamodule, task) built from the config, with the checkpoint's weights loaded."""
-    datamodule, task = build(cfg)
+    datamodule, task = build(cfg, with_data)
     task.load_state_dict(ckpt["state_dict"])
     return datamodule, task
 

@@ -17,6 +17,9 @@ from dlfound.tasks.optim import build_optimizer, build_scheduler
 
 # Constructor arguments that are inputs, not hyperparameters (see dlfound.runs.build.task_inputs).
 INPUTS = ["net", "mode_centers", "mode_std", "features"]
+# Recurrent networks clip the gradient norm at this value unless trainer.gradient_clip_val says otherwise (0: off):
+# through time, one exploding gradient can undo a whole run (Pascanu, Mikolov & Bengio 2013).
+RECURRENT_CLIP_NORM = 1.0
 
 
 class Task(L.LightningModule):
@@ -77,6 +80,11 @@ class Task(L.LightningModule):
     def on_train_batch_end(self, outputs, batch, batch_idx):
         if self.ema is not None:
             self.ema.update_parameters(self.net)
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
+        if gradient_clip_val is None and getattr(self.net, "is_recurrent", False):
+            gradient_clip_val, gradient_clip_algorithm = RECURRENT_CLIP_NORM, "norm"
+        self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.net, self.hparams.optim)

@@ -1,4 +1,6 @@
-"""Supervised classification with cross-entropy, the task behind every model in the classifier zoo."""
+"""Supervised classification with cross-entropy, the task behind every model in the classifier zoo, and behind
+sequence classification (MNIST read row by row or pixel by pixel) and per-step classification (the copy problem:
+logits [B, T, C] for targets [B, T], every step counted as one sample)."""
 
 import torch
 import torch.nn.functional as F
@@ -6,6 +8,13 @@ from torch import nn
 
 from dlfound.tasks.base import Task
 from dlfound.tasks.mixing import mix_batch
+
+
+def per_step(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits [B, T, C] for targets [B, T] (a label at every step) become B*T samples."""
+    if logits.dim() == 3 and y.dim() == 2:
+        return logits.flatten(0, 1), y.flatten()
+    return logits, y
 
 
 class ClassificationTask(Task):
@@ -68,7 +77,7 @@ class ClassificationTask(Task):
         y_b, lam = y, 1.0
         if self.mixup_alpha > 0 or self.cutmix_alpha > 0:
             x, y, y_b, lam = mix_batch(x, y, self.mixup_alpha, self.cutmix_alpha)
-        logits = self.run_net(x)
+        logits, y = per_step(self.run_net(x), y)
 
         def criterion(out):
             ce = F.cross_entropy(out, y, label_smoothing=self.label_smoothing)
@@ -87,7 +96,7 @@ class ClassificationTask(Task):
 
     def _evaluate(self, batch, stage: str):
         x, y = batch
-        logits = self.run_net(x)
+        logits, y = per_step(self.run_net(x), y)
         self._accumulate(stage, F.cross_entropy(logits, y), logits, y)
 
     def validation_step(self, batch, batch_idx):
