@@ -2,9 +2,13 @@
 
 - For each name in `list_models()` (so a model registered later is covered without editing this file), on its
   family's natural data (classifiers on MNIST- and CIFAR-shaped input, VAEs, GANs and flows on MNIST, restoration
-  nets on the data their config selects): a forward pass at batch 2 in training mode, the family's loss, backward,
-  and every trainable parameter receives a finite gradient; the outputs are finite. Classifiers also expose
-  `forward_features` [N, num_features], the input of their last linear layer, with forward(x) = head(features).
+  nets on the data their config selects; recurrent nets on MNIST rows, text, the adding and copy problems, GPT on
+  text, encoder-decoders on addition strings, the CRNN on MNIST strips): a forward pass at batch 2 in training
+  mode, the family's loss (sequence models: cross-entropy per sequence or per step, MSE for a regression;
+  seq2seq: teacher-forced cross-entropy; ctc: CTC), backward, and every trainable parameter receives a finite
+  gradient; the outputs are finite and shaped as the tasks expect. The batches are random tensors shaped as the
+  data config says (no data set is read). Classifiers also expose `forward_features` [N, num_features], the input
+  of their last linear layer, with forward(x) = head(features).
 - configs/model/NAME.yaml exists for every registered NAME and the other way round, its `_target_` is the
   registered constructor, its shapes come from the data config, and `from dlfound.models import NAME` gives that
   function.
@@ -37,10 +41,15 @@ MODELS_SRC = REPO / "src" / "dlfound" / "models"
 BATCH = 2
 # The data each family trains on; None keeps the data the model's config selects (restoration: denoise or sr).
 FAMILY_DATA = {"classifier": ["mnist", "cifar10"], "vae": ["mnist"], "gan": ["mnist"], "flow": ["mnist"],
-               "restoration": [None]}
+               "restoration": [None], "sequence": ["mnist_rows", "tinyshakespeare", "adding", "copy"],
+               "seq2seq": ["addition"], "ctc": ["mnist_strips"]}
+# Models that read only some of their family's data: GPT reads token ids.
+MODEL_DATA = {"gpt": ["tinyshakespeare"]}
+# What the run builder fills in from the data files (the corpus's vocabulary), here set as it would.
+FILLED = {"tinyshakespeare": ["++data.vocab_size=65", "++data.num_classes=65"]}
 # Each case takes at most ~3 s on two cores (resnext29_16x64d), so none is marked slow.
 CASES = [pytest.param(name, data, id=f"{name}-{data}" if data else name)
-         for name in list_models() for data in FAMILY_DATA[model_family(name)]]
+         for name in list_models() for data in MODEL_DATA.get(name, FAMILY_DATA[model_family(name)])]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -56,7 +65,7 @@ def one_thread():
 def compose_run(name: str, data: str | None, config_dirs: tuple[Path, ...] = ()):
     """The composed train config of `dlfound train model=NAME [data=DATA]`; `config_dirs` are added to the search
     path as `--config-dir` does."""
-    overrides = [f"model={name}"] + ([f"data={data}"] if data else [])
+    overrides = [f"model={name}"] + ([f"data={data}", *FILLED.get(data, [])] if data else [])
     if config_dirs:
         overrides.append(f"hydra.searchpath=[{','.join(f'file://{d}' for d in config_dirs)}]")
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
@@ -74,6 +83,43 @@ def natural_input(data_cfg) -> torch.Tensor:
 def labels(data_cfg) -> torch.Tensor | None:
     classes = data_cfg.get("num_classes") or 0
     return torch.randint(0, classes, (BATCH,)) if classes else None
+
+
+def sequence_batch(cfg) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids [N, T] or features [N, T, F]; class ids per sequence [N] or per step [N, T], or a float per
+    sequence [N] (regression)."""
+    data, model = cfg.data, cfg.model
+    steps = data.get("block_size") or data.seq_len
+    x = (torch.randint(0, model.vocab_size, (BATCH, steps)) if model.get("vocab_size")
+         else torch.rand(BATCH, steps, model.in_features))
+    if not data.num_classes:
+        return x, torch.rand(BATCH)
+    return x, torch.randint(0, data.num_classes, (BATCH, steps) if data.readout == "all" else (BATCH,))
+
+
+def seq2seq_batch(cfg) -> tuple[tuple[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """((src [N, S] with PAD at the end of row 0, tgt_in [N, U] starting with BOS), tgt_out [N, U])."""
+    model = cfg.model
+    src = torch.randint(3, model.vocab_size, (BATCH, 7))
+    src[0, 5:] = model.pad_id
+    tgt = torch.randint(3, model.vocab_size, (BATCH, 6))
+    tgt[:, 0], tgt[1, -1] = model.bos_id, model.eos_id
+    return (src, tgt[:, :-1]), tgt[:, 1:]
+
+
+def strips_batch(cfg) -> tuple[torch.Tensor, torch.Tensor]:
+    """Strips [N, C, H, W] and k labels per strip (1..num_classes-1; 0 is the CTC blank)."""
+    data = cfg.data
+    width = data.get("strip_width") or 4 * data.image_size
+    x = torch.rand(BATCH, data.in_channels, data.image_size, width)
+    return x, torch.randint(1, data.num_classes, (BATCH, data.get("k") or 3))
+
+
+def natural_batch(family: str, cfg) -> tuple:
+    batches = {"sequence": sequence_batch, "seq2seq": seq2seq_batch, "ctc": strips_batch}
+    if family in batches:
+        return batches[family](cfg)
+    return natural_input(cfg.data), labels(cfg.data)
 
 
 # -- the families' losses: (scalar loss, outputs that must be finite) -------------------------------------------
@@ -118,8 +164,33 @@ def restoration_loss(net, x, y):
     return F.mse_loss(out, x), [out]
 
 
+def sequence_loss(net, x, y):
+    out = net(x)
+    if y.is_floating_point():  # regression: one number per sequence
+        assert out.shape == y.shape
+        return F.mse_loss(out, y), [out]
+    assert out.shape[:-1] == y.shape, f"outputs {tuple(out.shape)} for targets {tuple(y.shape)}"
+    return F.cross_entropy(out.flatten(0, -2), y.flatten()), [out]
+
+
+def seq2seq_loss(net, x, y):
+    src, tgt_in = x
+    logits = net(src, tgt_in)
+    assert logits.shape == (*tgt_in.shape, net.vocab_size)
+    return F.cross_entropy(logits.flatten(0, 1), y.flatten(), ignore_index=net.pad_id), [logits]
+
+
+def ctc_loss(net, x, y):
+    logits = net(x)
+    steps = net.output_length(x.shape[-1])
+    assert logits.shape == (BATCH, steps, net.fc.out_features)
+    log_probs = logits.log_softmax(-1).transpose(0, 1)  # [T, N, C], as CTCLoss reads them
+    lengths = torch.full((BATCH,), steps), torch.full((BATCH,), y.shape[1])
+    return nn.CTCLoss(blank=0)(log_probs, y, *lengths), [logits]
+
+
 LOSSES = {"classifier": classifier_loss, "vae": vae_loss, "gan": gan_loss, "flow": flow_loss,
-          "restoration": restoration_loss}
+          "restoration": restoration_loss, "sequence": sequence_loss, "seq2seq": seq2seq_loss, "ctc": ctc_loss}
 
 
 def check_features(net: nn.Module, x: torch.Tensor) -> None:
@@ -146,7 +217,7 @@ def check_model(name: str, cfg) -> None:
     torch.manual_seed(0)
     net = instantiate(cfg.model, _convert_="all")
     family = model_family(name)
-    x, y = natural_input(cfg.data), labels(cfg.data)
+    x, y = natural_batch(family, cfg)
     net.train()
     loss, outputs = LOSSES[family](net, x, y)
     assert loss.dim() == 0 and torch.isfinite(loss)
@@ -167,14 +238,23 @@ def check_model(name: str, cfg) -> None:
         check_features(net, x)
 
 
+# The data keys each family's config must interpolate (others: in_channels).
+SHAPE_KEYS = {"classifier": ["in_channels", "num_classes", "image_size"], "sequence": ["vocab_size"],
+              "seq2seq": ["vocab_size"], "ctc": ["in_channels", "num_classes", "image_size"]}
+# Keys that only some data configs have: ${oc.select:data.KEY,DEFAULT} reads them where they are.
+SEQUENCE_KEYS = ("vocab_size", "in_features", "num_outputs", "readout", "block_size", "pad_id", "bos_id", "eos_id")
+
+
 def check_config(name: str, cfg) -> None:
     """The config's target is the registered constructor, and its shapes come from the data config, so moving the
     model to another dataset is one override."""
     assert get_object(cfg.model._target_) is get_model(name), f"configs/model/{name}.yaml targets another constructor"
     model = OmegaConf.to_container(cfg.model, resolve=False)
-    keys = ["in_channels", "num_classes", "image_size"] if model_family(name) == "classifier" else ["in_channels"]
-    for key in [*keys, *(k for k in ("num_classes", "image_size", "stem") if k in model)]:
-        assert model[key] == f"${{data.{key}}}", f"configs/model/{name}.yaml: {key} should be ${{data.{key}}}"
+    keys = SHAPE_KEYS.get(model_family(name), ["in_channels"])
+    for key in [*keys, *(k for k in ("num_classes", "image_size", "stem", *SEQUENCE_KEYS) if k in model)]:
+        allowed = [f"${{data.{key}}}"] + ([f"${{oc.select:data.{key},"] if key in SEQUENCE_KEYS else [])
+        assert isinstance(model.get(key), str) and any(model[key].startswith(a) for a in allowed), \
+            f"configs/model/{name}.yaml: {key} should be ${{data.{key}}}"
 
 
 @pytest.mark.parametrize("name,data", CASES)

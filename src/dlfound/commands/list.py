@@ -80,23 +80,42 @@ def model_rows() -> list[list[str]]:
     return rows
 
 
+def sample_shape(cfg) -> str:
+    """What one sample looks like: C x H x W images, T x F sequences, T characters, or "-" (pairs of strings)."""
+    if cfg.get("strip_width"):
+        shape = [cfg.in_channels, cfg.image_size, cfg.strip_width]
+    elif cfg.get("block_size"):
+        shape = [cfg.block_size]
+    elif cfg.get("seq_len"):
+        shape = [cfg.seq_len + (20 if cfg.get("readout") == "all" else 0), cfg.get("in_features") or 1]
+    elif cfg.get("kind") in ("addition", "sorting"):
+        return "-"
+    else:
+        shape = [cfg.in_channels] + ([cfg.image_size] * 2 if cfg.get("image_size") else [])
+    return "x".join(map(str, shape))
+
+
 def data_rows() -> list[list[str]]:
+    from omegaconf import OmegaConf
+
     from dlfound.data.vision import LAYOUTS, TorchvisionDataModule
     from dlfound.runs.build import compose
 
     rows = []
     for path in options("data"):
         cfg = compose([f"data={path.stem}", "hydra.runtime.output_dir=."]).data
-        shape = [cfg.in_channels] + ([cfg.image_size] * 2 if cfg.get("image_size") else [])
         name = cfg.get("name")
         if name in LAYOUTS:
             present = TorchvisionDataModule.files_present(name, cfg.data_dir)
             where = cfg.data_dir
         elif "root" in cfg:
             present, where = Path(cfg.root).is_dir(), cfg.root
+        elif "path" in cfg:
+            where = "data.path=FILE" if OmegaConf.is_missing(cfg, "path") else cfg.path
+            present = not OmegaConf.is_missing(cfg, "path") and Path(cfg.path).is_file()
         else:
             present, where = True, "generated / bundled"
-        rows.append([path.stem, "x".join(map(str, shape)), str(cfg.get("num_classes")), DATA_SIZES.get(path.stem, "-"),
+        rows.append([path.stem, sample_shape(cfg), str(cfg.get("num_classes")), DATA_SIZES.get(path.stem, "-"),
                      "[green]yes[/]" if present else f"[red]no[/] ({where})", description(path)])
     return rows
 

@@ -69,6 +69,9 @@ class Seq2SeqToyDataModule(SplitsDataModule):
         overfit_batches: int = 0,
         augment: str = "none",
         vocab_size: int | None = None,
+        pad_id: int | None = PAD,
+        bos_id: int | None = BOS,
+        eos_id: int | None = EOS,
         num_classes: int | None = None,
         in_channels: int | None = 1,
         image_size: int | None = None,
@@ -86,7 +89,8 @@ class Seq2SeqToyDataModule(SplitsDataModule):
         self.vocab_size = len(self.vocabulary)
         self.pad_id, self.bos_id, self.eos_id = PAD, BOS, EOS
         self._ids = {c: i for i, c in enumerate(self.vocabulary) if i >= len(SPECIALS)}
-        for key, given, actual in [("vocab_size", vocab_size, self.vocab_size), ("num_classes", num_classes, None),
+        for key, given, actual in [("vocab_size", vocab_size, self.vocab_size), ("pad_id", pad_id, PAD),
+                                   ("bos_id", bos_id, BOS), ("eos_id", eos_id, EOS), ("num_classes", num_classes, None),
                                    ("in_channels", in_channels, 1), ("image_size", image_size, None)]:
             check_fact(key, given, actual, f"the {self.kind} problem")
         self.num_classes, self.in_channels, self.image_size, self.readout = None, 1, None, readout

@@ -64,7 +64,7 @@ class MNISTSequenceDataModule(TorchvisionDataModule):
         for key, given, actual in [("seq_len", seq_len, self.seq_len), ("in_features", in_features, self.in_features),
                                    ("num_classes", num_classes, 10), ("in_channels", in_channels, 1),
                                    ("image_size", image_size, None), ("vocab_size", vocab_size, None)]:
-            check_fact(key, given, actual, what)
+            check_fact(key, given, actual, what, " (data=mnist_rows and data=mnist_pixels set them all)")
         if (mean is None) != (std is None):
             raise ConfigError("data.mean and data.std go together: give both or neither")
         super().__init__(name=name, data_dir=data_dir, download=download, in_channels=1, num_classes=10,

@@ -31,13 +31,13 @@ def check_choice(key: str, value, choices) -> object:
     return value
 
 
-def check_fact(key: str, given, actual, what: str) -> None:
+def check_fact(key: str, given, actual, what: str, hint: str = "") -> None:
     """Config keys that models read (vocab_size, num_classes, in_features, ...) must agree with the data: a
     config may leave them null or give the true value, never another one."""
     if given is not None and given != actual:
         wanted = "null" if actual is None else actual
-        raise ConfigError(f"data.{key}={given!r} but {what} has {key}={wanted!r}; set data.{key}={wanted} (or "
-                          f"leave it as the data config has it), the models read it from there")
+        raise ConfigError(f"data.{key}={given!r} but {what} has {key}={wanted}: the models read it from the data "
+                          f"config, so set data.{key}={wanted}{hint}")
 
 
 def check_augment(augment: str) -> None:

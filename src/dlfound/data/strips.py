@@ -156,8 +156,8 @@ class MNISTStripsDataModule(L.LightningDataModule):
             strip_width = default_width(self.k, self.max_gap)
         self.strip_width = check_int("strip_width", strip_width, minimum=1)
         if self.strip_width < least:
-            raise ConfigError(f"data.strip_width={self.strip_width} cannot hold data.k={self.k} digits of width 28 with "
-                              f"gaps of up to data.max_gap={self.max_gap}: it must be at least {least}; the usual "
+            raise ConfigError(f"data.strip_width={self.strip_width} cannot hold data.k={self.k} digits of width 28 "
+                              f"with gaps of up to data.max_gap={self.max_gap}: it must be at least {least}; the usual "
                               f"width is k*28 + (k+1)*max_gap = {default_width(self.k, self.max_gap)}")
         self.sizes = {"train": check_int("n_train", n_train), "val": check_int("n_val", n_val),
                       "test": check_int("n_test", n_test)}

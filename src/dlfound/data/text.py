@@ -253,6 +253,9 @@ class CharTextDataModule(L.LightningDataModule):
         return (self.block_size,)
 
     # -- loaders -----------------------------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        """Nothing to do: the file was read when the module was built."""
+
     def _eval_streams(self) -> int:
         # Fewer streams than eval_batch_size when the split is short, so that each holds at least one window.
         return min(self.eval_batch_size, len(self.val_ids) // (self.block_size + 1))

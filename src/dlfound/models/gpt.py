@@ -113,7 +113,7 @@ class GPT(nn.Module):
         T = idx.shape[1]
         if T > self.block_size:
             raise ValueError(f"GPT was built for contexts of at most block_size={self.block_size} tokens, got {T}; "
-                             f"crop the input to its last {self.block_size} tokens or build it with a larger block_size")
+                             f"crop the input to its last {self.block_size} tokens, or build it with a larger one")
         pos = torch.arange(T, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # [B, T, C]
         for block in self.transformer.h:

@@ -280,30 +280,26 @@ class RecurrentNet(nn.Module):
         return self.forward_with_state(x)[0]
 
 
-def _net(cell: str, **kwargs) -> RecurrentNet:
-    return RecurrentNet(cell, **kwargs)
-
-
 @register_model("sequence")
 def rnn(**kwargs) -> RecurrentNet:
     """Elman RNN (tanh; nonlinearity=relu for the ReLU RNN) through torch's nn.RNN."""
-    return _net("rnn", **kwargs)
+    return RecurrentNet("rnn", **kwargs)
 
 
 @register_model("sequence")
 def elman_rnn(**kwargs) -> RecurrentNet:
     """The same Elman RNN, run by the step-by-step `ElmanCell` (impl=cells): the lecture's version."""
     kwargs.setdefault("impl", "cells")
-    return _net("rnn", **kwargs)
+    return RecurrentNet("rnn", **kwargs)
 
 
 @register_model("sequence")
 def lstm(**kwargs) -> RecurrentNet:
     """LSTM with forget gate (nn.LSTM; impl=cells runs `LSTMCell`)."""
-    return _net("lstm", **kwargs)
+    return RecurrentNet("lstm", **kwargs)
 
 
 @register_model("sequence")
 def gru(**kwargs) -> RecurrentNet:
     """GRU (nn.GRU; impl=cells runs `GRUCell`)."""
-    return _net("gru", **kwargs)
+    return RecurrentNet("gru", **kwargs)

@@ -52,7 +52,8 @@ class Seq2Seq(nn.Module):
         if max(pad_id, bos_id, eos_id) >= vocab_size:
             raise ValueError(f"pad_id, bos_id and eos_id ({pad_id}, {bos_id}, {eos_id}) must be below vocab_size "
                              f"({vocab_size})")
-        self.vocab_size, self.pad_id, self.bos_id, self.eos_id, self.max_len = vocab_size, pad_id, bos_id, eos_id, max_len
+        self.vocab_size, self.max_len = vocab_size, max_len
+        self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
 
     def reorder_state(self, state, index: torch.Tensor):
         """The decoder state of batch rows `index` (beam search: keep the surviving hypotheses, repeat rows)."""

@@ -77,6 +77,10 @@ class LanguageModelTask(Task):
                  vocabulary: Sequence[str] | None = None, carry_state: bool = True, sample_length: int = 300,
                  sample_prompt: str = "\n", sample_temperature: float = 0.8, sample_top_k: int | None = None,
                  compile: bool = False, channels_last: bool = False, ema_decay: float | None = None):
+        if getattr(net, "bidirectional", False):
+            raise ConfigError("a language model predicts each character from the ones before it, but a "
+                              "bidirectional network also reads the ones after it (the answer); use "
+                              "model.bidirectional=false")
         super().__init__(net, optim, sched, init, compile, channels_last, ema_decay)
         self.vocabulary = list(vocabulary) if vocabulary is not None else None
         self.carry_state = carry_state
