@@ -143,11 +143,15 @@ def build_trainer(cfg: dict, run_dir, extra_callbacks: list, monitor: str, mode:
 
 
 def compose(overrides: list[str], config_name: str = "train"):
-    """The composed config for `overrides`, as `dlfound train` would see it (without running anything)."""
+    """The composed config for `overrides`, as `dlfound train` would see it (without running anything). Outside a
+    run there is no run folder: `paths.output_dir` is the working directory."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
     from dlfound.runs.paths import config_dir
 
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
-        return hydra_compose(config_name, overrides=overrides)
+        cfg = hydra_compose(config_name, overrides=overrides)
+    if "paths" in cfg:
+        cfg.paths.output_dir = "."
+    return cfg
