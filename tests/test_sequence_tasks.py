@@ -93,3 +93,13 @@ def test_a_prompt_with_unknown_characters_names_them():
     assert encode("abca", list("abc")).tolist() == [0, 1, 2, 0]
     with pytest.raises(ConfigError, match="'Z', 'q'"):
         encode("aZq", list("abc"))
+
+
+def test_ctc_targets_longer_than_the_output_are_one_clear_error():
+    from dlfound.tasks.ctc import CTCTask
+
+    task = CTCTask(torch.nn.Linear(2, 3), optim={"_target_": "torch.optim.Adam"})
+    log_probs = F.log_softmax(torch.randn(2, 4, 3), -1)  # 4 output steps
+    targets, lengths = torch.ones(2, 6, dtype=torch.long), torch.tensor([6, 3])
+    with pytest.raises(ConfigError, match="1 target"):
+        task._loss(log_probs, targets, lengths)

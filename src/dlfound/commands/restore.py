@@ -151,8 +151,9 @@ def restore(options: dict) -> dict:
         if reference.shape != restored.shape:
             raise RestoreError(f"reference is {tuple(reference.shape[-3:])} (C, H, W) but the restored image is "
                                f"{tuple(restored.shape[-3:])}; give the clean version of the input")
+        measured_input = degraded.clamp(0, 1) if mode != "denoise" else degraded
         info.update({
-            "psnr_input": psnr(degraded.clamp(0, 1) if mode != "denoise" else degraded, reference, shave, luma_metric).item(),
+            "psnr_input": psnr(measured_input, reference, shave, luma_metric).item(),
             "psnr": psnr(restored, reference, shave, luma_metric).item(),
             "ssim_input": ssim(degraded.clamp(0, 1), reference, shave, luma_metric).item(),
             "ssim": ssim(restored, reference, shave, luma_metric).item(),
@@ -178,7 +179,8 @@ def inverse_problem(options, mode, image, trained, run, direct, generator, info)
                               blur_sigma=setting("blur_sigma", 1.6), mask_ratio=setting("mask_ratio", 0.5))
     mask = None
     if kind == "blur":
-        info["degradation"] = f"Gaussian blur {degradation.blur_size}x{degradation.blur_size} sigma {degradation.blur_sigma}"
+        size = degradation.blur_size
+        info["degradation"] = f"Gaussian blur {size}x{size} sigma {degradation.blur_sigma}"
     else:
         if not 0 <= degradation.mask_ratio < 1:
             raise RestoreError(f"mask_ratio={degradation.mask_ratio} must lie in [0, 1)")
@@ -199,7 +201,8 @@ def inverse_problem(options, mode, image, trained, run, direct, generator, info)
     if direct:
         return degraded, run(degraded)
 
-    base = pnp.gaussian_deblur_default(options["pnp_iters"]) if kind == "blur" else pnp.inpaint_default(options["pnp_iters"])
+    defaults = pnp.gaussian_deblur_default if kind == "blur" else pnp.inpaint_default
+    base = defaults(options["pnp_iters"])
     try:
         pnp_cfg = pnp.PnPConfig(iters=base.iters, method=options["pnp_method"],
                                 sigma_start=options["pnp_sigma_start"] or base.sigma_start,

@@ -100,8 +100,8 @@ def record(trainer, plain: dict, run_dir: Path, results: dict) -> dict:
     metrics = results["metrics"]
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            hparams = {"choices": results["choices"], "seed": plain["seed"],
-                       **{k: plain[k] for k in ("model", "data", "optim", "sched", "task") if isinstance(plain.get(k), dict)}}
+            sections = {k: plain[k] for k in ("model", "data", "optim", "sched", "task") if isinstance(plain.get(k), dict)}
+            hparams = {"choices": results["choices"], "seed": plain["seed"], **sections}
             logger.log_hyperparams(hparams, {k: v for k, v in metrics.items() if v is not None})
             logger.finalize("success")
     results = record_done(run_dir, results)

@@ -142,7 +142,8 @@ class LanguageModelTask(Task):
             yield self.vocabulary[token]
 
     def on_validation_epoch_end(self):
-        if self.trainer.sanity_checking or not self.trainer.is_global_zero or not self.vocabulary or not self.sample_length:
+        wanted = self.vocabulary and self.sample_length
+        if self.trainer.sanity_checking or not self.trainer.is_global_zero or not wanted:
             return
         generator = torch.Generator(device=self.device).manual_seed(1234)
         text = self.sample_prompt + "".join(self.generate(self.sample_prompt, self.sample_length,
