@@ -77,6 +77,20 @@ class Task(L.LightningModule):
             return self._compiled(x, *rest)
         return self.net(x, *rest)
 
+    def step(self, batch, stage: str) -> torch.Tensor:
+        """The loss of one batch at `stage` (train, val or test), its metrics logged. A task that measures every
+        stage the same way implements this alone; the others override Lightning's three hooks below."""
+        raise NotImplementedError(f"{type(self).__name__} implements neither step() nor training_step()")
+
+    def training_step(self, batch, batch_idx):
+        return self.step(batch, "train")
+
+    def validation_step(self, batch, batch_idx):
+        self.step(batch, "val")
+
+    def test_step(self, batch, batch_idx):
+        self.step(batch, "test")
+
     def on_train_batch_end(self, outputs, batch, batch_idx):
         if self.ema is not None:
             self.ema.update_parameters(self.net)

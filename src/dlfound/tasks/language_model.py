@@ -102,7 +102,7 @@ class LanguageModelTask(Task):
         self._state[stage] = detach(state)
         return logits
 
-    def _step(self, batch, stage: str) -> torch.Tensor:
+    def step(self, batch, stage: str) -> torch.Tensor:
         x, y = batch
         logits = self.logits(x, stage)
         loss = F.cross_entropy(logits.flatten(0, 1).float(), y.flatten())
@@ -119,15 +119,6 @@ class LanguageModelTask(Task):
 
     def on_test_epoch_start(self):
         self._state.pop("test", None)
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
 
     # -- text --------------------------------------------------------------------------------------------------
     def generate(self, prompt: str, length: int, temperature: float = 1.0, top_k: int | None = None,

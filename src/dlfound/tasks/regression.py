@@ -24,7 +24,7 @@ class RegressionTask(Task):
         super().__init__(net, optim, sched, init, compile, channels_last, ema_decay)
         self.loss_fn = LOSSES[loss]
 
-    def _step(self, batch, stage: str) -> torch.Tensor:
+    def step(self, batch, stage: str) -> torch.Tensor:
         x, y = batch
         out = self.run_net(x)
         if out.shape != y.shape:
@@ -35,15 +35,6 @@ class RegressionTask(Task):
         self.log(f"{stage}/mse", F.mse_loss(out, y), on_step=False, on_epoch=True, prog_bar=True, batch_size=n)
         self.log(f"{stage}/mae", F.l1_loss(out, y), on_step=False, on_epoch=True, batch_size=n)
         return self.loss_fn(out, y)
-
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
-    def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
 
     def predict_step(self, batch, batch_idx):
         return self.run_net(batch[0])
