@@ -34,6 +34,18 @@ def read_results(folder: Path) -> dict:
     return json.loads((folder / "results.json").read_text())
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small tensors on a shared CPU: one thread is many times faster than several competing for the cores.
+    Modules of small-tensor tests use it with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def workdir(tmp_path, monkeypatch) -> Path:
     monkeypatch.chdir(tmp_path)

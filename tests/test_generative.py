@@ -16,13 +16,7 @@ from dlfound.metrics.sample_quality import (ClassifierFeatures, frechet_distance
                                     kernel_inception_distance, mmd_rbf, mode_coverage)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Small tensors on a shared CPU: one thread is many times faster than several competing for the cores."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def digits_images(n: int | None = None) -> torch.Tensor:

@@ -15,13 +15,7 @@ RESTORATION_MODELS = ("dncnn", "srcnn", "vdsr", "unet")
 EXPERIMENTS = ("dncnn_sigma25", "dncnn_blind", "unet_sigma25", "srcnn_x3", "vdsr_x2")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensor ops run far faster on one thread on a busy machine (and never slower here)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def smooth_image(h: int, w: int, channels: int = 1, seed: int = 0) -> torch.Tensor:

@@ -18,7 +18,9 @@ from dlfound.data.strips import MNISTStripsDataModule
 from dlfound.data.text import CharTextDataModule
 from dlfound.errors import ConfigError, DatasetUnavailableError
 
-SHAKESPEARE = Path(__file__).resolve().parents[2] / "shared" / "data" / "text" / "tinyshakespeare.txt"
+from conftest import SHARED_DATA
+
+SHAKESPEARE = SHARED_DATA / "text" / "tinyshakespeare.txt"
 
 
 # -- helpers -----------------------------------------------------------------------------------------------

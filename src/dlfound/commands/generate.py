@@ -26,15 +26,12 @@ OPTIONS = {"ckpt_path": Option(required=True), "prompt": Option("\n"), "length":
 def load_language_model(ckpt_path: str, device: str):
     from dlfound.runs.build import load_task
     from dlfound.runs.checkpoint import load_checkpoint, run_config
-    from dlfound.tasks.language_model import LanguageModelTask
-
     ckpt = load_checkpoint(ckpt_path)
     cfg = run_config(ckpt, {})
     if not str(cfg["task"].get("_target_", "")).endswith("LanguageModelTask"):
         raise ConfigError(f"{ckpt_path} was trained by {cfg['task'].get('_target_')}; `dlfound generate` needs a "
                           "language model's checkpoint, e.g. of `dlfound train experiment=shakespeare_char_gpt`")
     _, task = load_task(ckpt, cfg, with_data=False)
-    assert isinstance(task, LanguageModelTask)
     return task.to(device).eval()
 
 

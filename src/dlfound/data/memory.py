@@ -23,6 +23,17 @@ def rank_and_world() -> tuple[int, int]:
     return 0, 1
 
 
+def scale_and_standardise(x: torch.Tensor, mean: Sequence[float] | None, std: Sequence[float] | None) -> torch.Tensor:
+    """uint8 samples to floats in [0, 1], then (x - mean) / std per channel when a mean is given."""
+    if x.dtype == torch.uint8:
+        x = x.float().div_(255.0)
+    if mean is not None:
+        shape = (1, -1) + (1, 1) * (x.dim() == 4)
+        x = (x - torch.as_tensor(mean, device=x.device, dtype=x.dtype).view(shape)) / \
+            torch.as_tensor(std, device=x.device, dtype=x.dtype).view(shape)
+    return x
+
+
 class TensorBatches(Dataset):
     """Tensors indexed a whole batch at a time: `dataset[index_tensor] -> (x[index], y[index])`."""
 
@@ -190,13 +201,7 @@ class InMemoryDataModule(L.LightningDataModule):
 
     def prepare(self, x: torch.Tensor, training: bool) -> torch.Tensor:
         """Raw stored samples -> model input: scale, normalise, and augment when training."""
-        if x.dtype == torch.uint8:
-            x = x.float().div_(255.0)
-        if self.normalize and self.mean is not None:
-            shape = (1, -1) + (1, 1) * (x.dim() == 4)
-            mean = torch.as_tensor(self.mean, device=x.device, dtype=x.dtype).view(shape)
-            std = torch.as_tensor(self.std, device=x.device, dtype=x.dtype).view(shape)
-            x = (x - mean) / std
+        x = scale_and_standardise(x, self.mean if self.normalize else None, self.std)
         if training and x.dim() == 4:
             if self.augment != "none":
                 x = augment(x, self.augment, self.crop_padding)

@@ -10,7 +10,7 @@ large generated set costs little memory.
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dlfound.data.memory import IndexBatchSampler, rank_and_world
 from dlfound.errors import ConfigError
@@ -53,6 +53,19 @@ def derived_seed(*parts: int) -> int:
 
 def pin(pin_memory: bool | str) -> bool:
     return torch.cuda.is_available() if pin_memory == "auto" else bool(pin_memory)
+
+
+class FixedBatches(Sampler):
+    """The same few batches every epoch (overfit_batches)."""
+
+    def __init__(self, batches: list):
+        self.batches = batches
+
+    def __iter__(self):
+        yield from self.batches
+
+    def __len__(self) -> int:
+        return len(self.batches)
 
 
 class BatchSubset(Dataset):
@@ -122,5 +135,5 @@ class SplitsDataModule(L.LightningDataModule):
         return self.test_dataloader()
 
 
-__all__ = ["BatchSubset", "SplitsDataModule", "check_augment", "check_choice", "check_fact", "check_int",
+__all__ = ["BatchSubset", "FixedBatches", "SplitsDataModule", "check_augment", "check_choice", "check_fact", "check_int",
            "derived_seed", "pin", "rank_and_world"]

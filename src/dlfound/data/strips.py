@@ -23,7 +23,9 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from dlfound.data.splits import check_augment, check_fact, check_int, derived_seed, pin, rank_and_world
+from dlfound.data.splits import (FixedBatches, check_augment, check_fact, check_int, derived_seed, pin,
+                                  rank_and_world)
+from dlfound.data.memory import scale_and_standardise
 from dlfound.data.vision import _read, _to_tensors
 from dlfound.errors import ConfigError
 
@@ -97,19 +99,6 @@ class StripRecipes(Sampler):
 
     def __len__(self) -> int:
         return -(-self._count() // self.batch_size)
-
-
-class FixedRecipes(Sampler):
-    """The same few batches every epoch (overfit_batches)."""
-
-    def __init__(self, batches: list):
-        self.batches = batches
-
-    def __iter__(self):
-        yield from self.batches
-
-    def __len__(self) -> int:
-        return len(self.batches)
 
 
 class MNISTStripsDataModule(L.LightningDataModule):
@@ -223,8 +212,8 @@ class MNISTStripsDataModule(L.LightningDataModule):
                           pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0,
                           generator=torch.Generator().manual_seed(self.seed))
 
-    def _overfit(self) -> FixedRecipes:
-        return FixedRecipes(list(self.sampler("train"))[: self.overfit_batches])
+    def _overfit(self) -> FixedBatches:
+        return FixedBatches(list(self.sampler("train"))[: self.overfit_batches])
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", self._overfit() if self.overfit_batches else self.sampler("train"))
@@ -246,9 +235,4 @@ class MNISTStripsDataModule(L.LightningDataModule):
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 strips [B, 1, 28, W] -> float in [0, 1], standardised when `normalize`."""
-        x = x.float().div_(255.0)
-        if self.normalize:
-            mean = torch.as_tensor(self.mean, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-            std = torch.as_tensor(self.std, device=x.device, dtype=x.dtype).view(1, -1, 1, 1)
-            x = (x - mean) / std
-        return x
+        return scale_and_standardise(x, self.mean if self.normalize else None, self.std)

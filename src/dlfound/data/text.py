@@ -25,7 +25,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from dlfound.data.splits import check_augment, check_fact, check_int, derived_seed, pin, rank_and_world
+from dlfound.data.splits import (FixedBatches, check_augment, check_fact, check_int, derived_seed, pin,
+                                  rank_and_world)
 from dlfound.errors import ConfigError, DatasetUnavailableError
 
 
@@ -125,19 +126,6 @@ class StreamWindows(Sampler):
 
     def __len__(self) -> int:
         return self.batches
-
-
-class FixedBatches(Sampler):
-    """The same few batches every epoch (overfit_batches)."""
-
-    def __init__(self, batches: list[torch.Tensor]):
-        self.batches = batches
-
-    def __iter__(self):
-        yield from self.batches
-
-    def __len__(self) -> int:
-        return len(self.batches)
 
 
 class CharTextDataModule(L.LightningDataModule):

@@ -88,12 +88,11 @@ class Seq2SeqTask(Task):
 
     def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", beam_size: int = 4,
                  length_penalty: float = 1.0, max_decode_len: int | None = None, label_smoothing: float = 0.0,
-                 vocabulary=None, log_attention: bool = True, compile: bool = False, channels_last: bool = False,
+                 log_attention: bool = True, compile: bool = False, channels_last: bool = False,
                  ema_decay: float | None = None):
         super().__init__(net, optim, sched, init, compile, channels_last, ema_decay)
         self.beam_size, self.length_penalty, self.max_decode_len = beam_size, length_penalty, max_decode_len
         self.label_smoothing, self.log_attention = label_smoothing, log_attention
-        self.vocabulary = list(vocabulary) if vocabulary is not None else None
 
     def _loss(self, src, tgt) -> torch.Tensor:
         logits = self.run_net(src, tgt[:, :-1])
