@@ -111,7 +111,6 @@ class InMemoryDataModule(L.LightningDataModule):
         drop_last: bool = False,
         overfit_batches: int = 0,
         random_erasing: float = 0.0,
-        **_: object,
     ):
         super().__init__()
         if augment not in PRESETS:

@@ -150,7 +150,6 @@ class RestorationDataModule(L.LightningDataModule):
         pin_memory: bool | str = "auto",
         drop_last: bool = True,
         overfit_batches: int = 0,
-        **_: object,
     ):
         super().__init__()
         if channels not in CHANNELS:

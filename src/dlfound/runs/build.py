@@ -22,13 +22,17 @@ def instantiate_section(cfg: dict, section: str, **kwargs):
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
+    from dlfound.runs.settings import check_section, explain_type_error
+
+    settings = check_section(section, cfg[section], tuple(kwargs))
     try:
-        return instantiate(cfg[section], **kwargs, _convert_="all")
+        return instantiate(settings, **kwargs, _convert_="all")
     except InstantiationException as err:
         cause = err.__cause__ or err
         if isinstance(cause, DlfoundError):
             raise cause from None
-        raise ConfigError(f"could not build {section} ({cfg[section].get('_target_')}): {cause}") from None
+        raise explain_type_error(section, cfg[section], cause) or ConfigError(
+            f"could not build {section} ({cfg[section].get('_target_')}): {cause}") from None
 
 
 def fill_facts(section: dict, datamodule, keys: tuple[str, ...]) -> dict:
@@ -66,6 +70,8 @@ def build(cfg: dict, with_data: bool = True):
     """(data module, task) from a resolved config: the one place both training and evaluation build them.
     Without data (None is returned for it), the facts of the data must be in the config already, as they are in
     a checkpoint's."""
+    from dlfound.runs.settings import explain_type_error
+
     check_inputs(cfg)
     datamodule = instantiate_section(cfg, "data") if with_data else None
     fill_facts(cfg["model"], datamodule, MODEL_FACTS)
@@ -77,7 +83,8 @@ def build(cfg: dict, with_data: bool = True):
         task = instantiate_section({"task": task_cfg}, "task", _partial_=True)(
             net=net, optim=cfg["optim"], sched=cfg.get("sched"), **inputs)
     except (TypeError, ValueError) as err:
-        raise ConfigError(f"could not build task ({cfg['task'].get('_target_')}): {err}") from None
+        raise explain_type_error("task", task_cfg, err) or ConfigError(
+            f"could not build task ({cfg['task'].get('_target_')}): {err}") from None
     return datamodule, task
 
 
@@ -124,6 +131,8 @@ def build_trainer(cfg: dict, run_dir, extra_callbacks: list, monitor: str, mode:
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import LearningRateMonitor
 
+    from dlfound.runs.settings import check_section
+
     loggers = [instantiate(spec, save_dir=str(run_dir)) for spec in (cfg.get("logger") or {}).values() if spec]
     callbacks = list(extra_callbacks)
     for spec in (cfg.get("callbacks") or {}).values():
@@ -135,6 +144,7 @@ def build_trainer(cfg: dict, run_dir, extra_callbacks: list, monitor: str, mode:
         callback = instantiate(spec, **fill)
         if loggers or not isinstance(callback, LearningRateMonitor):  # it has nowhere to write without a logger
             callbacks.append(callback)
+    check_section("trainer", cfg["trainer"])
     try:
         return instantiate(cfg["trainer"], callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir))
     except Exception as err:

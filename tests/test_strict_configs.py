@@ -1,0 +1,54 @@
+"""Strict configs: a key that a data, model, task or trainer section's target does not take is refused with the
+closest valid names; every shipped config passes the same check."""
+
+import pytest
+from test_configs import GROUPS, compose_train, options
+
+from dlfound.errors import ConfigError
+from dlfound.runs.build import build, build_trainer
+from dlfound.runs.settings import check_section
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def digits_config(*overrides):
+    return compose_train(["data=digits", "model=mlp", "trainer=cpu", *overrides])
+
+
+@pytest.mark.parametrize("override,message", [
+    ("+data.batchsize=32", "data has no setting 'batchsize'; did you mean batch_size"),
+    ("+model.hiden=[8]", "model has no setting 'hiden'; did you mean hidden"),
+    ("+task.label_smothing=0.1", "task has no setting 'label_smothing'; did you mean label_smoothing"),
+])
+def test_a_typo_in_a_section_names_the_closest_setting(override, message):
+    with pytest.raises(ConfigError) as err:
+        build(digits_config(override))
+    assert message in str(err.value)
+
+
+def test_a_typo_in_the_trainer_names_the_closest_setting(tmp_path):
+    cfg = digits_config("+trainer.max_epoch=3")
+    with pytest.raises(ConfigError, match="trainer has no setting 'max_epoch'; did you mean max_epochs"):
+        build_trainer(cfg, tmp_path, [], "val/loss", "min")
+
+
+def test_a_named_model_constructor_refuses_a_typo_too():
+    # resnet18(**kwargs) forwards to ResNet: the typo is caught where Python refuses the keyword.
+    cfg = compose_train(["data=digits", "model=resnet18", "+model.zero_init_residul=true"])
+    with pytest.raises(ConfigError, match="model has no setting 'zero_init_residul'; did you mean zero_init_residual"):
+        build(cfg)
+
+
+def test_facts_models_read_from_the_data_config_are_not_typos():
+    # Restoration data takes no image_size, num_classes or stem, but model configs interpolate them.
+    cfg = compose_train(["model=dncnn"])
+    settings = check_section("data", cfg["data"])
+    assert "stem" not in settings and "num_classes" not in settings and settings["patch_size"] == cfg["data"]["patch_size"]
+
+
+@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS if g in ("data", "model", "task", "trainer",
+                                                                          "experiment") for o in options(g)])
+def test_every_shipped_config_passes_the_strict_check(group, option):
+    cfg = compose_train([f"{group}={option}"])
+    for section in ("data", "model", "task", "trainer"):
+        check_section(section, cfg[section])
