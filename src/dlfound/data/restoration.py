@@ -16,7 +16,8 @@ Batches reaching the task: training (degraded, clean); evaluation (degraded, cle
 set's and image's names and the evaluation convention of this data (`shave`, `y_channel`).
 
 Folder layout is config: `root`/`train_dir` for training, `val_dir` (or `val_size` images held out of the
-training folder) and `test_dirs`, each any folder of PNG/JPEG/BMP/TIFF images.
+training folder) and `test_dirs`, each any folder of PNG/JPEG/BMP/TIFF images. Every image is checked before
+it is read (see image_check.py): a bad one is an error, or left out with a warning under `skip_bad_files: true`.
 """
 
 from pathlib import Path
@@ -26,6 +27,7 @@ import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from dlfound.data.degradations import KINDS, Degradation, imresize, modcrop, quantize
+from dlfound.data.image_check import good_images
 from dlfound.data.memory import IndexBatchSampler
 from dlfound.errors import ConfigError, DatasetUnavailableError
 from dlfound.images import IMAGE_SUFFIXES, read_image
@@ -150,6 +152,7 @@ class RestorationDataModule(L.LightningDataModule):
         pin_memory: bool | str = "auto",
         drop_last: bool = True,
         overfit_batches: int = 0,
+        skip_bad_files: bool = False,
     ):
         super().__init__()
         if channels not in CHANNELS:
@@ -187,6 +190,7 @@ class RestorationDataModule(L.LightningDataModule):
         self.num_log_images = num_log_images
         self.num_workers, self.drop_last, self.overfit_batches = num_workers, drop_last, overfit_batches
         self.pin_memory = torch.cuda.is_available() if pin_memory == "auto" else bool(pin_memory)
+        self.skip_bad_files = skip_bad_files
         self.patches: torch.Tensor | None = None
         self.val_sets: list[WholeImages] = []
         self.test_sets: list[WholeImages] = []
@@ -203,7 +207,8 @@ class RestorationDataModule(L.LightningDataModule):
 
     # -- loading -----------------------------------------------------------------------------------------
     def _read_folder(self, sub: str) -> tuple[list[torch.Tensor], list[str]]:
-        files = list_images(self.root / sub)
+        folder = self.root / sub
+        files = good_images(list_images(folder), folder, self.skip_bad_files)
         return [read_image(f, self.channels) for f in files], [f.stem for f in files]
 
     def setup(self, stage: str | None = None) -> None:

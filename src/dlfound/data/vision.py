@@ -2,7 +2,8 @@
 and then held in memory as uint8 tensors.
 
 They download into `data_dir` by default. Offline, a missing or corrupt set ends in one `DatasetUnavailableError`
-that names the folder and the files expected there.
+that names the folder and the files expected there; a damaged file (truncated, or not the original) is named with
+the size it should have.
 """
 
 from pathlib import Path
@@ -25,6 +26,60 @@ LAYOUTS = {
 }
 
 
+# Sizes in bytes of the official files, to say how a damaged one differs (the MNIST-like files say it themselves
+# in their IDX headers; CIFAR-100's and SVHN's are checked against torchvision's md5 sums).
+OFFICIAL_BYTES = {
+    "MNIST": {"train-images-idx3-ubyte": 47040016, "train-labels-idx1-ubyte": 60008,
+              "t10k-images-idx3-ubyte": 7840016, "t10k-labels-idx1-ubyte": 10008},
+    "CIFAR10": {"data_batch_1": 31035704, "data_batch_2": 31035320, "data_batch_3": 31035999,
+                "data_batch_4": 31035696, "data_batch_5": 31035623, "test_batch": 31035526, "batches.meta": 158},
+}
+OFFICIAL_BYTES["FashionMNIST"] = OFFICIAL_BYTES["MNIST"]
+
+
+def idx_problem(path: Path) -> str | None:
+    """What is wrong with an IDX file (MNIST's format: 0, 0, type 0x08, ndim, then ndim big-endian sizes and
+    the uint8 data), judged by its own header."""
+    size = path.stat().st_size
+    head = path.read_bytes()[:4 + 4 * 4] if size else b""
+    official = OFFICIAL_BYTES["MNIST"].get(path.name)
+    usual = f" (the official file is {official:,} bytes)" if official and official != size else ""
+    if len(head) < 4 or head[:3] != b"\x00\x00\x08" or not 1 <= head[3] <= 4 or len(head) < 4 + 4 * head[3]:
+        return f"{path} ({size:,} bytes) is not an IDX file of uint8 data{usual}"
+    dims = [int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(head[3])]
+    expected = 4 + 4 * len(dims) + int(np.prod(dims))
+    if size != expected:
+        what = "truncated" if size < expected else "longer than its header says"
+        return (f"{path} is {what}: {size:,} bytes, but its header ({' x '.join(map(str, dims))} values) needs "
+                f"{expected:,} bytes" + (usual if official != expected else ""))
+    return None
+
+
+def damaged_file(name: str, data_dir: str) -> str | None:
+    """A sentence naming the first damaged file of the set and the size it should have, or None."""
+    folder, files = LAYOUTS[name]
+    base = Path(data_dir) / folder
+    present = [base / f for f in files if (base / f).is_file()]
+    if name in ("MNIST", "FashionMNIST"):
+        return next((problem for problem in map(idx_problem, present) if problem), None)
+    for path in present:
+        official = OFFICIAL_BYTES.get(name, {}).get(path.name)
+        if official and path.stat().st_size != official:
+            return f"{path} is {path.stat().st_size:,} bytes but the official file is {official:,} bytes"
+    import torchvision.datasets as tvd
+    from torchvision.datasets.utils import check_integrity
+
+    cls = getattr(tvd, name)
+    checksums = dict(getattr(cls, "train_list", []) + getattr(cls, "test_list", []))
+    checksums.update({v[1]: v[2] for v in getattr(cls, "split_list", {}).values()})
+    if "meta" in vars(cls):
+        checksums[cls.meta["filename"]] = cls.meta["md5"]
+    for path in present:
+        if path.name in checksums and not check_integrity(str(path), checksums[path.name]):
+            return f"{path} ({path.stat().st_size:,} bytes) does not match the official file's md5 checksum"
+    return None
+
+
 def _read(name: str, data_dir: str, train: bool, download: bool):
     import torchvision.datasets as tvd
 
@@ -41,6 +96,12 @@ def _read(name: str, data_dir: str, train: bool, download: bool):
             first_error = failed
     folder, files = LAYOUTS[name]
     where = (Path(data_dir) / folder).resolve()
+    damage = damaged_file(name, data_dir)
+    if damage:
+        raise DatasetUnavailableError(
+            f"{name} in {where} is missing or unreadable: {damage}. It is truncated or not the original: delete "
+            f"it and download it again (data.download=true), or copy it in again from a machine with network access."
+        ) from None
     how = "and could not be downloaded" if download else "and download is off (data.download=false)"
     raise DatasetUnavailableError(
         f"{name} is missing or unreadable in {where} {how} ({type(first_error).__name__}: "

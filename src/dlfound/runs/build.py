@@ -15,7 +15,10 @@ from dlfound.errors import ConfigError, DlfoundError
 # so that its checkpoints rebuild the network without the data.
 MODEL_FACTS = ("vocab_size", "num_classes")
 TASK_FACTS = ("vocabulary", "mode_centers", "mode_std")
-RECORDED_FACTS = ("vocab_size", "num_classes", "vocabulary")
+# An image folder counts and names its classes when its config leaves them null; recorded, they travel in the
+# checkpoints (`dlfound predict` prints the names) and the run rebuilds without the folder.
+DATA_FACTS = ("num_classes", "class_names")
+RECORDED_FACTS = ("vocab_size", "num_classes", "vocabulary", "class_names")
 
 
 def instantiate_section(cfg: dict, section: str, **kwargs):
@@ -74,7 +77,9 @@ def build(cfg: dict, with_data: bool = True):
 
     check_inputs(cfg)
     datamodule = instantiate_section(cfg, "data") if with_data else None
+    fill_facts(cfg["data"], datamodule, DATA_FACTS)
     fill_facts(cfg["model"], datamodule, MODEL_FACTS)
+    fill_facts(cfg["task"], datamodule, MODEL_FACTS)  # a classification task counts the classes too
     net = instantiate_section(cfg, "model")
     inputs = task_inputs(cfg["task"], datamodule)
     task_cfg = {k: v for k, v in cfg["task"].items() if k not in ("fid_features", "normalize_inputs", *inputs)}
