@@ -29,6 +29,9 @@ commands:
                           denoiser as the prior of a plug-and-play deblurring or inpainting solver
   generate ckpt_path=PATH [prompt="ROMEO:"] [length=500] [temperature=0.8] [top_k=40]
                           stream text from a language model's checkpoint
+  predict ckpt_path=PATH input=IMAGE|FOLDER [top_k=5] [output=predictions.csv] [device=auto]
+                          classify an image (top-k classes with names) or a folder (a CSV) with a
+                          trained classifier
 
 options:
   -h, --help              this help
@@ -40,7 +43,7 @@ overrides, or paths.data_dir=PATH). Your own configs compose with ours: dlfound 
 
 # Command name -> module of dlfound.commands.
 COMMANDS = {"train": "train", "eval": "eval", "list": "list", "report": "report", "sample": "sample",
-            "restore": "restore", "generate": "generate"}
+            "restore": "restore", "generate": "generate", "predict": "predict"}
 
 
 def main(argv: list[str] | None = None) -> None:
