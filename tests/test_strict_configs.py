@@ -35,7 +35,7 @@ def test_a_typo_in_the_trainer_names_the_closest_setting(tmp_path):
 def test_a_named_model_constructor_refuses_a_typo_too():
     # resnet18(**kwargs) forwards to ResNet: the typo is caught where Python refuses the keyword.
     cfg = compose_train(["data=digits", "model=resnet18", "+model.zero_init_residul=true"])
-    with pytest.raises(ConfigError, match="model has no setting 'zero_init_residul'; did you mean zero_init_residual"):
+    with pytest.raises(ConfigError, match="no setting 'zero_init_residul'; did you mean zero_init_residual"):
         build(cfg)
 
 
