@@ -16,9 +16,10 @@ ALLOWED = {
     "images": {"data"},
     "pictures": set(),
     "inverse": {"data"},
-    "tasks": {"models", "metrics", "pictures", "images"},
+    "diffusion": set(),
+    "tasks": {"models", "metrics", "pictures", "images", "diffusion"},
     "runs": {"data", "tasks", "models", "metrics", "pictures", "images", "commands.train"},
-    "commands": {"runs", "data", "tasks", "models", "metrics", "inverse", "pictures", "images"},
+    "commands": {"runs", "data", "tasks", "models", "metrics", "inverse", "diffusion", "pictures", "images"},
     "cli": {"commands.train"},
     "__main__": {"cli"},
 }
@@ -88,4 +89,4 @@ def test_the_top_level_holds_only_the_entry_and_a_handful_of_modules():
     top = {p.stem for p in PACKAGE.glob("*.py")}
     assert top == TOP_LEVEL
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
-    assert packages == {"commands", "runs", "models", "data", "tasks", "metrics", "inverse"}
+    assert packages == {"commands", "runs", "models", "data", "tasks", "metrics", "inverse", "diffusion"}

@@ -41,10 +41,10 @@ MODELS_SRC = REPO / "src" / "dlfound" / "models"
 BATCH = 2
 # The data each family trains on; None keeps the data the model's config selects (restoration: denoise or sr).
 FAMILY_DATA = {"classifier": ["mnist", "cifar10"], "vae": ["mnist"], "gan": ["mnist"], "flow": ["mnist"],
-               "restoration": [None], "sequence": ["mnist_rows", "tinyshakespeare", "adding", "copy"],
+               "diffusion": ["mnist", "cifar10"], "restoration": [None], "sequence": ["mnist_rows", "tinyshakespeare", "adding", "copy"],
                "seq2seq": ["addition"], "ctc": ["mnist_strips"]}
-# Models that read only some of their family's data: GPT reads token ids.
-MODEL_DATA = {"gpt": ["tinyshakespeare"]}
+# Models that read only some of their family's data: GPT reads token ids, the score MLP vectors.
+MODEL_DATA = {"gpt": ["tinyshakespeare"], "score_mlp": ["ring8"]}
 # What the run builder fills in from the data files (the corpus's vocabulary), here set as it would.
 FILLED = {"tinyshakespeare": ["++data.vocab_size=65", "++data.num_classes=65"]}
 # Each case takes at most ~3 s on two cores (resnext29_16x64d), so none is marked slow.
@@ -158,6 +158,16 @@ def flow_loss(net, x, y):
     return -log_prob.mean(), [log_prob, samples]
 
 
+def diffusion_loss(net, x, y):
+    """L_simple at random steps; a conditional net also runs with the null class (y None)."""
+    t = torch.randint(0, 1000, (BATCH,))
+    noise = torch.randn_like(x)
+    eps = net(x + noise, t, y if net.num_classes else None)
+    assert eps.shape == x.shape
+    unconditional = net(x + noise, t)
+    return F.mse_loss(eps, noise) + F.mse_loss(unconditional, noise), [eps, unconditional]
+
+
 def restoration_loss(net, x, y):
     out = net(x)
     assert out.shape == x.shape
@@ -190,7 +200,7 @@ def ctc_loss(net, x, y):
 
 
 LOSSES = {"classifier": classifier_loss, "vae": vae_loss, "gan": gan_loss, "flow": flow_loss,
-          "restoration": restoration_loss, "sequence": sequence_loss, "seq2seq": seq2seq_loss, "ctc": ctc_loss}
+          "diffusion": diffusion_loss, "restoration": restoration_loss, "sequence": sequence_loss, "seq2seq": seq2seq_loss, "ctc": ctc_loss}
 
 
 def check_features(net: nn.Module, x: torch.Tensor) -> None:
@@ -230,8 +240,9 @@ def check_model(name: str, cfg) -> None:
     bad = [n for n, p in params if p.grad is not None and not torch.isfinite(p.grad).all()]
     assert not missing and not bad, f"no gradient: {missing[:5]}, non-finite: {bad[:5]}"
     # Flows start as the identity: each coupling's last layer (and scale) is zero, so the layers before it get
-    # exactly zero gradient at the first step, by design (Glow). Every other network's parameters all move.
-    if family != "flow":
+    # exactly zero gradient at the first step, by design (Glow); the DDPM U-Net's residual branches and output
+    # conv start at zero likewise (Ho et al.'s code). Every other network's parameters all move.
+    if family not in ("flow", "diffusion"):
         zero = [n for n, p in params if not p.grad.any()]
         assert not zero, f"zero gradient: {zero[:5]}"
     if family == "classifier":

@@ -8,7 +8,8 @@
 - MMD with a sum of Gaussian kernels (Gretton et al., 2012) at several bandwidths, for 2-D point sets.
 - Mode coverage on a mixture of Gaussians (Metz et al. 2017; Srivastava et al. 2017; the PacGAN protocol of
   Lin et al. 2018): a sample is of high quality if it lies within 3 standard deviations of a mode's centre, and a
-  mode counts as covered if at least 20 of every 2,500 samples are high-quality samples of it.
+  mode counts as covered if at least 20 of every 2,500 samples are high-quality samples of it; and the weight a
+  model gives each mode (the fraction of samples nearest to it), against the mixture's weights.
 
 The published FIDs use Inception-v3 features of ImageNet images. Those weights cannot be downloaded here, so the
 features come from a pluggable extractor (`dlfound.runs.build.load_feature_extractor`):
@@ -104,6 +105,17 @@ def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, thre
     counts = torch.bincount(which[good], minlength=len(centers))
     min_count = max(1, round(min_count_per_2500 * len(samples) / 2500))
     return {"modes_covered": float((counts >= min_count).sum()), "hq_fraction": float(good.double().mean())}
+
+
+def mode_weights(samples: torch.Tensor, centers: torch.Tensor, weights: torch.Tensor) -> dict[str, float]:
+    """How much weight a model gives each mode: the fraction of samples nearest to each centre, against the
+    mixture's weights. {'weight_error': the largest difference, 'heaviest_mode_weight': the sampled fraction of
+    the heaviest mode} (Song & Ermon 2019's test: 0.8 for their mixture, where plain Langevin dynamics errs)."""
+    samples, centers = samples.detach().double().cpu(), torch.as_tensor(centers, dtype=torch.float64)
+    weights = torch.as_tensor(weights, dtype=torch.float64).cpu()
+    fractions = torch.bincount(torch.cdist(samples, centers).argmin(1), minlength=len(centers)).double() / len(samples)
+    return {"weight_error": float((fractions - weights).abs().max()),
+            "heaviest_mode_weight": float(fractions[weights.argmax()])}
 
 
 # -- feature extractors (dlfound.runs.build.load_feature_extractor picks one) --------------------------------

@@ -42,6 +42,7 @@ from dlfound.models.vit import VisionTransformer, vit_b_16, vit_tiny
 from dlfound.models.vae import ConvVAE, MLPVAE, conv_vae, cvae, vae
 from dlfound.models.gan import GAN, cgan, dcgan, gan
 from dlfound.models.flows import Flow, glow, nice, realnvp
+from dlfound.models.diffusion import DDPMUNet, ScoreMLP, ddpm_unet, score_mlp
 from dlfound.models.restoration import SRCNN, VDSR, DnCNN, UNet, dncnn, srcnn, unet, vdsr
 from dlfound.models.rnn import ElmanCell, GRUCell, LSTMCell, Recurrent, RecurrentNet, elman_rnn, gru, lstm, rnn
 from dlfound.models.gpt import GPT, gpt

@@ -18,7 +18,7 @@ from torch import nn
 
 # sequence: recurrent nets and GPT (sequence in, a prediction per sequence or per step); seq2seq: encoder-decoders;
 # ctc: per-column label scores for connectionist temporal classification (CRNN).
-FAMILIES = ("classifier", "vae", "gan", "flow", "restoration", "sequence", "seq2seq", "ctc")
+FAMILIES = ("classifier", "vae", "gan", "flow", "diffusion", "restoration", "sequence", "seq2seq", "ctc")
 
 _MODELS: dict[str, tuple[str, Callable[..., nn.Module]]] = {}
 

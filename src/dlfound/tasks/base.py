@@ -16,7 +16,7 @@ from dlfound.models.init import initialize
 from dlfound.tasks.optim import build_optimizer, build_scheduler
 
 # Constructor arguments that are inputs, not hyperparameters (see dlfound.runs.build.task_inputs).
-INPUTS = ["net", "mode_centers", "mode_std", "features"]
+INPUTS = ["net", "mode_centers", "mode_std", "mode_weights", "features"]
 # Recurrent networks clip the gradient norm at this value unless trainer.gradient_clip_val says otherwise (0: off):
 # through time, one exploding gradient can undo a whole run (Pascanu, Mikolov & Bengio 2013).
 RECURRENT_CLIP_NORM = 1.0

@@ -12,23 +12,16 @@ generator step. Losses (`loss`), with l = D's output:
 config, or a whole config of their own when they name another `_target_` (WGAN's RMSprop).
 
 Sample quality is measured on held-out data at the end of each validation and test epoch, with as many generated
-samples as real ones (at most `eval_samples` for validation):
-  images: val|test/kid (KID on the features of the `features` network, which the run builder loads from the
-          config's `fid_features`: a dlfound classifier checkpoint, `inception:PATH`, or the raw pixels when
-          null) and val|test/fid when a feature network is given;
-  2-D points: val|test/mmd (multi-bandwidth Gaussian-kernel MMD^2) and, on mixtures whose data module knows its
-          mode centres (data=ring8, grid25), test/modes_covered and test/hq_fraction.
-The monitor (best checkpoint) is val/kid for images and val/mmd for points.
+samples as real ones (`dlfound.tasks.generative.SampledQualityTask`: KID and FID for images, MMD and mode coverage
+for 2-D points). The monitor (best checkpoint) is val/kid for images and val/mmd for points.
 """
 
 import torch
 import torch.nn.functional as F
 
 from dlfound.errors import ConfigError
+from dlfound.tasks.generative import LatentVariableTask, SampledQualityTask
 from dlfound.tasks.optim import build_optimizer
-from dlfound.metrics.sample_quality import (PixelFeatures, features_of, frechet_distance, kernel_inception_distance,
-                                            mmd_rbf, mode_coverage)
-from dlfound.tasks.generative import LatentVariableTask
 
 LOSSES = ("minimax", "nonsaturating", "wgan", "wgan_gp", "hinge")
 
@@ -41,17 +34,17 @@ def merge_optim(base: dict, over: dict | None) -> dict:
     return {**base, **over}
 
 
-class GANTask(LatentVariableTask):
+class GANTask(LatentVariableTask, SampledQualityTask):
     calls_forward = False  # the generator and discriminator, not forward
     monitor = "val/kid"
     monitor_mode = "min"
 
     def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default",
                  loss: str = "nonsaturating", n_critic: int = 1, clip: float = 0.01, gp_weight: float = 10.0,
-                 optim_g: dict | None = None, optim_d: dict | None = None, eval_samples: int = 2000,
-                 features: torch.nn.Module | None = None, mode_centers: torch.Tensor | None = None,
-                 mode_std: float | None = None, **switches):
-        super().__init__(net, optim, sched, init, mode_centers=mode_centers, **switches)
+                 optim_g: dict | None = None, optim_d: dict | None = None, **measuring):
+        """`measuring`: eval_samples, test_samples, features and the mixture's facts (see SampledQualityTask),
+        and the switches of every task (compile, channels_last, ema_decay)."""
+        super().__init__(net, optim, sched, init, **measuring)
         self.automatic_optimization = False
         if loss not in LOSSES:
             raise ConfigError(f"task.loss={loss!r}; choose one of {', '.join(LOSSES)}")
@@ -64,10 +57,6 @@ class GANTask(LatentVariableTask):
             raise ConfigError("WGAN-GP penalises each sample's gradient, which batch norm in the critic mixes "
                               "across the batch; use model.d_norm=layer or model.d_norm=none")
         self.loss, self.n_critic, self.clip, self.gp_weight = loss, n_critic, clip, gp_weight
-        self.eval_samples, self.mode_std = eval_samples, mode_std
-        # A plain dict: the feature network is no submodule, so it is never saved in this task's checkpoints.
-        self._extractors = {"features": features if features is not None else PixelFeatures()}
-        self.measures_fid = features is not None
         self.monitor = "val/kid" if net.is_image else "val/mmd"
 
     # -- optimisation --------------------------------------------------------------------------------------
@@ -142,63 +131,11 @@ class GANTask(LatentVariableTask):
         # Lightning hands this to callbacks as outputs["loss"] (the non-finite-loss check watches it).
         return d_loss.detach()
 
-    # -- measuring samples ---------------------------------------------------------------------------------
-    def extractor(self):
-        return self._extractors["features"].to(self.device)
-
-    def _collect_start(self):
-        self._real, self._fake, self._count = [], [], 0
-
-    def _collect(self, batch, limit: int | None):
-        x, labels = batch
-        n = len(x) if limit is None else min(len(x), limit - self._count)
-        if n <= 0:
-            return
-        y = labels[:n] if self.net.conditional else None
-        fake = self.model.sample(n, y)
-        self._real.append(x[:n].detach())
-        self._fake.append(fake)
-        self._count += n
-
-    def _measure(self, stage: str):
-        if not self._real:
-            return
-        real, fake = torch.cat(self._real), torch.cat(self._fake)
-        metrics = {}
-        if self.is_image:
-            extractor = self.extractor()
-            f_real, f_fake = features_of(extractor, real), features_of(extractor, fake)
-            metrics["kid"] = kernel_inception_distance(f_real, f_fake, subset_size=1000)
-            if self.measures_fid:
-                metrics["fid"] = frechet_distance(f_real, f_fake)
-        else:
-            metrics["mmd"] = mmd_rbf(real.cpu(), fake.cpu())
-            if stage == "test" and self.mode_centers is not None:
-                metrics.update(mode_coverage(fake, self.mode_centers, self.mode_std))
-        for key, value in metrics.items():
-            self.log(f"{stage}/{key}", value, prog_bar=key in ("kid", "mmd", "fid", "modes_covered"))
-        self._real, self._fake = [], []
-
-    def on_validation_epoch_start(self):
-        super().on_validation_epoch_start()
-        self._collect_start()
-
+    # -- measuring samples (see SampledQualityTask) -------------------------------------------------------
     def validation_step(self, batch, batch_idx):
         if batch_idx == 0:
             self.remember_reference(batch[0])
-        self._collect(batch, self.eval_samples)
-
-    def on_validation_epoch_end(self):
-        self._measure("val")
-        super().on_validation_epoch_end()
-
-    def on_test_epoch_start(self):
-        self._collect_start()
+        self.collect_samples(batch, self.eval_samples)
 
     def test_step(self, batch, batch_idx):
-        self._collect(batch, None)
-
-    def on_test_epoch_end(self):
-        self._measure("test")
-
-    # -- sampling ------------------------------------------------------------------------------------------
+        self.collect_samples(batch, self.test_samples)

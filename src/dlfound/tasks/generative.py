@@ -1,4 +1,5 @@
-"""What the generative tasks (VAE, flow, GAN) share: data in [0, 1], sampling, and pictures of the samples.
+"""What the generative tasks (VAE, flow, GAN, diffusion) share: data in [0, 1], sampling, pictures of the samples,
+and (for the families with no likelihood to report) measuring sample quality.
 
 Generative models describe pixel intensities, not standardised inputs: their task configs say
 `normalize_inputs: false`, which the data configs follow (`data.normalize`), so images reach the network as grey
@@ -17,6 +18,8 @@ import numpy as np
 import torch
 
 from dlfound.images import write_picture
+from dlfound.metrics.sample_quality import (PixelFeatures, features_of, frechet_distance, kernel_inception_distance,
+                                            mmd_rbf, mode_coverage, mode_weights)
 from dlfound.pictures import image_grid, scatter_plot, square_limits
 from dlfound.tasks.base import Task
 
@@ -73,10 +76,14 @@ class GenerativeTask(Task):
         return torch.as_tensor(y, device=self.device).long().expand(n).clone() if np.ndim(y) == 0 else \
             torch.as_tensor(y, device=self.device).long()
 
+    def preview(self, n: int, y=None) -> torch.Tensor:
+        """Samples for the pictures during training; a family with a slow sampler uses a faster one here."""
+        return self.sample(n, y=y)
+
     def class_rows(self, per_class: int = 8) -> torch.Tensor:
         """Samples of a conditional model, one row per class."""
         y = torch.arange(self.num_classes, device=self.device).repeat_interleave(per_class)
-        return self.sample(len(y), y=y)
+        return self.preview(len(y), y=y)
 
     # -- pictures ------------------------------------------------------------------------------------------
     def picture(self, name: str, picture: np.ndarray) -> None:
@@ -110,7 +117,7 @@ class GenerativeTask(Task):
         torch.manual_seed(1234)
         try:
             y = torch.arange(n, device=self.device) % self.num_classes if self.num_classes else None
-            return self.sample(n, y=y)
+            return self.preview(n, y=y)
         finally:
             torch.random.set_rng_state(state)
             if cuda_state is not None:
@@ -147,3 +154,74 @@ class LatentVariableTask(GenerativeTask):
         t = torch.linspace(0, 1, steps, device=self.device).view(1, steps, 1)
         z = ((1 - t) * a + t * b).reshape(rows * steps, -1)
         return self.model.sample(len(z), self.labels(y, len(z)), z=z)
+
+
+class SampledQualityTask(GenerativeTask):
+    """A generative task scored by its samples, with as many generated samples as real held-out ones:
+      images: {stage}/kid (KID on the features of the `features` network, which the run builder loads from the
+              config's `fid_features`: a dlfound classifier checkpoint, `inception:PATH`, or the raw pixels when
+              null) and {stage}/fid when a feature network is given;
+      2-D points: {stage}/mmd (multi-bandwidth Gaussian-kernel MMD^2) and, on mixtures whose data module knows its
+              modes (data=ring8, grid25, gmm2d), test/modes_covered, test/hq_fraction, test/weight_error and
+              test/heaviest_mode_weight.
+    Validation scores at most `eval_samples` (0: none), testing at most `test_samples` (None: the whole set)."""
+
+    def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default",
+                 eval_samples: int = 2000, test_samples: int | None = None, features: torch.nn.Module | None = None,
+                 mode_centers: torch.Tensor | None = None, mode_std: float | None = None,
+                 mode_weights: torch.Tensor | None = None, **switches):
+        super().__init__(net, optim, sched, init, mode_centers=mode_centers, **switches)
+        self.eval_samples, self.test_samples = eval_samples, test_samples
+        self.mode_std, self.mode_weights = mode_std, mode_weights
+        # A plain dict: the feature network is no submodule, so it is never saved in this task's checkpoints.
+        self._extractors = {"features": features if features is not None else PixelFeatures()}
+        self.measures_fid = features is not None
+        self._real, self._fake, self._count = [], [], 0
+
+    def extractor(self):
+        return self._extractors["features"].to(self.device)
+
+    def collect_samples(self, batch, limit: int | None) -> None:
+        """Keep this batch's real data and as many samples (with the batch's labels for a conditional model)."""
+        x, labels = batch
+        n = len(x) if limit is None else min(len(x), limit - self._count)
+        if n <= 0 or self.trainer.sanity_checking:
+            return
+        self._real.append(x[:n].detach())
+        self._fake.append(self.sample(n, y=labels[:n] if self.num_classes else None))
+        self._count += n
+
+    def measure_samples(self, stage: str) -> None:
+        if not self._real:
+            return
+        real, fake = torch.cat(self._real), torch.cat(self._fake)
+        self._real, self._fake, self._count = [], [], 0
+        metrics = {}
+        if self.is_image:
+            extractor = self.extractor()
+            f_real, f_fake = features_of(extractor, real), features_of(extractor, fake)
+            metrics["kid"] = kernel_inception_distance(f_real, f_fake, subset_size=1000)
+            if self.measures_fid:
+                metrics["fid"] = frechet_distance(f_real, f_fake)
+        else:
+            metrics["mmd"] = mmd_rbf(real.cpu(), fake.cpu())
+            if stage == "test" and self.mode_centers is not None:
+                metrics.update(mode_coverage(fake, self.mode_centers, self.mode_std))
+                if self.mode_weights is not None:
+                    metrics.update(mode_weights(fake, self.mode_centers, self.mode_weights))
+        for key, value in metrics.items():
+            self.log(f"{stage}/{key}", value, prog_bar=key in ("kid", "mmd", "fid", "modes_covered"))
+
+    def on_validation_epoch_start(self):
+        super().on_validation_epoch_start()
+        self._real, self._fake, self._count = [], [], 0
+
+    def on_validation_epoch_end(self):
+        self.measure_samples("val")
+        super().on_validation_epoch_end()
+
+    def on_test_epoch_start(self):
+        self._real, self._fake, self._count = [], [], 0
+
+    def on_test_epoch_end(self):
+        self.measure_samples("test")

@@ -1,0 +1,107 @@
+"""Score-based generative modelling with noise conditioning (Song & Ermon 2019, "Generative Modeling by Estimating
+Gradients of the Data Distribution", NCSN): learn s_theta(x, sigma) ~ grad_x log p_sigma(x), the score of the data
+blurred by N(0, sigma^2 I), at noise levels sigma_1 > ... > sigma_L in geometric progression, then sample by
+annealed Langevin dynamics (`dlfound.diffusion.samplers.annealed_langevin`).
+
+- The network's output is divided by sigma (s = net(x, level) / sigma, Song & Ermon 2020's parametrisation): the
+  true score's size scales as 1 / sigma.
+- `objective=dsm`: denoising score matching (Vincent 2011), for x~ = x + sigma z the target is -z / sigma, weighted
+  by lambda(sigma) = sigma^2:   L = 1/2 E ||sigma s(x~, sigma) + z||^2.
+- `objective=ssm`: sliced score matching (Song, Garg, Shi & Ermon 2019) at each noise level, with no knowledge of
+  the noise: L = E_v [ v^T grad_x (v^T s) + 1/2 (v^T s)^2 ] sigma^2 on x~, v ~ N(0, I), with one projection.
+- `sampler=annealed` (the paper's algorithm 1) or `sampler=langevin`: plain Langevin dynamics with the score at
+  the smallest level alone, for as many steps in total; on a mixture with unequal weights it gets the weights
+  wrong (the paper's Figure 3), which test/heaviest_mode_weight shows. Chains start uniform on
+  [-init_range, init_range]^D.
+
+Logged: {train,val,test}/loss, and sample quality as SampledQualityTask measures it.
+"""
+
+import torch
+
+from dlfound.diffusion.samplers import annealed_langevin
+from dlfound.diffusion.schedules import geometric_sigmas
+from dlfound.errors import ConfigError
+from dlfound.tasks.generative import SampledQualityTask
+
+OBJECTIVES = ("dsm", "ssm")
+SAMPLERS = ("annealed", "langevin")
+
+
+class ScoreTask(SampledQualityTask):
+    monitor = "val/loss"
+
+    def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", sigma_max: float = 20.0,
+                 sigma_min: float = 0.1, levels: int = 10, objective: str = "dsm", sampler: str = "annealed",
+                 step_size: float = 5e-5, steps_per_level: int = 100, init_range: float = 8.0, **measuring):
+        super().__init__(net, optim, sched, init, **measuring)
+        if objective not in OBJECTIVES:
+            raise ConfigError(f"task.objective={objective!r}; choose one of {', '.join(OBJECTIVES)}")
+        if step_size <= 0 or steps_per_level < 1:
+            raise ConfigError(f"Langevin dynamics needs task.step_size > 0 and task.steps_per_level >= 1; got "
+                              f"{step_size} and {steps_per_level}")
+        self.register_buffer("sigmas", geometric_sigmas(sigma_max, sigma_min, levels), persistent=False)
+        self.objective, self.init_range = objective, init_range
+        self.step_size, self.steps_per_level = step_size, steps_per_level
+        self.set_sampler(sampler)
+        self.monitor = "val/mmd" if not self.is_image and self.eval_samples else "val/loss"
+
+    def set_sampler(self, sampler: str) -> None:
+        if sampler not in SAMPLERS:
+            raise ConfigError(f"sampler={sampler!r}; score models sample with one of {', '.join(SAMPLERS)}")
+        self.sampler = sampler
+
+    def score(self, x: torch.Tensor, level: torch.Tensor, net=None) -> torch.Tensor:
+        """s(x, sigma_level) = net(x, level) / sigma_level, for [B] level indices."""
+        sigma = self.sigmas[level].view(-1, *([1] * (x.dim() - 1)))
+        out = self.run_net(x, level) if net is None else net(x, level)
+        return out / sigma
+
+    def step(self, batch, stage: str) -> torch.Tensor:
+        x = batch[0]
+        level = torch.randint(0, len(self.sigmas), (len(x),), device=x.device)
+        sigma = self.sigmas[level].view(-1, *([1] * (x.dim() - 1)))
+        z = torch.randn_like(x)
+        noisy = x + sigma * z
+        dims = tuple(range(1, x.dim()))
+        if self.objective == "dsm":
+            loss = 0.5 * ((sigma * self.score(noisy, level) + z) ** 2).sum(dims).mean()
+        else:
+            with torch.enable_grad():
+                noisy = noisy.detach().requires_grad_(True)
+                s = self.score(noisy, level)
+                v = torch.randn_like(x)
+                projection = (v * s).sum()
+                grad, = torch.autograd.grad(projection, noisy, create_graph=stage == "train")
+                loss = ((v * grad).sum(dims) + 0.5 * ((v * s).sum(dims)) ** 2) * sigma.flatten() ** 2
+                loss = loss.mean()
+        self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(x))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        self.step(batch, "val")
+        if batch_idx == 0:
+            self.remember_reference(batch[0])
+        self.collect_samples(batch, self.eval_samples)
+
+    def test_step(self, batch, batch_idx):
+        self.step(batch, "test")
+        self.collect_samples(batch, self.test_samples)
+
+    @torch.no_grad()
+    def sample(self, n: int, temperature: float = 1.0, y=None, on_step=None) -> torch.Tensor:
+        if temperature != 1.0:
+            raise ConfigError("score models have no sampling temperature; leave temperature at 1")
+        if y is not None and self.num_classes:
+            raise ConfigError("class-conditional score models are not supported; use task=ddpm for classes")
+        net = self.model
+        x = (torch.rand(n, *self.data_shape, device=self.device) * 2 - 1) * self.init_range
+        levels = self.sigmas if self.sampler == "annealed" else self.sigmas[-1:]
+        steps = self.steps_per_level * (1 if self.sampler == "annealed" else len(self.sigmas))
+        first = 0 if self.sampler == "annealed" else len(self.sigmas) - 1
+
+        def score(x_: torch.Tensor, k: int) -> torch.Tensor:
+            return self.score(x_, torch.full((len(x_),), first + k, device=x_.device, dtype=torch.long), net)
+
+        x = annealed_langevin(score, x, levels, self.step_size, steps, on_step=on_step)
+        return x.clamp(0, 1) if self.is_image else x
