@@ -35,6 +35,8 @@ def make_betas(schedule: str, steps: int) -> torch.Tensor:
     if steps < 1:
         raise ConfigError(f"task.timesteps must be at least 1, got {steps}")
     if schedule == "linear":
+        if steps <= 20:  # rescaled by 1000 / T, the last beta would reach 1 and destroy the signal in one step
+            raise ConfigError(f"the linear schedule needs task.timesteps > 20, got {steps}; use task.schedule=cosine")
         return linear_betas(steps)
     if schedule == "cosine":
         return cosine_betas(steps)

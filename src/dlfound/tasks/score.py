@@ -32,8 +32,9 @@ class ScoreTask(SampledQualityTask):
     monitor = "val/loss"
 
     def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", sigma_max: float = 20.0,
-                 sigma_min: float = 0.1, levels: int = 10, objective: str = "dsm", sampler: str = "annealed",
-                 step_size: float = 5e-5, steps_per_level: int = 100, init_range: float = 8.0, **measuring):
+                 sigma_min: float = 1.0, levels: int = 10, objective: str = "dsm", sampler: str = "annealed",
+                 step_size: float = 0.1, steps_per_level: int = 100, init_range: float = 8.0, **measuring):
+        """Defaults: Song & Ermon's toy experiment (10 levels from 20 to 1; 100 steps of 0.1 per level)."""
         super().__init__(net, optim, sched, init, **measuring)
         if objective not in OBJECTIVES:
             raise ConfigError(f"task.objective={objective!r}; choose one of {', '.join(OBJECTIVES)}")
@@ -57,24 +58,25 @@ class ScoreTask(SampledQualityTask):
         out = self.run_net(x, level) if net is None else net(x, level)
         return out / sigma
 
-    def step(self, batch, stage: str) -> torch.Tensor:
-        x = batch[0]
+    def score_matching_loss(self, x: torch.Tensor, create_graph: bool = True) -> torch.Tensor:
+        """The objective on a batch, each example at a random noise level."""
         level = torch.randint(0, len(self.sigmas), (len(x),), device=x.device)
         sigma = self.sigmas[level].view(-1, *([1] * (x.dim() - 1)))
         z = torch.randn_like(x)
         noisy = x + sigma * z
         dims = tuple(range(1, x.dim()))
         if self.objective == "dsm":
-            loss = 0.5 * ((sigma * self.score(noisy, level) + z) ** 2).sum(dims).mean()
-        else:
-            with torch.enable_grad():
-                noisy = noisy.detach().requires_grad_(True)
-                s = self.score(noisy, level)
-                v = torch.randn_like(x)
-                projection = (v * s).sum()
-                grad, = torch.autograd.grad(projection, noisy, create_graph=stage == "train")
-                loss = ((v * grad).sum(dims) + 0.5 * ((v * s).sum(dims)) ** 2) * sigma.flatten() ** 2
-                loss = loss.mean()
+            return 0.5 * ((sigma * self.score(noisy, level) + z) ** 2).sum(dims).mean()
+        with torch.enable_grad():  # the Jacobian-vector product, also in validation
+            noisy = noisy.detach().requires_grad_(True)
+            v = torch.randn_like(x)
+            projected = (v * self.score(noisy, level)).sum(dims)
+            grad, = torch.autograd.grad(projected.sum(), noisy, create_graph=create_graph)
+            return (((v * grad).sum(dims) + 0.5 * projected ** 2) * sigma.flatten() ** 2).mean()
+
+    def step(self, batch, stage: str) -> torch.Tensor:
+        x = batch[0]
+        loss = self.score_matching_loss(x, create_graph=stage == "train")
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
 
