@@ -15,3 +15,11 @@ class ConfigError(DlfoundError):
 
 class NonFiniteLossError(DlfoundError):
     """The training loss became NaN or infinite."""
+
+
+class DiskWriteError(DlfoundError):
+    """A file could not be written: the disk is full, read-only, or the folder is not ours to write."""
+
+
+class CheckpointError(DlfoundError):
+    """A checkpoint file that dlfound cannot or will not load: missing, damaged, foreign, newer, or carrying code."""

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from dlfound.errors import DlfoundError
+from dlfound.files import write_bytes
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 GRAY_MODES = ("L", "I", "I;16", "1", "LA")
@@ -50,13 +51,17 @@ def check_suffix(path: str | Path) -> Path:
 
 
 def write_picture(picture: np.ndarray, path: str | Path) -> Path:
-    """Save a uint8 [H, W] or [H, W, C] array; the folder is created. Returns the path."""
+    """Save a uint8 [H, W] or [H, W, C] array, atomically (dlfound.files); the folder is created. Returns the
+    path."""
+    import io
+
     from PIL import Image
 
     path = check_suffix(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(picture[..., 0] if picture.ndim == 3 and picture.shape[-1] == 1 else picture).save(path)
-    return path
+    encoded = io.BytesIO()
+    image = Image.fromarray(picture[..., 0] if picture.ndim == 3 and picture.shape[-1] == 1 else picture)
+    image.save(encoded, format=Image.registered_extensions()[path.suffix.lower()])
+    return write_bytes(path, encoded.getvalue())
 
 
 def write_image(x: torch.Tensor, path: str | Path) -> Path:

@@ -19,15 +19,19 @@ def main(argv: list[str]) -> None:
     from dlfound.errors import DlfoundError
     from dlfound.runs.console import fail
     from dlfound.runs.gpus import gpu_count, register_resolver
+    from dlfound.runs.groups import check_group_options
+    from dlfound.runs.naming import register_run_name
     from dlfound.runs.job import run_job
     from dlfound.runs.paths import config_dir
     from dlfound.runs.resume import expand_resume, refuse_overwrite
 
     register_resolver()
+    register_run_name()
     try:
         if "hydra/launcher=gpus" in argv:
             gpu_count()  # here, its refusal is one paragraph; inside Hydra's launcher setup, a traceback
         argv = expand_resume(argv)
+        check_group_options(argv, config_dir())
         refuse_overwrite(argv)
     except DlfoundError as err:
         fail(str(err))

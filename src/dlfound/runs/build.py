@@ -136,6 +136,7 @@ def build_trainer(cfg: dict, run_dir, extra_callbacks: list, monitor: str, mode:
     from hydra.utils import instantiate
     from lightning.pytorch.callbacks import LearningRateMonitor
 
+    from dlfound.runs.checkpoint_io import AtomicCheckpointIO
     from dlfound.runs.settings import check_section
 
     loggers = [instantiate(spec, save_dir=str(run_dir)) for spec in (cfg.get("logger") or {}).values() if spec]
@@ -150,8 +151,12 @@ def build_trainer(cfg: dict, run_dir, extra_callbacks: list, monitor: str, mode:
         if loggers or not isinstance(callback, LearningRateMonitor):  # it has nowhere to write without a logger
             callbacks.append(callback)
     check_section("trainer", cfg["trainer"])
+    # Checkpoints are written all or nothing, stamped with dlfound's checkpoint format (runs.checkpoint_io).
+    plugins = [*(cfg["trainer"].get("plugins") or []), AtomicCheckpointIO()]
+    trainer_cfg = {k: v for k, v in cfg["trainer"].items() if k != "plugins"}
     try:
-        return instantiate(cfg["trainer"], callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir))
+        return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir),
+                           plugins=plugins)
     except Exception as err:
         cause = err.__cause__ or err
         raise ConfigError(f"could not build the trainer ({cause}). Check trainer.* in the config") from None

@@ -1,6 +1,8 @@
 """What a run shows on the terminal: the config tree, the results table, and errors as one paragraph."""
 
+import logging
 import sys
+import warnings
 from typing import NoReturn
 
 from rich.console import Console
@@ -10,6 +12,13 @@ from rich.tree import Tree
 
 console = Console()
 err_console = Console(stderr=True)
+
+# Lightning's lines that tell a user nothing to act on: advertisements for its logging and model services, and
+# "Trainer already configured with ..." notes about callbacks dlfound chose on purpose, and a note on how it counts
+# batches.
+NOISE = ("💡 Tip:", "litlogger", "litmodels", "already configured with", "to estimate number of stepping batches")
+# Deprecation notes from inside Lightning about its own use of torch: no user can act on them.
+INTERNAL_WARNINGS = (r".*isinstance\(treespec, LeafSpec\).*",)
 
 TREE_ORDER = ("data", "model", "task", "optim", "sched", "trainer", "callbacks", "logger", "paths")
 
@@ -31,7 +40,7 @@ def config_tree(cfg: dict, title: str = "config") -> Tree:
 def results_table(metrics: dict, run_dir: str, title: str = "results") -> Table:
     table = Table(title=title, title_style="bold")
     table.add_column("metric", style="cyan")
-    table.add_column("value", justify="right")
+    table.add_column("value", justify="right", overflow="fold")  # a run folder's name says what the run was
     for key, value in metrics.items():
         if value is None:
             continue
@@ -44,3 +53,19 @@ def fail(message: str, code: int = 2) -> NoReturn:
     """Print a user-facing error as one paragraph and exit non-zero."""
     err_console.print(Panel(message, title="dlfound: error", border_style="red", expand=False))
     sys.exit(code)
+
+
+class DropNoise(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(noise in message for noise in NOISE)
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's advertisements and redundant notes (NOISE); its actionable warnings stay."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, DropNoise) for f in logger.filters):
+            logger.addFilter(DropNoise())
+    for message in INTERNAL_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)

@@ -36,11 +36,14 @@ def run_job(cfg: DictConfig) -> float | None:
     from lightning.fabric.utilities.exceptions import MisconfigurationException
 
     from dlfound.runs.console import console, err_console, fail
+    from dlfound.runs.disk import disk_failure
     from dlfound.runs.gpus import hold_gpus, register_resolver
+    from dlfound.runs.naming import register_run_name
     from dlfound.runs.job_process import gpus_per_job, run_job_process, runs_as_own_process
     from dlfound.runs.resume import resume_mode
     from dlfound.runs.training import train
 
+    register_run_name()
     register_resolver()  # a joblib worker is a fresh process, and reads the launcher's config through it
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
@@ -64,10 +67,14 @@ def run_job(cfg: DictConfig) -> float | None:
     except Exception as err:
         if isinstance(err, MisconfigurationException):
             err = ConfigError(f"Lightning refused the trainer settings: {err}")
+        err = disk_failure(err, run_dir, multirun) or err
         message = str(err) if isinstance(err, DlfoundError) else f"{type(err).__name__}: {err}"
         rank_zero = L.fabric.utilities.rank_zero.rank_zero_only.rank == 0
         if rank_zero:
-            record_failure(run_dir, message, overrides, choices)
+            try:
+                record_failure(run_dir, message, overrides, choices)
+            except (DlfoundError, OSError) as unrecorded:  # the disk that failed the run may refuse this too
+                message += f" (This failure could not be recorded in {run_dir / RESULTS_FILE}: {unrecorded})"
         if not multirun:
             if isinstance(err, DlfoundError) and rank_zero:
                 fail(message)

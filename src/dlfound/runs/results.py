@@ -12,14 +12,14 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
+from dlfound.files import write_text
+
 RESULTS_FILE = "results.json"
 
 
 def write_json(path: Path, data: dict) -> None:
-    """Atomic: a reader never sees half a file, and a crash never truncates the previous one."""
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(data, indent=2, default=str))
-    os.replace(tmp, path)
+    """Atomic (dlfound.files): a reader never sees half a file, and a crash never truncates the previous one."""
+    write_text(path, json.dumps(data, indent=2, default=str))
 
 
 def read_results(run_dir: Path) -> dict | None:

@@ -28,20 +28,29 @@ def find_resume_checkpoint(cfg: dict, run_dir: Path) -> str | None:
     (even a finished run, to train it longer); `resume=auto` does so when there is one, and starts fresh
     otherwise (finished runs are skipped before this, see dlfound.runs.job)."""
     if cfg.get("ckpt_path"):
-        path = Path(cfg["ckpt_path"])
+        path = Path(cfg["ckpt_path"]).expanduser()
         if not path.is_file():
             raise ConfigError(f"ckpt_path={path} does not exist; give the path of a .ckpt file to resume from")
-        return str(path)
+        return checked(path)
     resume = resume_mode(cfg)
     if resume not in (None, "auto", "last"):
         raise ConfigError(f"resume={resume!r}: use resume=auto, resume=last, or `dlfound train resume=RUN_FOLDER`")
     if resume:
         found = last_checkpoint(run_dir)
         if found:
-            return str(found)
+            return checked(found)
         if resume == "last":
             raise ConfigError(f"resume=last: {run_dir / 'checkpoints'} holds no last.ckpt to continue from")
     return None
+
+
+def checked(path: Path) -> str:
+    """Lightning reads a resumed checkpoint itself, and would answer a damaged, foreign or newer file with a
+    traceback: dlfound's own reader looks at it first, and refuses it in one paragraph."""
+    from dlfound.runs.checkpoint import load_checkpoint
+
+    load_checkpoint(path)
+    return str(path)
 
 
 def expand_resume(args: list[str]) -> list[str]:
@@ -65,10 +74,12 @@ def expand_resume(args: list[str]) -> list[str]:
 def refuse_overwrite(args: list[str]) -> None:
     """An explicit hydra.run.dir that already holds a finished run is only reused to resume it."""
     for arg in args:
-        if arg.startswith("hydra.run.dir="):
+        if arg.startswith(("hydra.run.dir=", "name=")) and not arg.endswith("=null"):
             folder = Path(arg.split("=", 1)[1])
+            if arg.startswith("name="):  # the folder dlfound.runs.naming gives a named run
+                folder = Path(os.environ.get("DLFOUND_OUTPUTS", "outputs")) / "train" / "runs" / folder
             resuming = slurm_requeued() or any(a.startswith(("resume=", "ckpt_path=")) and not a.endswith("=null")
                                                for a in args)
             if (folder / RESULTS_FILE).exists() and not resuming:
                 raise ConfigError(f"{folder} already holds a finished run, and training into it would overwrite its "
-                                  "files. Choose another hydra.run.dir, or continue that run with resume=last.")
+                                  "files. Choose another hydra.run.dir or name, or continue that run with resume=last.")

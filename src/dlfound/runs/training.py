@@ -30,16 +30,21 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
     from dlfound.runs.build import build, build_trainer
     from dlfound.runs.callbacks import (ConfigInCheckpoint, RNGStateInCheckpoint, SaveOnSigterm,
                                         StopOnNonFiniteLoss, Throughput)
-    from dlfound.runs.console import config_tree, console
+    from dlfound.files import remove_partial_files
+    from dlfound.runs.console import config_tree, console, quiet_lightning
     from dlfound.runs.resume import find_resume_checkpoint
 
     started = time.time()
+    quiet_lightning()
     is_zero = L.fabric.utilities.rank_zero.rank_zero_only.rank == 0
     if is_zero and plain.get("print_config", True):
         console.print(config_tree(plain, f"dlfound train  [dim]{run_dir}[/]"))
     L.seed_everything(plain["seed"], workers=True, verbose=False)
     if plain.get("matmul_precision"):
         torch.set_float32_matmul_precision(plain["matmul_precision"])
+
+    if is_zero:  # what a process killed between writing and renaming left behind
+        remove_partial_files(run_dir / "checkpoints")
 
     # Build.
     datamodule, task = build(plain)
@@ -100,9 +105,7 @@ def record(trainer, plain: dict, run_dir: Path, results: dict) -> dict:
     metrics = results["metrics"]
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            sections = {k: plain[k] for k in ("model", "data", "optim", "sched", "task") if isinstance(plain.get(k), dict)}
-            hparams = {"choices": results["choices"], "seed": plain["seed"], **sections}
-            logger.log_hyperparams(hparams, {k: v for k, v in metrics.items() if v is not None})
+            logger.log_hyperparams(hparams(plain, results["choices"]), {k: v for k, v in metrics.items() if v is not None})
             logger.finalize("success")
     results = record_done(run_dir, results)
     console.print(results_table({**metrics, "epochs": results["epochs"],
@@ -110,3 +113,18 @@ def record(trainer, plain: dict, run_dir: Path, results: dict) -> dict:
                                  "parameters": results["num_params"],
                                  "wall time (s)": results["wall_time_s"]}, str(run_dir)))
     return results
+
+
+HPARAM_GROUPS = ("model", "data", "optim", "sched", "task")
+
+
+def hparams(plain: dict, choices: dict) -> dict:
+    """What TensorBoard's HParams tab compares runs by: the chosen model, data, optimizer, schedule and task with
+    their settings, the experiment and the seed; not Hydra's own choices (hydra/launcher, ...)."""
+    found = {"experiment": choices.get("experiment"), "seed": plain["seed"]}
+    for group in HPARAM_GROUPS:
+        found[group] = choices.get(group)
+        settings = plain.get(group) if isinstance(plain.get(group), dict) else {}
+        found.update({f"{group}.{k}": v for k, v in settings.items()
+                      if k != "_target_" and isinstance(v, (int, float, str, bool)) and not isinstance(v, dict)})
+    return {k: v for k, v in found.items() if v is not None}
