@@ -27,16 +27,13 @@ from dlfound.diffusion.likelihood import bits_per_dim, variational_bound
 from dlfound.diffusion.samplers import ddim_sample
 from dlfound.diffusion.schedules import NoiseSchedule, make_betas
 from dlfound.errors import ConfigError
-from dlfound.pictures import image_grid
-from dlfound.tasks.generative import SampledQualityTask
+from dlfound.tasks.generative import StepwiseSamplingTask
 
 SAMPLERS = ("ddpm", "ddim")
 
 
-class DiffusionTask(SampledQualityTask):
+class DiffusionTask(StepwiseSamplingTask):
     monitor = "val/loss"
-    # Frames of the path picture.
-    path_frames = 10
 
     def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", timesteps: int = 1000,
                  schedule: str = "linear", sampler: str = "ddpm", sample_steps: int | None = None,
@@ -50,14 +47,21 @@ class DiffusionTask(SampledQualityTask):
         self.schedule = NoiseSchedule(make_betas(schedule, timesteps))
         self.cond_drop, self.preview_steps, self.vlb_samples = cond_drop, preview_steps, vlb_samples
         self.sampling = {}
-        self.set_sampler(sampler, sample_steps, eta, guidance)
+        self.set_sampler()
         # The loss at random t is a noisy monitor; on 2-D data, sampling is cheap enough to pick by MMD.
         self.monitor = "val/mmd" if not self.is_image and self.eval_samples else "val/loss"
 
     # -- sampling options, checked once ---------------------------------------------------------------------
-    def set_sampler(self, sampler: str, steps: int | None = None, eta: float | None = None,
-                    guidance: float = 0.0) -> None:
-        """Choose how `sample` denoises; None keeps a sampler's default steps (ddpm: T, ddim: 50) and eta."""
+    def set_sampler(self, sampler: str | None = None, steps: int | None = None, eta: float | None = None,
+                    guidance: float | None = None) -> None:
+        """Choose how `sample` denoises. None keeps the configured value, or the sampler's default (ddpm: all T
+        steps, eta 1; ddim: 50 steps, eta 0) when another sampler than the configured one is chosen."""
+        configured = self.hparams
+        same = sampler in (None, configured.sampler)
+        sampler = configured.sampler if sampler is None else sampler
+        steps = configured.sample_steps if steps is None and same else steps
+        eta = configured.eta if eta is None and same else eta
+        guidance = configured.guidance if guidance is None else guidance
         if sampler not in SAMPLERS:
             raise ConfigError(f"sampler={sampler!r}; diffusion models sample with one of {', '.join(SAMPLERS)}")
         T = self.schedule.steps
@@ -72,14 +76,14 @@ class DiffusionTask(SampledQualityTask):
                               "trained with task.cond_drop > 0; this one is unconditional")
         if guidance < 0:
             raise ConfigError(f"guidance={guidance}: the guidance scale w is at least 0 (0: plain conditional)")
-        self.sampling = {"steps": steps, "eta": eta, "guidance": guidance}
+        self.sampling = {"sampler": sampler, "steps": steps, "eta": eta, "guidance": guidance}
 
     # -- data -----------------------------------------------------------------------------------------------
     def to_model(self, x: torch.Tensor) -> torch.Tensor:
         return x * 2 - 1 if self.is_image else x
 
     def from_model(self, x: torch.Tensor) -> torch.Tensor:
-        return ((x + 1) / 2).clamp(0, 1) if self.is_image else x
+        return super().from_model((x + 1) / 2 if self.is_image else x)
 
     # -- training -------------------------------------------------------------------------------------------
     def step(self, batch, stage: str) -> torch.Tensor:
@@ -140,22 +144,3 @@ class DiffusionTask(SampledQualityTask):
     def preview(self, n: int, y=None, on_step=None) -> torch.Tensor:
         """DDIM with `preview_steps` steps: the pictures during training, fast and deterministic."""
         return self.sample(n, y=y, steps=min(self.preview_steps, self.schedule.steps), eta=0.0, on_step=on_step)
-
-    def sample_path(self, y=None) -> torch.Tensor:
-        """One sample's states from noise to data, `path_frames` of them evenly spaced over the sampler's steps."""
-        frames = []
-
-        def keep(i: int, total: int, x: torch.Tensor) -> None:
-            if i in {round(k * (total - 1) / (self.path_frames - 1)) for k in range(self.path_frames)}:
-                frames.append(self.from_model(x[:1]))
-
-        self.preview(1, y=y, on_step=keep)
-        return torch.cat(frames)
-
-    def log_pictures(self, reference):
-        super().log_pictures(reference)
-        if self.is_image:
-            state = torch.random.get_rng_state()
-            torch.manual_seed(1234)
-            self.picture("path", image_grid(self.sample_path(0 if self.num_classes else None), nrow=self.path_frames))
-            torch.random.set_rng_state(state)

@@ -76,9 +76,9 @@ class GenerativeTask(Task):
         return torch.as_tensor(y, device=self.device).long().expand(n).clone() if np.ndim(y) == 0 else \
             torch.as_tensor(y, device=self.device).long()
 
-    def preview(self, n: int, y=None) -> torch.Tensor:
+    def preview(self, n: int, y=None, **options) -> torch.Tensor:
         """Samples for the pictures during training; a family with a slow sampler uses a faster one here."""
-        return self.sample(n, y=y)
+        return self.sample(n, y=y, **options)
 
     def class_rows(self, per_class: int = 8) -> torch.Tensor:
         """Samples of a conditional model, one row per class."""
@@ -225,3 +225,43 @@ class SampledQualityTask(GenerativeTask):
 
     def on_test_epoch_end(self):
         self.measure_samples("test")
+
+
+class StepwiseSamplingTask(SampledQualityTask):
+    """A generative task that samples in many small steps from noise (diffusion, score models): `set_sampler`
+    chooses how, `sample(..., on_step=hook)` reports each step (progress bars), and `sample_path` keeps one sample's
+    states along the way, drawn as a strip for images."""
+
+    # Frames of the path picture.
+    path_frames = 10
+
+    def set_sampler(self, sampler: str | None = None, steps: int | None = None, eta: float | None = None,
+                    guidance: float | None = None) -> None:
+        raise NotImplementedError
+
+    def from_model(self, x: torch.Tensor) -> torch.Tensor:
+        """A sampler's state in data space."""
+        return x.clamp(0, 1) if self.is_image else x
+
+    def sample_path(self, y=None, on_step=None, fast: bool = False) -> torch.Tensor:
+        """One sample's states from noise to data, `path_frames` of them evenly spaced over the steps of the chosen
+        sampler (or of the pictures' faster one, `fast`)."""
+        frames = []
+
+        def keep(i: int, total: int, x: torch.Tensor) -> None:
+            if on_step is not None:
+                on_step(i, total, x)
+            if i in {round(k * (total - 1) / (self.path_frames - 1)) for k in range(self.path_frames)}:
+                frames.append(self.from_model(x[:1]))
+
+        (self.preview if fast else self.sample)(1, y=y, on_step=keep)
+        return torch.cat(frames)
+
+    def log_pictures(self, reference):
+        super().log_pictures(reference)
+        if self.is_image:
+            state = torch.random.get_rng_state()
+            torch.manual_seed(1234)
+            path = self.sample_path(0 if self.num_classes else None, fast=True)
+            torch.random.set_rng_state(state)
+            self.picture("path", image_grid(path, nrow=len(path)))

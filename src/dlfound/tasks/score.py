@@ -22,13 +22,15 @@ import torch
 from dlfound.diffusion.samplers import annealed_langevin
 from dlfound.diffusion.schedules import geometric_sigmas
 from dlfound.errors import ConfigError
-from dlfound.tasks.generative import SampledQualityTask
+from dlfound.tasks.generative import StepwiseSamplingTask
 
 OBJECTIVES = ("dsm", "ssm")
 SAMPLERS = ("annealed", "langevin")
+# Langevin steps per level for the pictures drawn during training.
+PREVIEW_STEPS = 20
 
 
-class ScoreTask(SampledQualityTask):
+class ScoreTask(StepwiseSamplingTask):
     monitor = "val/loss"
 
     def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", sigma_max: float = 20.0,
@@ -43,14 +45,23 @@ class ScoreTask(SampledQualityTask):
                               f"{step_size} and {steps_per_level}")
         self.register_buffer("sigmas", geometric_sigmas(sigma_max, sigma_min, levels), persistent=False)
         self.objective, self.init_range = objective, init_range
-        self.step_size, self.steps_per_level = step_size, steps_per_level
-        self.set_sampler(sampler)
+        self.step_size = step_size
+        self.set_sampler()
         self.monitor = "val/mmd" if not self.is_image and self.eval_samples else "val/loss"
 
-    def set_sampler(self, sampler: str) -> None:
+    def set_sampler(self, sampler: str | None = None, steps: int | None = None, eta: float | None = None,
+                    guidance: float | None = None) -> None:
+        """Choose annealed or plain Langevin dynamics and the steps per level (None: as configured)."""
+        if eta is not None or guidance:
+            raise ConfigError("eta= and guidance= apply to diffusion models (task=ddpm); a score model samples by "
+                              "Langevin dynamics: choose sampler=annealed|langevin and steps= (per noise level)")
+        sampler = self.hparams.sampler if sampler is None else sampler
         if sampler not in SAMPLERS:
             raise ConfigError(f"sampler={sampler!r}; score models sample with one of {', '.join(SAMPLERS)}")
+        if steps is not None and steps < 1:
+            raise ConfigError(f"steps={steps}: Langevin dynamics needs at least 1 step per noise level")
         self.sampler = sampler
+        self.steps_per_level = self.hparams.steps_per_level if steps is None else steps
 
     def score(self, x: torch.Tensor, level: torch.Tensor, net=None) -> torch.Tensor:
         """s(x, sigma_level) = net(x, level) / sigma_level, for [B] level indices."""
@@ -90,8 +101,14 @@ class ScoreTask(SampledQualityTask):
         self.step(batch, "test")
         self.collect_samples(batch, self.test_samples)
 
+    def preview(self, n: int, y=None, on_step=None) -> torch.Tensor:
+        """The pictures during training: at most PREVIEW_STEPS steps per level."""
+        return self.sample(n, y=y, steps=min(self.steps_per_level, PREVIEW_STEPS), on_step=on_step)
+
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, y=None, on_step=None) -> torch.Tensor:
+    def sample(self, n: int, temperature: float = 1.0, y=None, steps: int | None = None,
+               on_step=None) -> torch.Tensor:
+        """n samples by the chosen Langevin dynamics; `steps` (per level) overrides the configured number once."""
         if temperature != 1.0:
             raise ConfigError("score models have no sampling temperature; leave temperature at 1")
         if y is not None and self.num_classes:
@@ -99,11 +116,10 @@ class ScoreTask(SampledQualityTask):
         net = self.model
         x = (torch.rand(n, *self.data_shape, device=self.device) * 2 - 1) * self.init_range
         levels = self.sigmas if self.sampler == "annealed" else self.sigmas[-1:]
-        steps = self.steps_per_level * (1 if self.sampler == "annealed" else len(self.sigmas))
+        steps = (steps or self.steps_per_level) * (1 if self.sampler == "annealed" else len(self.sigmas))
         first = 0 if self.sampler == "annealed" else len(self.sigmas) - 1
 
         def score(x_: torch.Tensor, k: int) -> torch.Tensor:
             return self.score(x_, torch.full((len(x_),), first + k, device=x_.device, dtype=torch.long), net)
 
-        x = annealed_langevin(score, x, levels, self.step_size, steps, on_step=on_step)
-        return x.clamp(0, 1) if self.is_image else x
+        return self.from_model(annealed_langevin(score, x, levels, self.step_size, steps, on_step=on_step))
