@@ -137,13 +137,21 @@ class ClassifierFeatures(nn.Module):
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.forward_features(self.prepare(x)).flatten(1).float()
+
+    def prepare(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs in [0, 1], checked against the classifier's input shape and normalised as it was trained."""
         if self.input_shape is not None and tuple(x.shape[1:]) != tuple(self.input_shape):
             raise ConfigError(f"the feature extractor was trained on inputs of shape {tuple(self.input_shape)}, "
                               f"but the samples have shape {tuple(x.shape[1:])}; use a classifier trained on the "
                               "same dataset as the generative model")
-        if self.mean is not None:
-            x = (x - self.mean) / self.std
-        return self.net.forward_features(x).flatten(1).float()
+        return (x - self.mean) / self.std if self.mean is not None else x
+
+    @torch.no_grad()
+    def classify(self, x: torch.Tensor) -> torch.Tensor:
+        """The classifier's own class scores [N, classes] for inputs in [0, 1] (e.g. to check what a conditional
+        generator drew)."""
+        return self.net(self.prepare(x))
 
 
 class InceptionFeatures(nn.Module):
