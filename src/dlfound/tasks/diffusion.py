@@ -104,16 +104,6 @@ class DiffusionTask(StepwiseSamplingTask):
             self.log(f"{stage}/bpd", bits_per_dim(nats, x0[0].numel()).mean(), prog_bar=True, batch_size=n)
         return loss
 
-    def validation_step(self, batch, batch_idx):
-        self.step(batch, "val")
-        if batch_idx == 0:
-            self.remember_reference(batch[0])
-        self.collect_samples(batch, self.eval_samples)
-
-    def test_step(self, batch, batch_idx):
-        self.step(batch, "test")
-        self.collect_samples(batch, self.test_samples)
-
     # -- sampling -------------------------------------------------------------------------------------------
     def noise_predictor(self, y: torch.Tensor | None, guidance: float):
         """eps(x_t, t) of the averaged network for labels y, with classifier-free guidance w when w > 0."""

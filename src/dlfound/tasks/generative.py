@@ -230,7 +230,8 @@ class SampledQualityTask(GenerativeTask):
 class StepwiseSamplingTask(SampledQualityTask):
     """A generative task that samples in many small steps from noise (diffusion, score models): `set_sampler`
     chooses how, `sample(..., on_step=hook)` reports each step (progress bars), and `sample_path` keeps one sample's
-    states along the way, drawn as a strip for images."""
+    states along the way, drawn as a strip for images. Subclasses implement `step` (the loss of a batch at a
+    stage); validation and testing also score samples."""
 
     # Frames of the path picture.
     path_frames = 10
@@ -238,6 +239,16 @@ class StepwiseSamplingTask(SampledQualityTask):
     def set_sampler(self, sampler: str | None = None, steps: int | None = None, eta: float | None = None,
                     guidance: float | None = None) -> None:
         raise NotImplementedError
+
+    def validation_step(self, batch, batch_idx):
+        self.step(batch, "val")
+        if batch_idx == 0:
+            self.remember_reference(batch[0])
+        self.collect_samples(batch, self.eval_samples)
+
+    def test_step(self, batch, batch_idx):
+        self.step(batch, "test")
+        self.collect_samples(batch, self.test_samples)
 
     def from_model(self, x: torch.Tensor) -> torch.Tensor:
         """A sampler's state in data space."""

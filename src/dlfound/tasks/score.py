@@ -91,16 +91,6 @@ class ScoreTask(StepwiseSamplingTask):
         self.log(f"{stage}/loss", loss, on_step=stage == "train", on_epoch=True, prog_bar=True, batch_size=len(x))
         return loss
 
-    def validation_step(self, batch, batch_idx):
-        self.step(batch, "val")
-        if batch_idx == 0:
-            self.remember_reference(batch[0])
-        self.collect_samples(batch, self.eval_samples)
-
-    def test_step(self, batch, batch_idx):
-        self.step(batch, "test")
-        self.collect_samples(batch, self.test_samples)
-
     def preview(self, n: int, y=None, on_step=None) -> torch.Tensor:
         """The pictures during training: at most PREVIEW_STEPS steps per level."""
         return self.sample(n, y=y, steps=min(self.steps_per_level, PREVIEW_STEPS), on_step=on_step)
