@@ -228,14 +228,19 @@ def test_every_checkpoint_refusal_is_a_paragraph(good_checkpoint, tmp_path):
 
 @pytest.mark.parametrize("command", ["train", "eval", "sample", "generate", "restore", "predict", "fid"])
 def test_every_command_refuses_a_bad_checkpoint_in_one_paragraph(good_checkpoint, tmp_path, command):
+    import numpy as np
+
+    from dlfound.images import write_picture
+
     files = damaged(good_checkpoint, tmp_path)
+    image = write_picture(np.zeros((16, 16), np.uint8), tmp_path / "in.png")
     cases = {"train": ("truncated",), "eval": ("code",), "sample": ("foreign",), "generate": ("truncated",),
              "restore": ("not ours",), "predict": ("newer",), "fid": ("code",)}[command]
     for case in cases:
         path, words = files[case]
         args = {"train": ["train", f"ckpt_path={path}", *QUIET],
                 "fid": ["train", "task=gan", "data=digits", "model=dcgan", f"task.fid_features={path}", *QUIET],
-                "restore": ["restore", f"ckpt_path={path}", f"input={path}", f"output={tmp_path}/out.png"],
+                "restore": ["restore", f"ckpt_path={path}", f"input={image}", f"output={tmp_path}/out.png"],
                 "predict": ["predict", f"ckpt_path={path}", f"input={path}"],
                 }.get(command, [command, f"ckpt_path={path}"])
         proc = run_dlfound(args, tmp_path, check=False, timeout=120)

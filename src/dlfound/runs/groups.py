@@ -40,6 +40,8 @@ def check_group_options(args: list[str], config_dir: Path) -> None:
         if not match or SWEEP_FUNCTION.match(match.group(2)):
             continue
         group, value = match.groups()
+        if group.split("/")[0] == "hydra":  # Hydra's plugins add launcher and sweeper options of their own
+            continue
         known = options(group, dirs)
         if known is None:
             continue
