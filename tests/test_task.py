@@ -90,3 +90,22 @@ def test_auxiliary_heads_add_to_the_loss():
     loss = task.training_step((x, y), 0)
     expected = nn.functional.cross_entropy(net.main(x), y) + 0.3 * nn.functional.cross_entropy(net.head(x), y)
     assert loss.item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_ema_warms_up_so_a_short_run_is_not_held_back_by_the_initial_weights():
+    """After n updates the decay is min(decay, (1 + n) / (10 + n)): the average follows the first steps closely."""
+    import torch
+    from torch.optim.swa_utils import AveragedModel
+
+    from dlfound.tasks.base import WarmedUpEMA
+
+    net = torch.nn.Linear(1, 1, bias=False)
+    ema = AveragedModel(net, multi_avg_fn=WarmedUpEMA(0.999), use_buffers=True)
+    with torch.no_grad():
+        net.weight.fill_(0.0)
+        ema.update_parameters(net)  # the first update copies
+        for _ in range(100):
+            net.weight.add_(1.0)
+            ema.update_parameters(net)
+    # A plain 0.999 EMA would sit near 5 (the initial weights still weigh 90 %); the warmed-up one near 100 - 9.
+    assert 85 < ema.module.weight.item() < 95

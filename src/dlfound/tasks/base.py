@@ -9,7 +9,7 @@ data such as mode centres; a feature network) is not a hyperparameter and stays 
 import lightning as L
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.optim.swa_utils import AveragedModel
 
 from dlfound.errors import ConfigError
 from dlfound.models.init import initialize
@@ -20,6 +20,25 @@ INPUTS = ["net", "mode_centers", "mode_std", "mode_weights", "features"]
 # Recurrent networks clip the gradient norm at this value unless trainer.gradient_clip_val says otherwise (0: off):
 # through time, one exploding gradient can undo a whole run (Pascanu, Mikolov & Bengio 2013).
 RECURRENT_CLIP_NORM = 1.0
+
+
+class WarmedUpEMA:
+    """The EMA update with a warm-up: after n updates the decay is min(decay, (1 + n) / (10 + n)) (TensorFlow's
+    ExponentialMovingAverage with num_updates), so the average of a short run is not held back by the random
+    initial weights (a plain 0.999 EMA still gives them 37 % of the weight after 1,000 steps). A callable object:
+    the decay is computed on the device, with no host synchronisation per step."""
+
+    def __init__(self, decay: float):
+        self.decay = decay
+
+    @torch.no_grad()
+    def __call__(self, averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor) -> None:
+        decay = torch.clamp((1 + updates) / (10 + updates), max=self.decay)
+        if averaged[0].is_floating_point():
+            torch._foreach_lerp_(averaged, current, 1 - decay)
+        else:  # integer buffers (batch norm's counters) take the latest value
+            for a, c in zip(averaged, current):
+                a.copy_(c)
 
 
 class Task(L.LightningModule):
@@ -41,7 +60,7 @@ class Task(L.LightningModule):
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         # Polyak averaging of the weights (and buffers); validation, test and sampling use the average.
-        self.ema = AveragedModel(self.net, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True) \
+        self.ema = AveragedModel(self.net, multi_avg_fn=WarmedUpEMA(ema_decay), use_buffers=True) \
             if ema_decay else None
         self.use_compile = compile
         self._compiled = None
