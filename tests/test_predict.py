@@ -83,7 +83,7 @@ def test_predict_errors_are_one_paragraph(trained, capsys):
     image = tmp / "pets" / "cat" / "0.png"
     for args, message in ([f"ckpt_path={ckpt}", f"input={tmp / 'nowhere.png'}"], "no such file or folder"), \
                          (["input=x.png"], "needs ckpt_path="), \
-                         ([f"ckpt_path={image}", f"input={image}"], "could not read checkpoint"):  # not a checkpoint
+                         ([f"ckpt_path={image}", f"input={image}"], "is not a PyTorch checkpoint"):
         with pytest.raises(SystemExit) as exit_:
             main(args)
         shown = capsys.readouterr()

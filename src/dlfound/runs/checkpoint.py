@@ -51,6 +51,9 @@ def unreadable(path: Path, err: Exception) -> CheckpointError:
     with open(path, "rb") as file:
         head = file.read(4)
     message = plain_text(str(err))
+    if size and not head.startswith((b"PK", b"\x80")):  # neither a zip (torch.save) nor a pickle
+        return CheckpointError(f"{path} is not a PyTorch checkpoint (it starts with {head!r}). Give a .ckpt file "
+                               "written by `dlfound train`, e.g. RUN/checkpoints/last.ckpt or best-*.ckpt.")
     if "Weights only load failed" in message:
         found = UNSUPPORTED_GLOBAL.search(message)
         what = f" ({found.group(1)})" if found else ""
@@ -64,8 +67,9 @@ def unreadable(path: Path, err: Exception) -> CheckpointError:
             f"checkpoint {path} is damaged or incomplete ({size} bytes; {message[:120]}), as a file is when the disk "
             "filled or a copy stopped mid-way. Use another checkpoint of the run (checkpoints/last.ckpt or "
             "best-*.ckpt), or copy the file again.")
-    return CheckpointError(f"{path} is not a PyTorch checkpoint (it starts with {head!r}). Give a .ckpt file "
-                           "written by `dlfound train`, e.g. RUN/checkpoints/last.ckpt or best-*.ckpt.")
+    return CheckpointError(
+        f"checkpoint {path} could not be read ({size} bytes; {message[:120]}). Give a .ckpt file written by "
+        "`dlfound train`, e.g. RUN/checkpoints/last.ckpt or best-*.ckpt.")
 
 
 def load_checkpoint(path: str | Path) -> dict:
