@@ -23,16 +23,11 @@ SHOWN = 10  # rows of a folder's predictions printed
 
 def load_classifier(ckpt_path: str, device: str):
     """(task in eval mode on device, data module, class names) of a classification run's checkpoint."""
-    from dlfound.runs.build import load_task
-    from dlfound.runs.checkpoint import load_checkpoint, run_config
+    from dlfound.runs.build import load_trained
 
-    ckpt = load_checkpoint(ckpt_path)
-    cfg = run_config(ckpt, {})
-    if not str(cfg.get("task", {}).get("_target_", "")).endswith("ClassificationTask"):
-        raise ConfigError(f"{ckpt_path} was not trained by the classification task (task="
-                          f"{cfg.get('task', {}).get('_target_')}); `dlfound predict` needs a classifier, e.g. one "
-                          "trained with `dlfound train data=imagefolder data.root=FOLDER model=resnet18`")
-    datamodule, task = load_task(ckpt, cfg)
+    datamodule, task, cfg = load_trained(ckpt_path, "ClassificationTask", "`dlfound predict` needs a classifier, "
+                                         "e.g. one trained with `dlfound train data=imagefolder data.root=FOLDER "
+                                         "model=resnet18`")
     if not getattr(datamodule, "image_size", None) or not hasattr(datamodule, "prepare"):
         raise ConfigError(f"{ckpt_path} was trained on {cfg['data'].get('_target_')}, not on images; "
                           "`dlfound predict` classifies image files")

@@ -84,8 +84,7 @@ def restore(options: dict) -> dict:
     from dlfound.data.degradations import Degradation, imresize, quantize
     from dlfound.images import check_suffix, write_image
     from dlfound.metrics.restoration import psnr, ssim
-    from dlfound.runs.build import load_task
-    from dlfound.runs.checkpoint import load_checkpoint, run_config
+    from dlfound.runs.build import load_trained
 
     if Path(options["output"]).resolve() == Path(options["input"]).resolve():
         raise RestoreError(f"output={options['output']} would overwrite the input; choose another file name")
@@ -94,13 +93,8 @@ def restore(options: dict) -> dict:
             check_suffix(options[key])
     image = load_image(options["input"], "input")
 
-    ckpt = load_checkpoint(options["ckpt_path"])
-    cfg = run_config(ckpt, {})
-    if not str(cfg.get("task", {}).get("_target_", "")).endswith("RestorationTask"):
-        raise RestoreError(f"{options['ckpt_path']} was not trained by the restoration task "
-                           f"(task={cfg['task'].get('_target_')}); train one with e.g. "
-                           "`dlfound train experiment=dncnn_sigma25`")
-    datamodule, task = load_task(ckpt, cfg)
+    datamodule, task, _ = load_trained(options["ckpt_path"], "RestorationTask",
+                                       "train one with e.g. `dlfound train experiment=dncnn_sigma25`")
     device = resolve_device(options["device"])
     image = image.to(device)
     trained = datamodule.degrade

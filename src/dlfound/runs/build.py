@@ -100,6 +100,19 @@ def load_task(ckpt: dict, cfg: dict, with_data: bool = True):
     return datamodule, task
 
 
+def load_trained(ckpt_path: str | Path, task_class: str, advice: str):
+    """(datamodule, task, run config) of a checkpoint whose task is `task_class` (e.g. "ClassificationTask"); a
+    checkpoint of another task is one ConfigError paragraph ending in `advice` (what to train instead)."""
+    from dlfound.runs.checkpoint import load_checkpoint, run_config
+
+    ckpt = load_checkpoint(ckpt_path)
+    cfg = run_config(ckpt, {})
+    target = str(cfg.get("task", {}).get("_target_", ""))
+    if not target.endswith(task_class):
+        raise ConfigError(f"{ckpt_path} was not trained by the {task_class} (task={target or None}); {advice}")
+    return (*load_task(ckpt, cfg), cfg)
+
+
 def load_network(path: str | Path):
     """(network, its run's config) of a dlfound checkpoint, the network in eval mode with its trained weights."""
     from dlfound.runs.checkpoint import load_checkpoint
