@@ -54,6 +54,8 @@ from pathlib import Path
 
 import torch
 
+from dlfound.runs.results import read_results
+
 USAGE = ("python scripts/compare_generative.py features=CLASSIFIER.ckpt [n=10000] [n2d=2500] [sampler=NAME] "
          "[steps=K] [checkpoint=best|last] [device=auto] [seed=0] [floor=true] [markdown=PATH] "
          "RUN_OR_CKPT[@SAMPLER[:STEPS]] ...")
@@ -110,16 +112,6 @@ def split_sampler(arg: str) -> tuple[str, str | None, int | None]:
         raise ConfigError(f"{arg!r}: after '@' give a sampler and optionally its steps, e.g. RUN@ddim:50 or "
                           "RUN@annealed")
     return path, name, int(steps) if steps else None
-
-
-def read_results(run_dir: Path) -> dict | None:
-    path = run_dir / "results.json"
-    if not path.is_file():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def pick_checkpoint(run_dir: Path, results: dict | None, which: str) -> Path:
@@ -212,21 +204,8 @@ def describe(entry: Entry, task) -> dict:
 
 
 def sampler_label(task) -> tuple[str, int]:
-    """('ddim 50', network evaluations per sample) for the chosen sampler; ('direct', 1) for one-pass families."""
-    if hasattr(task, "sampling"):  # diffusion
-        s = task.sampling
-        label = f"{s['sampler']} {s['steps']}"
-        if s["eta"] != (1.0 if s["sampler"] == "ddpm" else 0.0):
-            label += f" η={s['eta']:g}"
-        if s["guidance"]:
-            label += f" w={s['guidance']:g}"
-        return label, s["steps"] * (2 if s["guidance"] else 1)
-    if hasattr(task, "steps_per_level"):  # score
-        levels = len(task.sigmas)
-        if task.sampler == "annealed":
-            return f"annealed {task.steps_per_level}×{levels}", task.steps_per_level * levels
-        return f"langevin {task.steps_per_level * levels}", task.steps_per_level * levels
-    return "direct", 1
+    """('ddim 50', network evaluations per sample) for stepwise samplers; ('direct', 1) for one-pass families."""
+    return task.sampler_description() if hasattr(task, "sampler_description") else ("direct", 1)
 
 
 # -- sampling --------------------------------------------------------------------------------------------------
@@ -304,30 +283,25 @@ class Real:
 
 
 def image_scores(extractor, real: dict, fake: torch.Tensor) -> dict:
-    from dlfound.metrics.sample_quality import features_of, frechet_distance, kernel_inception_distance
+    from dlfound.metrics.sample_quality import features_of, score_features
 
     finite = torch.isfinite(fake.flatten(1)).all(1)
     if not finite.all():
         return {"fid": None, "kid": None, "finite_fraction": float(finite.float().mean())}
-    f_fake = features_of(extractor, fake)
-    return {"fid": frechet_distance(real["features"], f_fake),
-            "kid": kernel_inception_distance(real["features"], f_fake)}
+    return score_features(real["features"], features_of(extractor, fake))
 
 
 def point_scores(datamodule, real: torch.Tensor, fake: torch.Tensor) -> dict:
-    from dlfound.metrics.sample_quality import mmd_rbf, mode_coverage, mode_weights
+    from dlfound.metrics.sample_quality import score_points
 
     finite = torch.isfinite(fake).all(1)
     if not finite.all():
         return {"mmd": None, "finite_fraction": float(finite.float().mean())}
-    scores = {"mmd": mmd_rbf(real, fake)}
     centers = getattr(datamodule, "mode_centers", None)
+    scores = score_points(real, fake, centers, getattr(datamodule, "mode_std", None),
+                          getattr(datamodule, "mode_weights", None))
     if centers is not None:
-        scores.update(mode_coverage(fake, centers, datamodule.mode_std))
         scores["modes"] = len(centers)
-        weights = getattr(datamodule, "mode_weights", None)
-        if weights is not None:
-            scores.update(mode_weights(fake, centers, weights))
     return scores
 
 
@@ -388,8 +362,6 @@ def measure(entry: Entry, options: dict, device: str, real: Real) -> dict:
 def floor_rows(rows: list[dict], real: Real, options: dict) -> list[dict]:
     """The data against itself: training images vs the test images (FID/KID), a draw of the training points vs
     the test points (MMD, modes): what a perfect model would score with as many samples."""
-    from dlfound.metrics.sample_quality import features_of
-
     floors, seen = [], set()
     for row in rows:
         key = row["data_key"]
@@ -404,11 +376,8 @@ def floor_rows(rows: list[dict], real: Real, options: dict) -> list[dict]:
                  "data": row["data"], "floor": True, "data_key": key}
         if row["kind"] == "images":
             fake = as_unit_images(train_x[torch.randperm(len(train_x), generator=g)[:options["n"]]])
-            f_fake = features_of(real.extractor, fake)
-            from dlfound.metrics.sample_quality import frechet_distance, kernel_inception_distance
-
-            floor.update(n=len(fake), n_real=reference["n"], fid=frechet_distance(reference["features"], f_fake),
-                         kid=kernel_inception_distance(reference["features"], f_fake), features=options["features"])
+            floor.update(n=len(fake), n_real=reference["n"], features=options["features"],
+                         **image_scores(real.extractor, reference, fake))
         else:
             fake = train_x[torch.randperm(len(train_x), generator=g)[:options["n2d"]]].float()
             floor.update(n=len(fake), n_real=reference["n"],

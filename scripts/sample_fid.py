@@ -20,7 +20,7 @@ def main(args: list[str]) -> None:
     from dlfound.commands.options import Option, parse_options, resolve_device
     from dlfound.commands.sample import load_generative
     from dlfound.errors import DlfoundError
-    from dlfound.metrics.sample_quality import features_of, frechet_distance, kernel_inception_distance
+    from dlfound.metrics.sample_quality import features_of, score_features
     from dlfound.runs.build import compose, instantiate_section
     from dlfound.runs.build import load_feature_extractor
     from dlfound.runs.console import fail
@@ -56,9 +56,9 @@ def main(args: list[str]) -> None:
             source = kv["ckpt_path"]
         test_x, _ = datamodule.load(train=False)
         real = test_x[:n].float() / 255 if test_x.dtype == torch.uint8 else test_x[:n].float()
-        f_real, f_fake = features_of(extractor, real), features_of(extractor, fake)
+        scores = score_features(features_of(extractor, real), features_of(extractor, fake))
         result = {"samples": source, "n_real": len(real), "n_fake": len(fake), "features": kv["features"],
-                  "fid": frechet_distance(f_real, f_fake), "kid": kernel_inception_distance(f_real, f_fake)}
+                  "fid": scores["fid"], "kid": scores["kid"]}
     except DlfoundError as err:
         fail(f"sample_fid: {err}. Usage: see the top of scripts/sample_fid.py")
     print(json.dumps(result))

@@ -37,7 +37,6 @@ def human_size(n: float | None) -> str:
         if n < 1024 or unit == "TB":
             return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
         n /= 1024
-    return f"{n:.1f} TB"
 
 
 def free_space(folder: Path) -> int | None:

@@ -118,6 +118,27 @@ def mode_weights(samples: torch.Tensor, centers: torch.Tensor, weights: torch.Te
             "heaviest_mode_weight": float(fractions[weights.argmax()])}
 
 
+def score_features(f_real: torch.Tensor, f_fake: torch.Tensor, with_fid: bool = True) -> dict[str, float]:
+    """{'kid', 'fid'} of generated images against real ones, on their features (FID only `with_fid`: it means
+    little on raw pixels)."""
+    scores = {"kid": kernel_inception_distance(f_real, f_fake, subset_size=1000)}
+    if with_fid:
+        scores["fid"] = frechet_distance(f_real, f_fake)
+    return scores
+
+
+def score_points(real: torch.Tensor, fake: torch.Tensor, centers: torch.Tensor | None = None,
+                 std: float | None = None, weights: torch.Tensor | None = None) -> dict[str, float]:
+    """{'mmd'} of 2-D samples against real points, and on a Gaussian mixture (its centres and std given) the mode
+    coverage, plus the weight error when the mixture's weights are given."""
+    scores = {"mmd": mmd_rbf(real.cpu(), fake.cpu())}
+    if centers is not None:
+        scores.update(mode_coverage(fake, centers, std))
+        if weights is not None:
+            scores.update(mode_weights(fake, centers, weights))
+    return scores
+
+
 # -- feature extractors (dlfound.runs.build.load_feature_extractor picks one) --------------------------------
 class ClassifierFeatures(nn.Module):
     """A classifier's penultimate features (its `forward_features`), for inputs in [0, 1] normalised as the

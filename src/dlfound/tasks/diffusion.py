@@ -46,7 +46,6 @@ class DiffusionTask(StepwiseSamplingTask):
             raise ConfigError(f"task.cond_drop is a probability below 1, got {cond_drop}")
         self.schedule = NoiseSchedule(make_betas(schedule, timesteps))
         self.cond_drop, self.preview_steps, self.vlb_samples = cond_drop, preview_steps, vlb_samples
-        self.sampling = {}
         self.set_sampler()
         # The loss at random t is a noisy monitor; on 2-D data, sampling is cheap enough to pick by MMD.
         self.monitor = "val/mmd" if not self.is_image and self.eval_samples else "val/loss"
@@ -77,6 +76,15 @@ class DiffusionTask(StepwiseSamplingTask):
         if guidance < 0:
             raise ConfigError(f"guidance={guidance}: the guidance scale w is at least 0 (0: plain conditional)")
         self.sampling = {"sampler": sampler, "steps": steps, "eta": eta, "guidance": guidance}
+
+    def sampler_description(self) -> tuple[str, int]:
+        s = self.sampling
+        label = f"{s['sampler']} {s['steps']}"
+        if s["eta"] != (1.0 if s["sampler"] == "ddpm" else 0.0):
+            label += f" η={s['eta']:g}"
+        if s["guidance"]:
+            label += f" w={s['guidance']:g}"
+        return label, s["steps"] * (2 if s["guidance"] else 1)  # guidance runs the net twice per step
 
     # -- data -----------------------------------------------------------------------------------------------
     def to_model(self, x: torch.Tensor) -> torch.Tensor:

@@ -22,7 +22,7 @@ import torch
 
 from dlfound.errors import ConfigError
 from dlfound.pictures import density_plot, image_grid, scatter_plot, side_by_side, square_limits
-from dlfound.tasks.generative import GenerativeTask
+from dlfound.tasks.generative import GenerativeTask, fixed_noise
 
 
 class FlowTask(GenerativeTask):
@@ -90,10 +90,9 @@ class FlowTask(GenerativeTask):
 
     def log_pictures(self, reference):
         if self.is_image:
-            state = torch.random.get_rng_state()
-            torch.manual_seed(1234)
-            grids = [image_grid(self.sample(self.picture_samples, t), nrow=8) for t in (1.0, self.sample_temperature)]
-            torch.random.set_rng_state(state)
+            with fixed_noise():
+                grids = [image_grid(self.sample(self.picture_samples, t), nrow=8)
+                         for t in (1.0, self.sample_temperature)]
             self.picture("samples", side_by_side(*grids))  # left: temperature 1, right: sample_temperature
         elif self.data_shape == (2,):
             samples = self.fixed_samples()

@@ -12,16 +12,24 @@ TensorBoard (`add_image`) and writes them as PNG files into RUN/images/: samples
 family adds (reconstructions, per-class rows, 2-D scatter plots, density maps).
 """
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from dlfound.images import write_picture
-from dlfound.metrics.sample_quality import (PixelFeatures, features_of, frechet_distance, kernel_inception_distance,
-                                            mmd_rbf, mode_coverage, mode_weights)
+from dlfound.metrics.sample_quality import PixelFeatures, features_of, score_features, score_points
 from dlfound.pictures import image_grid, scatter_plot, square_limits
 from dlfound.tasks.base import Task
+
+
+@contextmanager
+def fixed_noise(seed: int = 1234):
+    """Draw the pictures' samples from the same noise every epoch, leaving training's random streams untouched."""
+    with torch.random.fork_rng(devices=range(torch.cuda.device_count()) if torch.cuda.is_available() else []):
+        torch.manual_seed(seed)
+        yield
 
 
 class GenerativeTask(Task):
@@ -112,16 +120,9 @@ class GenerativeTask(Task):
     def fixed_samples(self) -> torch.Tensor:
         """Samples from the same noise every epoch, so that the pictures show the model change, not the noise."""
         n = self.picture_samples if self.is_image else 1000
-        state = torch.random.get_rng_state()
-        cuda_state = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
-        torch.manual_seed(1234)
-        try:
+        with fixed_noise():
             y = torch.arange(n, device=self.device) % self.num_classes if self.num_classes else None
             return self.preview(n, y=y)
-        finally:
-            torch.random.set_rng_state(state)
-            if cuda_state is not None:
-                torch.cuda.set_rng_state_all(cuda_state)
 
     def on_validation_epoch_start(self) -> None:
         self._reference = None
@@ -196,19 +197,13 @@ class SampledQualityTask(GenerativeTask):
             return
         real, fake = torch.cat(self._real), torch.cat(self._fake)
         self._real, self._fake, self._count = [], [], 0
-        metrics = {}
         if self.is_image:
             extractor = self.extractor()
-            f_real, f_fake = features_of(extractor, real), features_of(extractor, fake)
-            metrics["kid"] = kernel_inception_distance(f_real, f_fake, subset_size=1000)
-            if self.measures_fid:
-                metrics["fid"] = frechet_distance(f_real, f_fake)
+            metrics = score_features(features_of(extractor, real), features_of(extractor, fake), self.measures_fid)
+        elif stage == "test" and self.mode_centers is not None:
+            metrics = score_points(real, fake, self.mode_centers, self.mode_std, self.mode_weights)
         else:
-            metrics["mmd"] = mmd_rbf(real.cpu(), fake.cpu())
-            if stage == "test" and self.mode_centers is not None:
-                metrics.update(mode_coverage(fake, self.mode_centers, self.mode_std))
-                if self.mode_weights is not None:
-                    metrics.update(mode_weights(fake, self.mode_centers, self.mode_weights))
+            metrics = score_points(real, fake)
         for key, value in metrics.items():
             self.log(f"{stage}/{key}", value, prog_bar=key in ("kid", "mmd", "fid", "modes_covered"))
 
@@ -240,6 +235,10 @@ class StepwiseSamplingTask(SampledQualityTask):
                     guidance: float | None = None) -> None:
         raise NotImplementedError
 
+    def sampler_description(self) -> tuple[str, int]:
+        """(how `sample` draws, e.g. 'ddim 50', network evaluations per sample), for tables."""
+        raise NotImplementedError
+
     def validation_step(self, batch, batch_idx):
         self.step(batch, "val")
         if batch_idx == 0:
@@ -257,12 +256,14 @@ class StepwiseSamplingTask(SampledQualityTask):
     def sample_path(self, y=None, on_step=None, fast: bool = False) -> torch.Tensor:
         """One sample's states from noise to data, `path_frames` of them evenly spaced over the steps of the chosen
         sampler (or of the pictures' faster one, `fast`)."""
-        frames = []
+        frames, kept = [], set()
 
         def keep(i: int, total: int, x: torch.Tensor) -> None:
             if on_step is not None:
                 on_step(i, total, x)
-            if i in {round(k * (total - 1) / (self.path_frames - 1)) for k in range(self.path_frames)}:
+            if not kept:
+                kept.update(round(k * (total - 1) / (self.path_frames - 1)) for k in range(self.path_frames))
+            if i in kept:
                 frames.append(self.from_model(x[:1]))
 
         (self.preview if fast else self.sample)(1, y=y, on_step=keep)
@@ -271,8 +272,6 @@ class StepwiseSamplingTask(SampledQualityTask):
     def log_pictures(self, reference):
         super().log_pictures(reference)
         if self.is_image:
-            state = torch.random.get_rng_state()
-            torch.manual_seed(1234)
-            path = self.sample_path(0 if self.num_classes else None, fast=True)
-            torch.random.set_rng_state(state)
+            with fixed_noise():
+                path = self.sample_path(0 if self.num_classes else None, fast=True)
             self.picture("path", image_grid(path, nrow=len(path)))

@@ -63,6 +63,12 @@ class ScoreTask(StepwiseSamplingTask):
         self.sampler = sampler
         self.steps_per_level = self.hparams.steps_per_level if steps is None else steps
 
+    def sampler_description(self) -> tuple[str, int]:
+        steps = self.steps_per_level * len(self.sigmas)
+        if self.sampler == "annealed":
+            return f"annealed {self.steps_per_level}×{len(self.sigmas)}", steps
+        return f"langevin {steps}", steps
+
     def score(self, x: torch.Tensor, level: torch.Tensor, net=None) -> torch.Tensor:
         """s(x, sigma_level) = net(x, level) / sigma_level, for [B] level indices."""
         sigma = self.sigmas[level].view(-1, *([1] * (x.dim() - 1)))
