@@ -42,7 +42,7 @@ BATCH = 2
 # The data each family trains on; None keeps the data the model's config selects (restoration: denoise or sr).
 FAMILY_DATA = {"classifier": ["mnist", "cifar10"], "vae": ["mnist"], "gan": ["mnist"], "flow": ["mnist"],
                "diffusion": ["mnist", "cifar10"], "restoration": [None], "sequence": ["mnist_rows", "tinyshakespeare", "adding", "copy"],
-               "seq2seq": ["addition"], "ctc": ["mnist_strips"]}
+               "seq2seq": ["addition"], "ctc": ["mnist_strips"], "bayesian": ["mnist", "cifar10"]}
 # Models that read only some of their family's data: GPT reads token ids, the score MLP vectors.
 MODEL_DATA = {"gpt": ["tinyshakespeare"], "score_mlp": ["ring8"]}
 # What the run builder fills in from the data files (the corpus's vocabulary), here set as it would.
@@ -130,6 +130,13 @@ def classifier_loss(net, x, y):
     return loss, [logits]
 
 
+def bayesian_loss(net, x, y):
+    """Bayes by Backprop's minibatch free energy: cross-entropy plus the KL of the weights' draw, here over a
+    training set of 1,000 samples (the task weighs it by 1/(number of batches x batch size))."""
+    logits = net(x)
+    return F.cross_entropy(logits, y) + net.kl() / 1000, [logits]
+
+
 def vae_loss(net, x, y):
     y = y if net.conditional else None
     params, mu, logvar = net(x, y)
@@ -200,7 +207,8 @@ def ctc_loss(net, x, y):
 
 
 LOSSES = {"classifier": classifier_loss, "vae": vae_loss, "gan": gan_loss, "flow": flow_loss,
-          "diffusion": diffusion_loss, "restoration": restoration_loss, "sequence": sequence_loss, "seq2seq": seq2seq_loss, "ctc": ctc_loss}
+          "diffusion": diffusion_loss, "restoration": restoration_loss, "sequence": sequence_loss, "seq2seq": seq2seq_loss, "ctc": ctc_loss,
+          "bayesian": bayesian_loss}
 
 
 def check_features(net: nn.Module, x: torch.Tensor) -> None:
@@ -232,7 +240,7 @@ def check_model(name: str, cfg) -> None:
     loss, outputs = LOSSES[family](net, x, y)
     assert loss.dim() == 0 and torch.isfinite(loss)
     assert all(torch.isfinite(out).all() for out in outputs), "non-finite outputs"
-    if family == "classifier":
+    if family in ("classifier", "bayesian"):
         assert outputs[0].shape == (BATCH, cfg.data.num_classes)
     loss.backward()
     params = [(n, p) for n, p in net.named_parameters() if p.requires_grad]
@@ -251,7 +259,8 @@ def check_model(name: str, cfg) -> None:
 
 # The data keys each family's config must interpolate (others: in_channels).
 SHAPE_KEYS = {"classifier": ["in_channels", "num_classes", "image_size"], "sequence": ["vocab_size"],
-              "seq2seq": ["vocab_size"], "ctc": ["in_channels", "num_classes", "image_size"]}
+              "seq2seq": ["vocab_size"], "ctc": ["in_channels", "num_classes", "image_size"],
+              "bayesian": ["in_channels", "num_classes", "image_size"]}
 # Keys that only some data configs have: ${oc.select:data.KEY,DEFAULT} reads them where they are.
 SEQUENCE_KEYS = ("vocab_size", "in_features", "num_outputs", "readout", "block_size", "pad_id", "bos_id", "eos_id")
 

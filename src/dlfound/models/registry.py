@@ -17,8 +17,9 @@ from collections.abc import Callable
 from torch import nn
 
 # sequence: recurrent nets and GPT (sequence in, a prediction per sequence or per step); seq2seq: encoder-decoders;
-# ctc: per-column label scores for connectionist temporal classification (CRNN).
-FAMILIES = ("classifier", "vae", "gan", "flow", "diffusion", "restoration", "sequence", "seq2seq", "ctc")
+# ctc: per-column label scores for connectionist temporal classification (CRNN); bayesian: classifiers with weight
+# posteriors whose `kl()` enters the loss (Bayes by Backprop).
+FAMILIES = ("classifier", "vae", "gan", "flow", "diffusion", "restoration", "sequence", "seq2seq", "ctc", "bayesian")
 
 _MODELS: dict[str, tuple[str, Callable[..., nn.Module]]] = {}
 
