@@ -18,9 +18,10 @@ ALLOWED = {
     "pictures": set(),
     "inverse": {"data"},
     "diffusion": set(),
+    "ntk": {"models"},
     "tasks": {"models", "metrics", "pictures", "images", "diffusion"},
-    "runs": {"data", "tasks", "models", "metrics", "pictures", "images", "commands.train"},
-    "commands": {"runs", "data", "tasks", "models", "metrics", "inverse", "diffusion", "pictures", "images"},
+    "runs": {"data", "tasks", "models", "metrics", "pictures", "images", "commands.train", "ntk"},
+    "commands": {"runs", "data", "tasks", "models", "metrics", "inverse", "diffusion", "pictures", "images", "ntk"},
     "cli": {"commands.train"},
     "__main__": {"cli"},
 }
@@ -90,4 +91,4 @@ def test_the_top_level_holds_only_the_entry_and_a_handful_of_modules():
     top = {p.stem for p in PACKAGE.glob("*.py")}
     assert top == TOP_LEVEL
     packages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").is_file()}
-    assert packages == {"commands", "runs", "models", "data", "tasks", "metrics", "inverse", "diffusion"}
+    assert packages == {"commands", "runs", "models", "data", "tasks", "metrics", "inverse", "diffusion", "ntk"}
