@@ -41,15 +41,24 @@ from dlfound.ntk.linearization import linearization_distance, parameters_of
 from dlfound.ntk.regression import ntk_regression
 
 
-def inputs_and_targets(dataset, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The first `limit` examples (all when None) of a map-style dataset of (input, target) pairs, stacked."""
+def inputs_and_targets(datamodule, dataset, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The first `limit` examples (all when None) of a map-style dataset of (input, target) pairs, stacked in
+    their stored order and made into model inputs as evaluation makes them (`as_model_input`)."""
     n = len(dataset) if limit is None else min(limit, len(dataset))
     items = [dataset[i] for i in range(n)]
     if isinstance(items[0], (tuple, list)):
         x = torch.stack([torch.as_tensor(item[0]) for item in items])
         y = torch.stack([torch.as_tensor(item[1]) for item in items]) if len(items[0]) > 1 else None
-        return x, y
-    return torch.stack([torch.as_tensor(item) for item in items]), None
+    else:
+        x, y = torch.stack([torch.as_tensor(item) for item in items]), None
+    return as_model_input(datamodule, x), y
+
+
+def as_model_input(datamodule, x: torch.Tensor) -> torch.Tensor:
+    """Stored samples -> what the network sees at evaluation: in-memory data modules keep raw samples and scale and
+    normalise them on the batch (`prepare(x, training=False)`: no augmentation); others give model inputs."""
+    prepare = getattr(datamodule, "prepare", None)
+    return prepare(x, False) if callable(prepare) else x.float() if x.dtype == torch.uint8 else x
 
 
 class NTKMonitor(Callback):
@@ -107,7 +116,7 @@ class NTKMonitor(Callback):
         net = pl_module.net
         if self.theta0 is None:  # a resumed run keeps the theta_0 of its checkpoint
             train = trainer.datamodule.train_dataloader().dataset
-            self.probe, _ = inputs_and_targets(train, self.probe_size)
+            self.probe, _ = inputs_and_targets(trainer.datamodule, train, self.probe_size)
             self.theta0 = {k: v.cpu() for k, v in parameters_of(net).items()}
         self._k0 = None
         self.check_sizes(trainer, net)
@@ -128,7 +137,7 @@ class NTKMonitor(Callback):
         if self.regression is False:
             return
         train = trainer.datamodule.train_dataloader().dataset
-        x, y = inputs_and_targets(train, 1)
+        x, y = inputs_and_targets(trainer.datamodule, train, 1)
         real = y is not None and y.is_floating_point() and y[0].numel() == outputs
         if not real:
             if self.regression:
@@ -171,11 +180,11 @@ class NTKMonitor(Callback):
     # -- kernel regression -------------------------------------------------------------------------------------
     def regression_metrics(self, trainer, net: torch.nn.Module) -> dict[str, float]:
         device = next(net.parameters()).device
-        x_train, y_train = inputs_and_targets(trainer.datamodule.train_dataloader().dataset)
+        x_train, y_train = inputs_and_targets(trainer.datamodule, trainer.datamodule.train_dataloader().dataset)
         loaders = trainer.test_dataloaders
         loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
         batches = list(loader)
-        x_test = torch.cat([b[0] for b in batches]).to(device)
+        x_test = as_model_input(trainer.datamodule, torch.cat([b[0] for b in batches])).to(device)
         y_test = torch.cat([b[1] for b in batches]).to(device)
         x_train, y_train = x_train.to(device), y_train.to(device)
         net0 = self.initial_net(net).eval()
