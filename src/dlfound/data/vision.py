@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from dlfound.data.memory import InMemoryDataModule
+from dlfound.data.memory import InMemoryDataModule, TensorBatches
 from dlfound.errors import DatasetUnavailableError
 
 # What torchvision expects under data_dir, per dataset: (folder, files).
@@ -123,14 +123,64 @@ def _to_tensors(ds) -> tuple[torch.Tensor, torch.Tensor]:
     return data.contiguous(), torch.as_tensor(np.asarray(labels), dtype=torch.long)
 
 
-class TorchvisionDataModule(InMemoryDataModule):
-    """One of torchvision's in-memory image sets, chosen by `name` (the torchvision class name)."""
+def to_shape(x: torch.Tensor, channels: int, size: int) -> torch.Tensor:
+    """uint8 images [N, C, H, W] as `channels` (RGB to grey by ITU-R 601 luma, grey to RGB by repetition) at
+    size x size (bilinear, antialiased): another set shaped as this one's samples."""
+    if x.shape[1] == 3 and channels == 1:
+        x = (x.float() * torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    elif x.shape[1] == 1 and channels == 3:
+        x = x.expand(-1, 3, -1, -1)
+    if tuple(x.shape[-2:]) != (size, size):
+        x = torch.nn.functional.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True,
+                                            align_corners=False)
+    return x.round().clamp(0, 255).to(torch.uint8).contiguous() if x.is_floating_point() else x.contiguous()
 
-    def __init__(self, name: str, data_dir: str, download: bool = True, **kwargs):
+
+def load_ood(ood: str, data_dir: str, download: bool, channels: int, size: int) -> torch.Tensor:
+    """The test images of the out-of-distribution set `ood`: a torchvision set's name (FashionMNIST, CIFAR10, ...,
+    read from data_dir) or a folder of images (any depth; e.g. DATA/cifar10-jpeg/test), shaped as this set's."""
+    if ood in LAYOUTS:
+        return to_shape(_to_tensors(_read(ood, data_dir, False, download))[0], channels, size)
+    from dlfound.data.imagefolder import image_files, load_image
+
+    files = image_files(Path(ood)) if Path(ood).is_dir() else []
+    if not files:
+        raise DatasetUnavailableError(
+            f"data.ood={ood!r} is neither a torchvision set ({', '.join(LAYOUTS)}, read from {Path(data_dir).resolve()}) "
+            "nor a folder holding images; name one of those sets, give the path of a folder of images, or drop "
+            "data.ood (null) to test without an out-of-distribution set.")
+    return to_shape(torch.stack([load_image(f, 3, None) for f in files]), channels, size)
+
+
+class TorchvisionDataModule(InMemoryDataModule):
+    """One of torchvision's in-memory image sets, chosen by `name` (the torchvision class name).
+
+    `ood` adds an out-of-distribution set as a second test loader (labels -1), for tasks that measure whether
+    their uncertainty flags unfamiliar inputs (see dlfound.metrics.calibration): a torchvision set's name, such
+    as FashionMNIST beside MNIST, or a folder of images, converted to this set's channels and size and
+    normalised as its samples."""
+
+    def __init__(self, name: str, data_dir: str, download: bool = True, ood: str | None = None, **kwargs):
         super().__init__(**kwargs)
         if name not in LAYOUTS:
             raise DatasetUnavailableError(f"unknown torchvision dataset {name!r}; choose one of {', '.join(LAYOUTS)}")
-        self.name, self.data_dir, self.download = name, data_dir, download
+        self.name, self.data_dir, self.download, self.ood = name, data_dir, download, ood
+
+    def setup(self, stage: str | None = None) -> None:
+        fresh = not self.splits
+        super().setup(stage)
+        if fresh and self.ood:
+            x = load_ood(self.ood, self.data_dir, self.download, self.in_channels, self.image_size)
+            self.splits["ood"] = TensorBatches(x, torch.full((len(x),), -1, dtype=torch.long))
+
+    def test_dataloader(self):
+        """The test set, and the out-of-distribution set after it when `ood` names one."""
+        if "ood" not in self.splits:
+            return super().test_dataloader()
+        return [super().test_dataloader(), self._loader("ood", shuffle=False)]
+
+    def predict_dataloader(self):
+        return self._loader("test", shuffle=False)
 
     def prepare_data(self) -> None:
         # Runs once per node before setup on every rank, so only one process downloads.

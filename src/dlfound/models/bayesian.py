@@ -154,6 +154,9 @@ class BayesConv2d(BayesLayer):
 class BayesianNet(nn.Module):
     """A network whose Bayesian layers each hold the KL of their latest draw; `kl()` sums them."""
 
+    # Every pass draws new weights, so averaging passes (task.mc_samples) is meaningful without dropout.
+    stochastic = True
+
     def kl(self) -> torch.Tensor:
         return sum(m.kl() for m in self.modules() if isinstance(m, BayesLayer))
 

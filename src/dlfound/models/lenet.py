@@ -4,6 +4,9 @@ Two convolution + subsampling stages extract features (C1: 6 maps of 5x5, S2, C3
 three fully connected layers (C5: 120, F6: 84, output: classes) classify them. The paper feeds 32x32 images;
 28x28 MNIST is zero-padded by 2 in C1 to the same geometry. The paper's squashing function is a scaled tanh
 and its subsampling a trainable average; `activation="relu", pool="max"` gives the modern variant.
+`dropout` > 0 (Srivastava et al. 2014) drops the input of each fully connected layer (C5, F6, output), the
+network that MC dropout averages at test time (Gal & Ghahramani 2016); at 0 the layers are absent, so the
+state_dict keys are those of the plain network.
 """
 
 import torch
@@ -25,8 +28,11 @@ class LeNet5(nn.Module):
         image_size: int = 28,
         activation: str = "tanh",
         pool: str = "avg",
+        dropout: float = 0.0,
     ):
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if pool not in POOLS:
             raise ValueError(f"unknown pool {pool!r}; choose one of {', '.join(POOLS)}")
         # C1 pads 28x28 to the paper's 32x32; after C1, S2, C3 (no padding) and S4 the side is (s - 4) // 2 - 4) // 2.
@@ -45,12 +51,18 @@ class LeNet5(nn.Module):
             make_activation(activation),
             POOLS[pool](kernel_size=2, stride=2),  # S4
         )
+        def drop() -> list[nn.Module]:
+            return [nn.Dropout(dropout)] if dropout > 0 else []
+
         self.classifier = nn.Sequential(
             nn.Flatten(),
+            *drop(),
             nn.Linear(16 * side * side, 120),  # C5
             make_activation(activation),
+            *drop(),
             nn.Linear(120, 84),  # F6
             make_activation(activation),
+            *drop(),
             nn.Linear(84, num_classes),
         )
         self.num_features = 84

@@ -8,6 +8,7 @@ from torch import nn
 
 from dlfound.tasks.base import Task
 from dlfound.tasks.mixing import mix_batch
+from dlfound.tasks.uncertainty import UncertaintyReport, check_mc_samples, dropout_on, mean_softmax
 
 
 def per_step(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -24,6 +25,12 @@ class ClassificationTask(Task):
 
     Logs `train/loss_step` (every `trainer.log_every_n_steps`), `train/loss_epoch`, `train/acc`, and
     `{val,test}/loss`, `/acc`, and `/acc_top5` when there are more than five classes, as epoch means.
+
+    The test also measures calibration and uncertainty (dlfound.tasks.uncertainty): `test/nll`, `/ece`, `/brier`,
+    and `/ood_auroc` when the data module gives an out-of-distribution set as a second test loader, with a
+    reliability diagram and entropy histogram. `mc_samples` > 1 is MC dropout (Gal & Ghahramani 2016): the test
+    and `dlfound predict` average the softmax over that many passes with dropout on (validation keeps one
+    deterministic pass); a network without dropout refuses it.
     """
 
     monitor = "val/acc"
@@ -32,8 +39,12 @@ class ClassificationTask(Task):
     def __init__(self, net: nn.Module, num_classes: int, optim: dict, sched: dict | None = None,
                  init: str = "default", label_smoothing: float = 0.0, l1: float = 0.0, aux_weight: float = 0.3,
                  mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0, compile: bool = False,
-                 channels_last: bool = False, ema_decay: float | None = None):
+                 channels_last: bool = False, ema_decay: float | None = None, mc_samples: int = 1):
         super().__init__(net, optim, sched, init, compile, channels_last, ema_decay)
+        # Networks that sample on every pass (Bayes by Backprop) say so with `stochastic = True`.
+        check_mc_samples(net, mc_samples, getattr(net, "stochastic", False))
+        self.mc_samples = mc_samples
+        self._report = UncertaintyReport()
         self.num_classes, self.label_smoothing, self.l1 = num_classes, label_smoothing, l1
         self.aux_weight, self.mixup_alpha, self.cutmix_alpha = aux_weight, mixup_alpha, cutmix_alpha
         self._sums: dict[str, torch.Tensor | None] = {}
@@ -71,6 +82,7 @@ class ClassificationTask(Task):
 
     def on_test_epoch_end(self):
         self._log_epoch("test")
+        self._report.finish(self, "test")
 
     def training_step(self, batch, batch_idx):
         x, y = batch
@@ -99,11 +111,24 @@ class ClassificationTask(Task):
         logits, y = per_step(self.run_net(x), y)
         self._accumulate(stage, F.cross_entropy(logits, y), logits, y)
 
+    def predict_probs(self, x: torch.Tensor) -> torch.Tensor:
+        """p(y | x): the softmax of one pass, or its mean over `mc_samples` stochastic passes."""
+        if self.mc_samples == 1:
+            return self.run_net(x).softmax(-1)
+        with dropout_on(self.model):
+            return mean_softmax(self.run_net, x, self.mc_samples)
+
     def validation_step(self, batch, batch_idx):
         self._evaluate(batch, "val")
 
-    def test_step(self, batch, batch_idx):
-        self._evaluate(batch, "test")
+    def test_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        """Loader 0 is the test set; loader 1, when the data module has one, the out-of-distribution set."""
+        x, y = batch
+        probs, y = per_step(self.predict_probs(x), y)
+        self._report.add(probs, y, ood=dataloader_idx > 0)
+        if dataloader_idx == 0:
+            log_probs = probs.clamp_min(1e-12).log()
+            self._accumulate("test", F.nll_loss(log_probs, y), log_probs, y)
 
     def predict_step(self, batch, batch_idx):
-        return self.run_net(batch[0]).softmax(-1)
+        return self.predict_probs(batch[0])
