@@ -137,8 +137,12 @@ def load_script():
 
 @pytest.fixture
 def capsys(capsys, monkeypatch):
-    """The error panel on one wide line (rich reads COLUMNS when it prints), so messages read as text."""
+    """The error panel on one wide line, so messages read as text. The console reads COLUMNS when it is created,
+    which may be before this test (another module of the same pytest worker), so its width is set too."""
+    from dlfound.runs.console import err_console
+
     monkeypatch.setenv("COLUMNS", "2000")
+    monkeypatch.setattr(err_console, "_width", 2000)
     return capsys
 
 
