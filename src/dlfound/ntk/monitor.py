@@ -1,7 +1,7 @@
 """A Lightning callback that watches a network leave (or stay in) the lazy, kernel regime while it trains.
 
-Lee et al. (2019, "Wide neural networks of any depth evolve as linear models under gradient descent") show that in
-the NTK parameterisation both of these shrink like width^(-1/2) (`ntk_width_sweep` measures it):
+Lee et al. (2019, "Wide neural networks of any depth evolve as linear models under gradient descent") bound these by
+width^(-1/2) in the NTK parameterisation (`ntk_width_sweep` measures how they shrink):
 
 - `ntk/kernel_change` = ||K_t - K_0||_F / ||K_0||_F, the relative change of the empirical NTK on a fixed probe
   batch (the first `probe_size` training inputs). K is the empirical NTK summed (traced) over the outputs,
@@ -11,12 +11,15 @@ the NTK parameterisation both of these shrink like width^(-1/2) (`ntk_width_swee
   + J_0 (theta_t - theta_0), in the units of the outputs (absolute, not relative: the change f_t - f_0 that
   training makes is O(1) at every width, so the absolute gap shows the width^(-1/2) law directly).
   See `dlfound.ntk.linearization`.
+- `ntk/weight_change` = ||theta_t - theta_0|| / ||theta_0||, over all trainable parameters (Lee et al.'s third
+  quantity; for one hidden layer ||theta_0|| grows like width^(1/2) and ||theta_t - theta_0|| stays O(1)).
 
-Both are written to the loggers every `every_n_steps` optimizer steps (directly, so `log_every_n_steps` does not
-thin them), and at test time, for the network under test, into the test metrics (results.json):
-`test/ntk_kernel_change`, `test/ntk_linearization_distance`. At test time the callback also solves NTK kernel
-regression with the initial empirical kernel and the initial outputs (`dlfound.ntk.regression`: where the
-linearised network converges under gradient descent on the squared error) over the whole training set, and logs
+All three are written to the loggers every `every_n_steps` optimizer steps (directly, so `log_every_n_steps`
+does not thin them), and at test time, for the network under test, into the test metrics (results.json):
+`test/ntk_kernel_change`, `test/ntk_linearization_distance`, `test/ntk_weight_change`. At test time the callback
+also solves NTK kernel regression with the initial empirical kernel and the initial outputs
+(`dlfound.ntk.regression`: where the linearised network converges under gradient descent on the squared error)
+over the whole training set, and logs
 `test/ntk_regression_mse` (against the test targets) and `test/ntk_regression_distance` (RMS gap to the trained
 network's test outputs); for one input and one output it draws the target, the network and the kernel
 prediction (TensorBoard image `ntk/regression` and RUN/ntk_regression.png). `regression`: true does it (and
@@ -109,7 +112,11 @@ class NTKMonitor(Callback):
             self._k0 = self.kernel(self.initial_net(net), probe)
         k_t = self.kernel(net, probe)
         change = (torch.linalg.matrix_norm(k_t - self._k0) / torch.linalg.matrix_norm(self._k0)).item()
-        return {"kernel_change": change, "linearization_distance": linearization_distance(net, theta0, probe)}
+        theta = parameters_of(net)
+        moved = math.sqrt(sum((theta[k] - theta0[k]).pow(2).sum().item() for k in theta0))
+        size = math.sqrt(sum(v.pow(2).sum().item() for v in theta0.values()))
+        return {"kernel_change": change, "linearization_distance": linearization_distance(net, theta0, probe),
+                "weight_change": moved / size}
 
     # -- hooks -------------------------------------------------------------------------------------------------
     def on_fit_start(self, trainer, pl_module) -> None:
