@@ -80,7 +80,8 @@ class UncertaintyReport:
         for name in ("nll", "ece", "brier", "ood_auroc"):
             if name in metrics:
                 task.log(f"{stage}/{name}", metrics[name], on_step=False, on_epoch=True)
-        if task._trainer is not None and task.trainer.is_global_zero:
+        # Pictures belong to a run folder: a trainer without loggers (`dlfound eval`) has none to write into.
+        if task._trainer is not None and task.trainer.is_global_zero and task.trainer.loggers:
             write_pictures(task, stage, probs, y, ood)
         return metrics
 
