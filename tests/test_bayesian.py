@@ -167,6 +167,10 @@ def test_bbb_learns_digits_and_writes_its_uncertainty_measurements(workdir):
     events.Reload()
     assert {"test/reliability", "test/entropy"} <= set(events.Tags()["images"])
     assert "train/kl" in events.Tags()["scalars"]
+    # Re-testing with `dlfound eval` measures again but writes no pictures outside the run folder.
+    ckpt = read_results(workdir / "run")["monitor"]["best_checkpoint"]
+    proc = run_dlfound(["eval", f"ckpt_path={ckpt}", "task.mc_samples=2"], workdir, env={"OMP_NUM_THREADS": "1"})
+    assert "test/ece" in proc.stdout and not (workdir / "images").exists()
 
 
 def write_idx(folder, prefix, images, labels):
