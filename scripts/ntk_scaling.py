@@ -6,9 +6,11 @@ at test time, for the trained network:
 
     test/ntk_kernel_change            ||K_T - K_0||_F / ||K_0||_F on the probe batch
     test/ntk_linearization_distance   RMS |f(x; theta_T) - f_lin(x; theta_T)| on the probe batch
+    test/ntk_weight_change            ||theta_T - theta_0|| / ||theta_0||
 
-fits each by least squares on log-log axes, log y = slope * log width + c, prints a table with the slopes (Lee et
-al.: -0.5 for both) and writes a log-log plot with a width^(-1/2) reference line.
+averages the runs of each width (several seeds: the geometric mean, the average of the logarithms that the fit
+uses), fits each quantity by least squares on log-log axes, log y = slope * log width + c, prints a table with the
+slopes (Lee et al.'s bound: -0.5) and writes a log-log plot with a width^(-1/2) reference line.
 
     python scripts/ntk_scaling.py outputs/train/multiruns/DATE [--out ntk_scaling.png]
 """
@@ -21,7 +23,8 @@ from pathlib import Path
 from dlfound.runs.results import read_results
 
 QUANTITIES = {"test/ntk_kernel_change": "kernel change ||K_T - K_0|| / ||K_0||",
-              "test/ntk_linearization_distance": "linearisation distance RMS |f - f_lin|"}
+              "test/ntk_linearization_distance": "linearisation distance RMS |f - f_lin|",
+              "test/ntk_weight_change": "weight change ||theta_T - theta_0|| / ||theta_0||"}
 
 
 def width_of(run: Path, results: dict) -> int | None:
@@ -41,7 +44,8 @@ def width_of(run: Path, results: dict) -> int | None:
 
 
 def collect(sweep: Path) -> list[dict]:
-    rows = []
+    """One row per width: the geometric means of the quantities over that width's finished runs."""
+    by_width: dict[int, list[dict]] = {}
     for results_file in sorted(sweep.rglob("results.json")):
         run = results_file.parent
         results = read_results(run)
@@ -54,9 +58,15 @@ def collect(sweep: Path) -> list[dict]:
             print(f"skipping {run}: no model.width or no test/ntk_* metrics (was it run with callbacks=ntk?)",
                   file=sys.stderr)
             continue
-        rows.append({"width": width, "run": str(run), **{key: metrics[key] for key in QUANTITIES},
-                     "test/mse": metrics.get("test/mse")})
-    return sorted(rows, key=lambda row: row["width"])
+        by_width.setdefault(width, []).append(metrics)
+    rows = []
+    for width, runs in sorted(by_width.items()):
+        row = {"width": width, "runs": len(runs)}
+        for key in [*QUANTITIES, "test/mse"]:
+            values = [m[key] for m in runs if m.get(key) is not None]
+            row[key] = math.exp(sum(math.log(v) for v in values) / len(values)) if values else None
+        rows.append(row)
+    return rows
 
 
 def fit_slope(xs: list[float], ys: list[float]) -> tuple[float, float]:
@@ -74,7 +84,7 @@ def plot(rows: list[dict], fits: dict, out: Path) -> None:
     import matplotlib.pyplot as plt
 
     widths = [row["width"] for row in rows]
-    fig, axes = plt.subplots(1, len(QUANTITIES), figsize=(5.5 * len(QUANTITIES), 4))
+    fig, axes = plt.subplots(1, len(QUANTITIES), figsize=(5 * len(QUANTITIES), 4))
     for ax, (key, label) in zip(axes, QUANTITIES.items()):
         ys = [row[key] for row in rows]
         slope, intercept = fits[key]
@@ -105,13 +115,14 @@ def main() -> None:
         sys.exit(f"error: {args.sweep} holds finished NTK runs at fewer than two widths; run "
                  f"`dlfound train -m experiment=ntk_width_sweep` and pass its multirun folder")
     fits = {key: fit_slope([row["width"] for row in rows], [row[key] for row in rows]) for key in QUANTITIES}
-    print(f"{'width':>6} {'kernel change':>14} {'lin. distance':>14} {'test mse':>10}")
+    print(f"{'width':>6} {'runs':>4} {'kernel change':>14} {'lin. distance':>14} {'weight change':>14} "
+          f"{'test mse':>10}")
     for row in rows:
         mse = f"{row['test/mse']:.2e}" if row["test/mse"] is not None else "-"
-        print(f"{row['width']:>6} {row['test/ntk_kernel_change']:>14.3e} "
-              f"{row['test/ntk_linearization_distance']:>14.3e} {mse:>10}")
+        print(f"{row['width']:>6} {row['runs']:>4} {row['test/ntk_kernel_change']:>14.3e} "
+              f"{row['test/ntk_linearization_distance']:>14.3e} {row['test/ntk_weight_change']:>14.3e} {mse:>10}")
     for key, label in QUANTITIES.items():
-        print(f"slope of {label}: {fits[key][0]:+.3f}  (Lee et al. 2019: -0.5)")
+        print(f"slope of {label}: {fits[key][0]:+.3f}  (Lee et al. 2019 bound it by width^-0.5)")
     out = args.out or args.sweep / "ntk_scaling.png"
     plot(rows, fits, out)
     print(f"plot: {out}")
