@@ -145,7 +145,7 @@ def test_standard_parameterisation_has_the_same_function_at_init_and_a_wider_ker
 
 # A three-width sweep of the preset, short and on one input dimension (so each run also draws its picture): the
 # callback's values in TensorBoard and results.json, and the scaling script's table and plot.
-SWEEP = ["train", "-m", "experiment=ntk_width_sweep", "model.width=32,64,128", "trainer.max_epochs=30",
+SWEEP = ["train", "-m", "experiment=ntk_width_sweep", "model.width=32,64,128", "seed=0", "trainer.max_epochs=30",
          "data.dim=1", "data.side=16", "data.test_side=100", "callbacks.ntk_monitor.every_n_steps=10"]
 
 
