@@ -198,7 +198,7 @@ def test_cli_refuses_a_kernel_too_large_before_training(tmp_path):
                         "callbacks.ntk_monitor.max_gib=1e-9"], tmp_path, check=False)
     assert proc.returncode != 0
     message = " ".join((proc.stdout + proc.stderr).split())
-    assert "GiB" in message and "fewer inputs" in message and "Traceback" not in message
+    assert "KiB" in message and "fewer inputs" in message and "probe_size" in message and "Traceback" not in message
     results = json.loads(next((tmp_path / "outputs").rglob("results.json")).read_text())
     assert results["status"] == "failed"
     assert not list((tmp_path / "outputs").rglob("*.ckpt"))  # refused before the first training step

@@ -65,6 +65,14 @@ def ntk_bytes(n1: int, n2: int | None, outputs: int, num_params: int, itemsize: 
     return (jacobians + kernel) * itemsize
 
 
+def human_size(n_bytes: float) -> str:
+    """GiB, or MiB and KiB for requests too small to show in GiB."""
+    for unit, size in (("GiB", GIB), ("MiB", 2 ** 20)):
+        if n_bytes >= 0.1 * size:
+            return f"{n_bytes / size:.2f} {unit}"
+    return f"{n_bytes / 1024:.2f} KiB"
+
+
 def check_size(n1: int, n2: int | None, outputs: int, num_params: int, itemsize: int, trace: bool,
                device: torch.device, max_gib: float | None) -> None:
     """Refuse a kernel larger than `max_gib` (default: half the free memory of `device`), saying how to shrink it."""
@@ -75,11 +83,12 @@ def check_size(n1: int, n2: int | None, outputs: int, num_params: int, itemsize:
     where = f"max_gib={max_gib:g}" if max_gib is not None else f"half the free memory of {device}"
     inputs = f"{n1} x {n2} inputs" if n2 else f"{n1} inputs"
     raise ConfigError(
-        f"this empirical NTK request needs about {need / GIB:.2f} GiB ({inputs}, {outputs} outputs, {num_params:,} "
+        f"this empirical NTK request needs about {human_size(need)} ({inputs}, {outputs} outputs, {num_params:,} "
         f"parameters: Jacobians of {n1 + (n2 or 0)} x {outputs} x {num_params:,} numbers), more than the "
-        f"{limit / GIB:.2f} GiB allowed ({where}). Shrink it: fewer inputs (a smaller probe batch), a subset of "
-        f"the parameters (params=[...], e.g. only the last layer), the trace over outputs (trace=True) if you asked "
-        f"for the full kernel, or a smaller model; or raise max_gib if the memory is there")
+        f"{human_size(limit)} allowed ({where}). Shrink it: fewer inputs (a smaller probe batch, "
+        f"callbacks.ntk_monitor.probe_size), a subset of the parameters (params=[...], e.g. only the last layer), "
+        f"the trace over outputs (trace=True) if you asked for the full kernel, or a smaller model; or raise max_gib "
+        f"if the memory is there")
 
 
 def jacobian(model: nn.Module, params: dict, fixed: dict, x: torch.Tensor, chunk: int = 64) -> torch.Tensor:
