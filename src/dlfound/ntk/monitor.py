@@ -83,6 +83,7 @@ class NTKMonitor(Callback):
         self.theta0: dict[str, torch.Tensor] | None = None
         self.probe: torch.Tensor | None = None
         self._k0: torch.Tensor | None = None
+        self._do_regression = False  # decided at fit start (check_sizes)
 
     # -- state -------------------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -153,16 +154,19 @@ class NTKMonitor(Callback):
                                   "it to false or null")
             return
         n = len(train)
-        test = getattr(trainer.datamodule, "test_dataloader", None)
         try:
-            check_size(n, n, outputs, num_params, 4, True, device, self.max_gib)
+            n_test = len(trainer.datamodule.test_dataloader().dataset)
+        except Exception:  # a test set not built yet (or none): size it as the training set
+            n_test = n
+        try:  # the peak: K(test, train) from the Jacobians of both sets
+            check_size(n_test, n, outputs, num_params, 4, True, device, self.max_gib)
         except ConfigError as err:
             if self.regression:
                 raise ConfigError(f"NTK regression over the {n} training examples: {err}") from None
             rank_zero_warn(f"the NTK monitor skips kernel regression over {n} training examples: it would need "
                            f"too much memory (callbacks.ntk_monitor.regression=false silences this)")
             return
-        self._do_regression = test is not None
+        self._do_regression = True
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step % self.every_n_steps == 0:
@@ -180,7 +184,7 @@ class NTKMonitor(Callback):
         self._k0 = None
         for name, value in self.measure(net).items():
             pl_module.log(f"test/ntk_{name}", value)
-        if getattr(self, "_do_regression", False):
+        if self._do_regression:
             for name, value in self.regression_metrics(trainer, net).items():
                 pl_module.log(f"test/ntk_{name}", value)
 
