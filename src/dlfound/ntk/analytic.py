@@ -64,7 +64,8 @@ def relu_ntk(x1: torch.Tensor, x2: torch.Tensor | None = None, weight_std: float
 
 def analytic_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = None) -> torch.Tensor:
     """The infinite-width kernel [N1, N2] of `model`, a `dlfound.models.ntk_mlp.NTKMLP` in the NTK
-    parameterisation, with its sigma_w and sigma_b."""
+    parameterisation, with its sigma_w and sigma_b: that of each output (`empirical_ntk`'s trace over O outputs
+    tends to O times it)."""
     if getattr(model, "parameterization", None) != "ntk":
         raise ConfigError(f"the analytic NTK is the infinite-width limit of the one-hidden-layer ReLU network in the "
                           f"NTK parameterisation (model=ntk_mlp model.parameterization=ntk); "
