@@ -31,7 +31,8 @@ def test_eval_reproduces_the_metrics_of_the_old_code(old_runs, workdir, run, ove
     run_dlfound(["eval", f"ckpt_path={ckpt}", "output=eval.json", *overrides], workdir)
     metrics = json.loads((workdir / "eval.json").read_text())["metrics"]
     expected = json.loads((old_runs / run / "eval_metrics.json").read_text())
-    assert metrics == pytest.approx(expected, rel=1e-5)
+    # Every metric the old code measured, the same; newer code may measure more (calibration, for example).
+    assert {k: metrics.get(k) for k in expected} == pytest.approx(expected, rel=1e-5)
 
 
 def test_sample_and_restore_read_old_checkpoints(old_runs, workdir):

@@ -262,10 +262,15 @@ def sort_rows(rows: list[Row], name: str, descending: bool) -> list[Row]:
     return sorted(rows, key=key)
 
 
-def metric_columns(args: argparse.Namespace, runs: list[Run], metric: str, sort: str) -> list[str]:
+def metric_columns(args: argparse.Namespace, runs: list[Run], metric: str, sort: str,
+                   every: bool = False) -> list[str]:
+    """The metric columns: --columns, else the first MAX_DEFAULT_METRICS of the runs' metrics (all of them when
+    `every`: a CSV file is read by programs, which want every metric)."""
     if args.columns:
         return [check_metric(m.strip(), runs) for m in args.columns.split(",") if m.strip()]
     names = list(dict.fromkeys([metric, sort, *(k for run in runs for k in (run.results.get("metrics") or {}))]))
+    if every:
+        return names
     if len(names) > MAX_DEFAULT_METRICS:
         console.print(f"[dim]more metrics (choose with --columns): {', '.join(names[MAX_DEFAULT_METRICS:])}[/]")
     return names[:MAX_DEFAULT_METRICS]
@@ -544,7 +549,7 @@ def main(argv: list[str]) -> None:
     command = print_best(rows, metric, metric_up)
 
     if args.csv:
-        write_csv(args.csv, rows, differing, metrics, root)
+        write_csv(args.csv, rows, differing, metric_columns(args, runs, metric, sort, every=True), root)
         console.print(f"wrote {args.csv}", highlight=False)
     if args.markdown:
         write_markdown(args.markdown, header, cells, f"{summary}; {title}", shown_constant, numeric, command)
