@@ -1,4 +1,4 @@
-"""Pictures of what a generative model learned, as uint8 arrays [H, W, 3] ready for PNG files and TensorBoard.
+"""Pictures of what a model learned (samples, densities, decision regions), as uint8 arrays [H, W, 3] ready for PNG files and TensorBoard.
 
 Image grids come from torchvision's `make_grid`; scatter plots and density heat-maps of 2-D models are drawn
 with Pillow alone (no plotting library needed). dlfound.images.write_picture saves them.
@@ -103,3 +103,30 @@ def side_by_side(*images: np.ndarray, gap: int = 8) -> np.ndarray:
         canvas[: i.shape[0], x : x + i.shape[1]] = i
         x += i.shape[1] + gap
     return canvas
+
+
+# Class colours (matplotlib's tab10).
+PALETTE = np.array([(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+                    (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)], dtype=np.uint8)
+
+
+@torch.no_grad()
+def decision_regions(predict: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor, labels: torch.Tensor,
+                     limits=None, size: int = 256) -> np.ndarray:
+    """The class a 2-D classifier `predict`s at every pixel of the window (pale colours), the labelled points on
+    top in the full colour of their class."""
+    from PIL import Image, ImageDraw
+
+    limits = limits or square_limits(points)
+    x0, x1, y0, y1 = limits
+    xs = torch.linspace(x0, x1, size)
+    ys = torch.linspace(y1, y0, size)  # top row is the largest y
+    grid = torch.stack(torch.meshgrid(xs, ys, indexing="xy"), -1).reshape(-1, 2)
+    classes = predict(grid).cpu().reshape(size, size).numpy() % len(PALETTE)
+    image = Image.fromarray((PALETTE[classes] * 0.3 + 255 * 0.7).astype(np.uint8))
+    draw = ImageDraw.Draw(image)
+    for (px, py), label in zip(_to_pixels(points, limits, size), labels.cpu().numpy()):
+        colour = tuple(int(v) for v in PALETTE[label % len(PALETTE)])
+        draw.ellipse([px - 2.5, py - 2.5, px + 2.5, py + 2.5], fill=colour, outline=(60, 60, 60))
+    draw.rectangle([0, 0, size - 1, size - 1], outline=(120, 120, 120))
+    return np.asarray(image)

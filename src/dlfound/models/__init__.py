@@ -22,6 +22,7 @@ from dlfound.models.layers import SqueezeExcitation
 from dlfound.models.registry import create_model, get_model, list_models, model_family, register_model
 
 # In curriculum order: the order of `list_models()` and of ZOO.
+from dlfound.models.perceptron import Perceptron, perceptron
 from dlfound.models.mlp import MLP, mlp, softmax, softmax_regression
 from dlfound.models.lenet import LeNet5, lenet5
 from dlfound.models.alexnet import AlexNet, alexnet

@@ -6,6 +6,8 @@ with torch.load(weights_only=True). What a task receives from outside its config
 data such as mode centres; a feature network) is not a hyperparameter and stays out of them.
 """
 
+from pathlib import Path
+
 import lightning as L
 import torch
 from torch import nn
@@ -78,6 +80,21 @@ class Task(L.LightningModule):
     def model(self) -> nn.Module:
         """The network as evaluation sees it: the EMA weights outside training, when there is an EMA."""
         return self.ema.module if self.ema is not None and not self.training else self.net
+
+    def picture(self, name: str, picture) -> None:
+        """Log one picture (an HWC uint8 array) to TensorBoard and write it to RUN/images/NAME_epochEEE.png (rank
+        zero only)."""
+        if not self.trainer.is_global_zero:
+            return
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        from dlfound.images import write_picture
+
+        for logger in self.trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                logger.experiment.add_image(f"images/{name}", picture, self.current_epoch, dataformats="HWC")
+        folder = Path(self.trainer.default_root_dir) / "images"
+        write_picture(picture, folder / f"{name}_epoch{self.current_epoch:03d}.png")
 
     def forward(self, *inputs):
         return self.run_net(*inputs)

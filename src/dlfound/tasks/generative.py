@@ -13,12 +13,10 @@ family adds (reconstructions, per-class rows, 2-D scatter plots, density maps).
 """
 
 from contextlib import contextmanager
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from dlfound.images import write_picture
 from dlfound.metrics.sample_quality import PixelFeatures, features_of, score_features, score_points
 from dlfound.pictures import image_grid, scatter_plot, square_limits
 from dlfound.tasks.base import Task
@@ -94,18 +92,6 @@ class GenerativeTask(Task):
         return self.preview(len(y), y=y)
 
     # -- pictures ------------------------------------------------------------------------------------------
-    def picture(self, name: str, picture: np.ndarray) -> None:
-        """Log one picture to TensorBoard and write it to RUN/images/NAME_epochEEE.png (rank zero only)."""
-        if not self.trainer.is_global_zero:
-            return
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        for logger in self.trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                logger.experiment.add_image(f"images/{name}", picture, self.current_epoch, dataformats="HWC")
-        folder = Path(self.trainer.default_root_dir) / "images"
-        write_picture(picture, folder / f"{name}_epoch{self.current_epoch:03d}.png")
-
     def log_pictures(self, reference: torch.Tensor | None) -> None:
         """Samples from fixed noise as an image grid, or as a scatter plot over the reference data in 2-D."""
         samples = self.fixed_samples()
