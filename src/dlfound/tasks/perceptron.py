@@ -155,7 +155,7 @@ class PerceptronTask(Task):
         if self._mistakes == 0:
             self.converged.fill_(True)
             self.trainer.should_stop = True
-        if points:
+        if points and self.trainer.loggers:  # a run folder's picture, not one for a bare Trainer's working directory
             self.draw_regions(torch.cat([p for p, _ in points]), torch.cat([c for _, c in points]))
 
     def margin_bound(self) -> float:
