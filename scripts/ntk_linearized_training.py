@@ -23,7 +23,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from dlfound.data.grid import TARGETS, grid
+from dlfound.data.function import TARGETS, grid
 from dlfound.models import ntk_mlp
 from dlfound.ntk.empirical import jacobian, split_parameters
 

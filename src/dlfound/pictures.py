@@ -130,3 +130,35 @@ def decision_regions(predict: Callable[[torch.Tensor], torch.Tensor], points: to
         draw.ellipse([px - 2.5, py - 2.5, px + 2.5, py + 2.5], fill=colour, outline=(60, 60, 60))
     draw.rectangle([0, 0, size - 1, size - 1], outline=(120, 120, 120))
     return np.asarray(image)
+
+
+def curve_plot(x: torch.Tensor, curves: list[torch.Tensor], size: int = 384) -> np.ndarray:
+    """Curves y(x) over one input (the first grey: the target; then blue, orange, ...), x sorted, in one window."""
+    from PIL import Image, ImageDraw
+
+    order = x.flatten().argsort()
+    xs = x.flatten()[order].double()
+    ys = [c.flatten()[order].double() for c in curves]
+    lo, hi = min(float(y.min()) for y in ys), max(float(y.max()) for y in ys)
+    pad = 0.05 * (hi - lo or 1.0)
+    limits = (float(xs[0]), float(xs[-1]) + 1e-12, lo - pad, hi + pad)
+    image = Image.new("RGB", (size, size), "white")
+    draw = ImageDraw.Draw(image)
+    colours = [(150, 150, 150), *(tuple(int(v) for v in c) for c in PALETTE)]
+    for y, colour, width in zip(ys, colours, [5] + [2] * len(ys)):
+        points = _to_pixels(torch.stack([xs, y], 1), limits, size)
+        draw.line([tuple(p) for p in points], fill=colour, width=width)
+    draw.rectangle([0, 0, size - 1, size - 1], outline=(120, 120, 120))
+    return np.asarray(image)
+
+
+def surface_plots(values: list[torch.Tensor], side: int, scale: int = 2) -> np.ndarray:
+    """Functions on a side x side grid (cartesian order, first coordinate slowest) as viridis images side by side,
+    all on the colour scale of the first (the target)."""
+    lo, hi = float(values[0].min()), float(values[0].max())
+    images = []
+    for v in values:
+        # Grid rows run along the first coordinate; transpose so that x1 runs left to right, x2 upwards.
+        picture = ((v.reshape(side, side).T.flip(0).double() - lo) / (hi - lo or 1.0)).numpy()
+        images.append(np.kron(colormap(picture), np.ones((scale, scale, 1), dtype=np.uint8)))
+    return side_by_side(*images)

@@ -456,6 +456,13 @@ def wants_log_axis(xs) -> bool:
     return min(xs) > 0 and max(xs) / min(xs) > 10
 
 
+def log_log_slope(xs, ys) -> float:
+    """The least-squares slope of log y against log x: the exponent p of y ~ x^p."""
+    import numpy as np
+
+    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
+
+
 def plot_sweep(rows: list[Row], out: Path, metric: str) -> Path | None:
     """A one-dimensional sweep (one numeric key besides seed) as metric against that key."""
     keys = [k for k in rows[0].label if k != "seed"]
@@ -473,11 +480,19 @@ def plot_sweep(rows: list[Row], out: Path, metric: str) -> Path | None:
     fig, ax = plt.subplots(figsize=(6, 4))
     errors = [s or 0.0 for s in stds] if any(s is not None for s in stds) else None
     ax.errorbar(xs, means, yerr=errors, marker="o", capsize=4)
+    title = f"{metric} against {key}"
     if wants_log_axis(xs):
         ax.set_xscale("log")
+        if wants_log_axis(means):  # a power law (error against width): log-log, and its exponent
+            ax.set_yscale("log")
+            slope = log_log_slope(xs, means)
+            ax.plot(xs, [means[0] * (x / xs[0]) ** slope for x in xs], "--", color="grey",
+                    label=f"fit: slope {slope:.2f}")
+            ax.legend()
+            title += f" (log-log slope {slope:.2f})"
     ax.set_xlabel(key)
     ax.set_ylabel(metric + (" (mean ± std over seeds)" if errors else ""))
-    ax.set_title(f"{metric} against {key}")
+    ax.set_title(title)
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
     path = out / f"{re.sub(r'[^A-Za-z0-9.]+', '_', metric)}_vs_{re.sub(r'[^A-Za-z0-9.]+', '_', key)}.png"
