@@ -456,11 +456,12 @@ def wants_log_axis(xs) -> bool:
     return min(xs) > 0 and max(xs) / min(xs) > 10
 
 
-def log_log_slope(xs, ys) -> float:
-    """The least-squares slope of log y against log x: the exponent p of y ~ x^p."""
+def log_log_fit(xs, ys) -> tuple[float, float]:
+    """The least-squares line log y = p log x + c: (p, c), the exponent and log factor of y ~ e^c x^p."""
     import numpy as np
 
-    return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
+    slope, intercept = np.polyfit(np.log(xs), np.log(ys), 1)
+    return float(slope), float(intercept)
 
 
 def plot_sweep(rows: list[Row], out: Path, metric: str) -> Path | None:
@@ -485,8 +486,8 @@ def plot_sweep(rows: list[Row], out: Path, metric: str) -> Path | None:
         ax.set_xscale("log")
         if wants_log_axis(means):  # a power law (error against width): log-log, and its exponent
             ax.set_yscale("log")
-            slope = log_log_slope(xs, means)
-            ax.plot(xs, [means[0] * (x / xs[0]) ** slope for x in xs], "--", color="grey",
+            slope, intercept = log_log_fit(xs, means)
+            ax.plot(xs, [math.exp(intercept) * x ** slope for x in xs], "--", color="grey",
                     label=f"fit: slope {slope:.2f}")
             ax.legend()
             title += f" (log-log slope {slope:.2f})"
