@@ -177,6 +177,23 @@ def test_option_a_shortcuts_have_no_parameters():
     assert count(b) - count(a) == (16 * 32 + 2 * 32) + (32 * 64 + 2 * 64)  # two 1x1 projections with BN
 
 
+def test_plain_resnets_are_the_same_layers_without_the_residual_sum():
+    residual = models.resnet20(num_classes=10, zero_init_residual=True).eval()
+    plain = models.resnet20(num_classes=10, shortcut=False, zero_init_residual=True).eval()
+    assert count(plain) == count(residual) == 269_722  # option A shortcuts have no parameters to remove
+    assert not any(isinstance(m, models.resnet.PadShortcut) for m in plain.modules())
+    plain.load_state_dict(residual.state_dict())
+    # Zeroed last BN scales make every branch output 0: a residual block passes its (non-negative) input on,
+    # a plain block outputs relu(0) = 0.
+    x = torch.relu(torch.randn(2, 16, 8, 8))
+    block = residual.stages[0][0], plain.stages[0][0]
+    assert torch.equal(block[0](x), x) and torch.count_nonzero(block[1](x)) == 0
+    with pytest.raises(ValueError, match="plain network"):
+        models.resnet20(shortcut="C")
+    with pytest.raises(ValueError, match="plain network"):
+        models.resnet20(shortcut=0)  # 0 == False, but only false means plain
+
+
 def test_googlenet_aux_logits_only_in_training():
     net = models.GoogLeNet(3, 4, 32, aux_classifiers=True)
     x = torch.randn(2, 3, 32, 32)

@@ -162,3 +162,13 @@ def surface_plots(values: list[torch.Tensor], side: int, scale: int = 2) -> np.n
         picture = ((v.reshape(side, side).T.flip(0).double() - lo) / (hi - lo or 1.0)).numpy()
         images.append(np.kron(colormap(picture), np.ones((scale, scale, 1), dtype=np.uint8)))
     return side_by_side(*images)
+
+
+def figure_pixels(fig) -> np.ndarray:
+    """A matplotlib figure as a uint8 [H, W, 3] array; the figure is closed."""
+    import matplotlib.pyplot as plt
+
+    fig.canvas.draw()
+    picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+    plt.close(fig)
+    return picture

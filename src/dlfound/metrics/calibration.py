@@ -74,15 +74,6 @@ def reliability_bins(probs: torch.Tensor, y: torch.Tensor, bins: int = ECE_BINS)
     return edges, acc, conf, counts
 
 
-def _figure_to_array(fig) -> np.ndarray:
-    fig.canvas.draw()
-    picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
-    return picture
-
-
 def reliability_diagram(probs: torch.Tensor, y: torch.Tensor, title: str = "", bins: int = ECE_BINS) -> np.ndarray:
     """Accuracy per confidence bin as bars, beside the diagonal of a perfectly calibrated model (Guo et al. 2017,
     fig. 1); the gap to the diagonal is what ECE averages."""
@@ -90,6 +81,8 @@ def reliability_diagram(probs: torch.Tensor, y: torch.Tensor, title: str = "", b
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+
+    from dlfound.pictures import figure_pixels
 
     probs, y = probs.detach().cpu().float(), y.detach().cpu()
     edges, acc, conf, counts = reliability_bins(probs, y, bins)
@@ -105,7 +98,7 @@ def reliability_diagram(probs: torch.Tensor, y: torch.Tensor, title: str = "", b
            title=f"{title} ECE {float(ece(probs, y, bins)):.4f}".strip())
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
-    return _figure_to_array(fig)
+    return figure_pixels(fig)
 
 
 def entropy_histogram(probs: torch.Tensor, ood_probs: torch.Tensor | None = None, title: str = "",
@@ -115,6 +108,8 @@ def entropy_histogram(probs: torch.Tensor, ood_probs: torch.Tensor | None = None
 
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
+
+    from dlfound.pictures import figure_pixels
 
     fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
     top = np.log(probs.shape[1])
@@ -127,4 +122,4 @@ def entropy_histogram(probs: torch.Tensor, ood_probs: torch.Tensor | None = None
     ax.set_yscale("log")
     ax.legend(fontsize=8)
     fig.tight_layout()
-    return _figure_to_array(fig)
+    return figure_pixels(fig)

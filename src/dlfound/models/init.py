@@ -14,6 +14,8 @@ small last layer of a restoration network, a paper's unit biases) follows the ca
 xavier: Glorot & Bengio (2010), variance 2 / (fan_in + fan_out), suited to tanh/sigmoid.
 kaiming: He et al. (2015), variance 2 / fan_in (fan_out for 2-D convolutions), suited to ReLU.
 orthogonal: Saxe et al. (2014), orthogonal weight matrices that preserve norms through depth.
+small_normal: w ~ N(0, 0.01^2) whatever the width, the lecture's counter-example: through a deep tanh or ReLU
+  stack each layer shrinks the activations (and the gradients) by about 0.01 * sqrt(fan_in), so they vanish.
 "default" keeps each layer's own PyTorch initialisation (or the paper's, where the model sets one).
 """
 
@@ -23,7 +25,8 @@ from torch import Tensor, nn
 
 CONVS = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose2d)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)
-SCHEMES = ("default", "xavier", "kaiming", "orthogonal")
+SCHEMES = ("default", "xavier", "kaiming", "orthogonal", "small_normal")
+SMALL_STD = 0.01
 
 Layers = type[nn.Module] | tuple[type[nn.Module], ...]
 
@@ -80,5 +83,6 @@ def initialize(module: nn.Module, scheme: str = "default") -> None:
         "kaiming": lambda w, layer: nn.init.kaiming_normal_(
             w, mode="fan_out" if isinstance(layer, nn.Conv2d) else "fan_in", nonlinearity="relu"),
         "orthogonal": lambda w, layer: nn.init.orthogonal_(w),
+        "small_normal": lambda w, layer: nn.init.normal_(w, std=SMALL_STD),
     }
     init_layers_(module, (nn.Linear, *CONVS), schemes[scheme])

@@ -21,6 +21,7 @@ Stems: "imagenet" is the paper's 7x7 stride-2 convolution and 3x3 stride-2 max-p
 one 3x3 stride-1 convolution without the max-pool, as in the paper's CIFAR networks and kuangliu/pytorch-cifar.
 Initialisation follows the paper (He et al. 2015 "kaiming" normal, fan-out) with BN weights 1 and biases 0;
 `zero_init_residual=True` starts every residual branch at zero (Goyal et al. 2017), as torchvision offers.
+`shortcut=False` removes every shortcut: the "plain" networks the paper compares against (Fig. 1 and 6).
 """
 
 from collections.abc import Sequence
@@ -32,8 +33,6 @@ from torch import nn
 from dlfound.models import init as weight_init
 from dlfound.models.layers import SqueezeExcitation, check_stem, conv1x1, conv3x3
 from dlfound.models.registry import register_model
-
-SHORTCUTS = ("A", "B")
 
 
 class PadShortcut(nn.Module):
@@ -48,10 +47,10 @@ class PadShortcut(nn.Module):
         return F.pad(x, (0, 0, 0, 0, 0, self.extra))
 
 
-def make_shortcut(in_planes: int, out_planes: int, stride: int, kind: str, norm: bool) -> nn.Module | None:
+def make_shortcut(in_planes: int, out_planes: int, stride: int, kind: str | bool, norm: bool) -> nn.Module | None:
     """None is the identity. Where the shape changes: option A (zero padding) or B (1x1 projection, + BN
-    unless the block is pre-activated and its input already normalised)."""
-    if stride == 1 and in_planes == out_planes:
+    unless the block is pre-activated and its input already normalised). A plain block (kind False) has none."""
+    if kind is False or (stride == 1 and in_planes == out_planes):
         return None
     if kind == "A":
         return PadShortcut(in_planes, out_planes, stride)
@@ -61,12 +60,19 @@ def make_shortcut(in_planes: int, out_planes: int, stride: int, kind: str, norm:
     return nn.Sequential(*layers)
 
 
+def shortcut_of(block: nn.Module, x: torch.Tensor) -> torch.Tensor | float:
+    """What a block adds to its branch: the shortcut of x, or nothing (0) in a plain network."""
+    if block.plain:
+        return 0.0
+    return x if block.shortcut is None else block.shortcut(x)
+
+
 class BasicBlock(nn.Module):
     """y = relu(BN(conv3x3(relu(BN(conv3x3(x))))) + shortcut(x)); SE rescales the branch before the sum."""
 
     expansion = 1
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: str = "B", groups: int = 1,
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: str | bool = "B", groups: int = 1,
                  width_per_group: int = 64, se_reduction: int | None = None, dropout: float = 0.0):
         super().__init__()
         if groups != 1 or width_per_group != 64:
@@ -78,6 +84,7 @@ class BasicBlock(nn.Module):
         self.bn2 = nn.BatchNorm2d(planes)
         self.se = SqueezeExcitation(planes, se_reduction) if se_reduction else nn.Identity()
         self.shortcut = make_shortcut(in_planes, planes, stride, shortcut, norm=True)
+        self.plain = shortcut is False
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.bn2.weight)
@@ -85,7 +92,7 @@ class BasicBlock(nn.Module):
     def forward(self, x):
         out = F.relu(self.bn1(self.conv1(x)))
         out = self.se(self.bn2(self.conv2(self.dropout(out))))
-        identity = x if self.shortcut is None else self.shortcut(x)
+        identity = shortcut_of(self, x)
         return F.relu(out + identity)
 
 
@@ -98,7 +105,7 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: str = "B", groups: int = 1,
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: str | bool = "B", groups: int = 1,
                  width_per_group: int = 64, se_reduction: int | None = None, dropout: float = 0.0):
         super().__init__()
         width = int(planes * (width_per_group / 64.0)) * groups
@@ -112,6 +119,7 @@ class Bottleneck(nn.Module):
         self.bn3 = nn.BatchNorm2d(out_planes)
         self.se = SqueezeExcitation(out_planes, se_reduction) if se_reduction else nn.Identity()
         self.shortcut = make_shortcut(in_planes, out_planes, stride, shortcut, norm=True)
+        self.plain = shortcut is False
 
     def zero_init_last(self) -> None:
         nn.init.zeros_(self.bn3.weight)
@@ -120,7 +128,7 @@ class Bottleneck(nn.Module):
         out = F.relu(self.bn1(self.conv1(x)))
         out = F.relu(self.bn2(self.conv2(out)))
         out = self.se(self.bn3(self.conv3(self.dropout(out))))
-        identity = x if self.shortcut is None else self.shortcut(x)
+        identity = shortcut_of(self, x)
         return F.relu(out + identity)
 
 
@@ -130,7 +138,7 @@ class PreActBasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: str = "B", groups: int = 1,
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: str | bool = "B", groups: int = 1,
                  width_per_group: int = 64, se_reduction: int | None = None, dropout: float = 0.0):
         super().__init__()
         if groups != 1 or width_per_group != 64:
@@ -142,10 +150,11 @@ class PreActBasicBlock(nn.Module):
         self.conv2 = conv3x3(planes, planes)
         self.se = SqueezeExcitation(planes, se_reduction) if se_reduction else nn.Identity()
         self.shortcut = make_shortcut(in_planes, planes, stride, shortcut, norm=False)
+        self.plain = shortcut is False
 
     def forward(self, x):
         pre = F.relu(self.bn1(x))
-        identity = x if self.shortcut is None else self.shortcut(pre)
+        identity = shortcut_of(self, pre)
         out = self.conv1(pre)
         out = self.conv2(self.dropout(F.relu(self.bn2(out))))
         return self.se(out) + identity
@@ -156,7 +165,7 @@ class PreActBottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: str = "B", groups: int = 1,
+    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: str | bool = "B", groups: int = 1,
                  width_per_group: int = 64, se_reduction: int | None = None, dropout: float = 0.0):
         super().__init__()
         width = int(planes * (width_per_group / 64.0)) * groups
@@ -170,10 +179,11 @@ class PreActBottleneck(nn.Module):
         self.conv3 = conv1x1(width, out_planes)
         self.se = SqueezeExcitation(out_planes, se_reduction) if se_reduction else nn.Identity()
         self.shortcut = make_shortcut(in_planes, out_planes, stride, shortcut, norm=False)
+        self.plain = shortcut is False
 
     def forward(self, x):
         pre = F.relu(self.bn1(x))
-        identity = x if self.shortcut is None else self.shortcut(pre)
+        identity = shortcut_of(self, pre)
         out = self.conv1(pre)
         out = self.conv2(F.relu(self.bn2(out)))
         out = self.conv3(self.dropout(F.relu(self.bn3(out))))
@@ -194,7 +204,8 @@ class ResNet(nn.Module):
         widths: `planes` of each stage; a stage outputs planes * expansion channels.
         stem: small (3x3 stride-1 conv) or imagenet (7x7 stride-2 conv + max-pool).
         stem_width: channels of the stem convolution (default widths[0]; 16 for wide ResNets).
-        shortcut: A (zero-padding identity, parameter-free) or B (1x1 projection) where the shape changes.
+        shortcut: A (zero-padding identity, parameter-free) or B (1x1 projection) where the shape changes;
+            False: no shortcuts at all, the paper's plain network of the same depth.
         groups, width_per_group: ResNeXt's cardinality C and bottleneck width d.
         se_reduction: add a squeeze-and-excitation block with this reduction ratio r to every block.
         dropout: dropout between the convolutions of each block (wide ResNets).
@@ -211,7 +222,7 @@ class ResNet(nn.Module):
         widths: Sequence[int] = (64, 128, 256, 512),
         stem: str = "small",
         stem_width: int | None = None,
-        shortcut: str = "B",
+        shortcut: str | bool = "B",
         groups: int = 1,
         width_per_group: int = 64,
         se_reduction: int | None = None,
@@ -222,8 +233,9 @@ class ResNet(nn.Module):
         check_stem(stem)
         if block not in BLOCKS:
             raise ValueError(f"unknown block {block!r}; choose one of {', '.join(BLOCKS)}")
-        if shortcut not in SHORTCUTS:
-            raise ValueError(f"unknown shortcut {shortcut!r}; choose A (zero padding) or B (projection)")
+        if shortcut is not False and shortcut not in ("A", "B"):  # not `in (.., False)`: 0 == False
+            raise ValueError(f"unknown shortcut {shortcut!r}; choose A (zero padding), B (projection) or false "
+                             "(no shortcuts: the plain network)")
         if len(layers) != len(widths) or not layers:
             raise ValueError(f"layers {list(layers)} and widths {list(widths)} must list one entry per stage")
         if not 0.0 <= dropout < 1.0:
