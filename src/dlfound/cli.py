@@ -22,6 +22,9 @@ commands:
   list [GROUP]            tables of models, datasets, optimizers, schedulers, experiments, ...
   report PATH... [--metric M] [--csv F] [--markdown F] [--plot DIR]
                           compare runs and sweeps: one row per run, seeds grouped as mean ± std
+  figure [NAME] [--budget cpu|paper] [--redraw] [--out FILE] [OVERRIDES]
+                          run a lecture's figure (vanishing, init, optimizers, batchnorm, dropout,
+                          lr_schedules, degradation, ...) and draw it into one PNG; no NAME lists them
   sample ckpt_path=PATH [n=64 ...]
                           write a PNG grid of samples from a generative model's checkpoint
   restore ckpt_path=PATH input=IMAGE output=OUT [sigma=25 | scale=2 | task=deblur|inpaint ...]
@@ -42,8 +45,8 @@ overrides, or paths.data_dir=PATH). Your own configs compose with ours: dlfound 
 """
 
 # Command name -> module of dlfound.commands.
-COMMANDS = {"train": "train", "eval": "eval", "list": "list", "report": "report", "sample": "sample",
-            "restore": "restore", "generate": "generate", "predict": "predict"}
+COMMANDS = {"train": "train", "eval": "eval", "list": "list", "report": "report", "figure": "figure",
+            "sample": "sample", "restore": "restore", "generate": "generate", "predict": "predict"}
 
 
 def main(argv: list[str] | None = None) -> None:

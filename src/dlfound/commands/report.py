@@ -142,18 +142,21 @@ def load_runs(paths: list[Path]) -> list[Run]:
         fail(f"No results.json under {', '.join(map(str, paths))}. A run writes results.json into its folder "
              "when it finishes (a sweep: one per job folder); give the folder of a finished run or sweep, "
              "e.g. outputs/train/multiruns/<time>.")
-    runs = []
-    for file in files:
-        try:
-            results = json.loads(file.read_text())
-        except (OSError, ValueError) as err:
-            err_console.print(f"[yellow]skipped {file}: not readable as JSON ({err})[/]")
-            continue
-        runs.append(Run(file.parent, results, typed_overrides(file.parent, results)))
+    runs = [run for run in map(read_results_file, files) if run is not None]
     if not runs:
         fail(f"None of the results.json files under {', '.join(map(str, paths))} could be read.")
     warn_unfinished(paths, {run.folder for run in runs})
     return runs
+
+
+def read_results_file(file: Path) -> Run | None:
+    """The run whose results.json this is; None (said on stderr) when it is not readable."""
+    try:
+        results = json.loads(file.read_text())
+    except (OSError, ValueError) as err:
+        err_console.print(f"[yellow]skipped {file}: not readable as JSON ({err})[/]")
+        return None
+    return Run(file.parent, results, typed_overrides(file.parent, results))
 
 
 def typed_overrides(folder: Path, results: dict) -> dict[str, str]:

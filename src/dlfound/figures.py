@@ -1,0 +1,143 @@
+"""The panels of `dlfound figure`: learning curves, statistics by layer and activation percentiles, drawn from the
+run folders of a figure's sweeps (their csv/metrics.csv and diagnostics/diagnostics.json) into one PNG.
+
+A figure is a list of panels; each panel draws every line (a sweep of the figure, or one row of it when the sweep
+varies a setting) that its `select` pattern admits:
+- `curve`: `metric` (a metrics.csv column, `*` wildcards allowed: lr-*) against `x` (epoch or step); `error: true`
+  draws 100 (1 - accuracy) in percent; `log: true` a log y axis.
+- `layers`: a diagnostics statistic (grad_norm, update_ratio, weight_norm) by layer index, averaged over the
+  `epoch` (first or last) of each run.
+- `quantiles`: the 15th, 50th and 85th percentiles of one activation's input over training (Ioffe & Szegedy
+  2015, Fig. 1), `layer` counting activation modules (-1: the last); one line (`select`) per panel.
+"""
+
+import csv
+import fnmatch
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from dlfound.runs.diagnostics import by_layer, read_diagnostics
+
+PANEL_KINDS = ("curve", "layers", "quantiles")
+
+
+@dataclass
+class Line:
+    """One line of the figure: a label and its runs' folders (several when seeds repeat it)."""
+    label: str
+    runs: list[Path]
+
+
+def read_columns(folder: Path, x: str) -> dict[str, list[tuple[float, float]]]:
+    """metrics.csv as {column: [(x, value), ...]}, x the epoch or the step; with epochs, the last value logged in
+    an epoch wins (a resumed run may log one twice)."""
+    path = folder / "csv" / "metrics.csv"
+    found: dict[str, dict[float, float]] = {}
+    if not path.is_file():
+        return {}
+    with path.open(newline="") as file:
+        for record in csv.DictReader(file):
+            try:
+                where = float(record.get(x) or "")
+            except ValueError:
+                continue
+            for column, text in record.items():
+                if column not in ("epoch", "step") and text not in (None, ""):
+                    found.setdefault(column, {})[where] = float(text)
+    return {column: sorted(points.items()) for column, points in found.items()}
+
+
+def series(folder: Path, metric: str, x: str = "epoch", error: bool = False) -> list[tuple[float, float]]:
+    """The points of one metric of one run (the first column matching `metric`'s wildcards)."""
+    columns = read_columns(folder, x)
+    name = next((c for c in sorted(columns) if fnmatch.fnmatchcase(c, metric)), None)
+    points = columns.get(name, [])
+    return [(at, 100.0 * (1.0 - v)) for at, v in points] if error else points
+
+
+def selected(lines: list[Line], pattern: str | None) -> list[tuple[int, Line]]:
+    return [(i, line) for i, line in enumerate(lines) if pattern is None or fnmatch.fnmatchcase(line.label, pattern)]
+
+
+def draw_curve(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
+    x, finals = panel.get("x", "epoch"), {}
+    for i, line in selected(lines, panel.get("select")):
+        for j, run in enumerate(line.runs):
+            points = series(run, panel["metric"], x, panel.get("error", False))
+            if points:
+                ax.plot(*zip(*points), color=colors[i % len(colors)], alpha=0.9, lw=1.5,
+                        marker="." if len(points) < 40 else None, label=line.label if j == 0 else None)
+                finals.setdefault(line.label, points[-1][1])
+    ax.set_xlabel(x)
+    ax.set_ylabel(panel["metric"] + (" error (%)" if panel.get("error") else ""))
+    return finals
+
+
+def draw_layers(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
+    stat, which, ratios = panel.get("stat", "grad_norm"), panel.get("epoch", "first"), {}
+    for i, line in selected(lines, panel.get("select")):
+        for j, run in enumerate(line.runs):
+            records = read_diagnostics(run)
+            if not records:
+                continue
+            epoch = records[0]["epoch"] if which == "first" else records[-1]["epoch"]
+            values = by_layer(records, stat, epoch)
+            ax.plot(values, "o-", ms=3, color=colors[i % len(colors)], label=line.label if j == 0 else None)
+            if values[-1] > 0:
+                ratios.setdefault(line.label, values[0] / values[-1])
+    ax.set_xlabel("layer index (input to output)")
+    ax.set_ylabel(f"{stat}, {which} epoch")
+    return ratios
+
+
+def draw_quantiles(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
+    spreads = {}
+    for i, line in selected(lines, panel.get("select"))[:1]:
+        records = [r for r in read_diagnostics(line.runs[0]) if r.get("activation_input_quantiles")]
+        if not records:
+            continue
+        name = list(records[0]["activation_input_quantiles"])[panel.get("layer", -1)]
+        steps = [r["step"] for r in records]
+        values = [r["activation_input_quantiles"][name] for r in records]
+        for q, style in zip(range(3), (":", "-", ":")):
+            ax.plot(steps, [v[q] for v in values], style, color=colors[i % len(colors)],
+                    label=f"{line.label}: 15th, 50th, 85th percentile" if q == 1 else None)
+        spreads[line.label] = values[-1][2] - values[-1][0]
+        ax.set_ylabel(f"input of {name}, unit 0")
+    ax.set_xlabel("step")
+    return spreads
+
+
+DRAW = {"curve": draw_curve, "layers": draw_layers, "quantiles": draw_quantiles}
+
+
+def draw_figure(panels: list[dict], lines: list[Line], title: str, path: Path) -> list[dict[str, float]]:
+    """All panels side by side (at most three per row) into `path`; returns, per panel, the number it shows per
+    line: a curve's last value, a layer statistic's first-to-last ratio, the final percentile spread."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns = min(3, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.9 * rows), squeeze=False)
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    numbers = []
+    for ax, panel in zip(axes.flat, panels):
+        numbers.append(DRAW[panel["kind"]](ax, panel, lines, colors))
+        if panel.get("log"):
+            ax.set_yscale("log")
+        ax.set_title(panel.get("title", ""), fontsize="medium")
+        ax.grid(alpha=0.3, which="both")
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize="x-small")
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize="large")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return numbers
