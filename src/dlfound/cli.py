@@ -22,7 +22,7 @@ commands:
   list [GROUP]            tables of models, datasets, optimizers, schedulers, experiments, ...
   report PATH... [--metric M] [--csv F] [--markdown F] [--plot DIR]
                           compare runs and sweeps: one row per run, seeds grouped as mean ± std
-  figure [NAME] [--budget cpu|paper] [--redraw] [--out FILE] [OVERRIDES]
+  figure [NAME] [--budget cpu|long|paper] [--redraw] [--out FILE] [OVERRIDES]
                           run a lecture's figure (vanishing, init, optimizers, batchnorm, dropout,
                           lr_schedules, degradation, ...) and draw it into one PNG; no NAME lists them
   sample ckpt_path=PATH [n=64 ...]

@@ -1,8 +1,8 @@
 """`dlfound figure NAME [--budget B] [--redraw] [--out FILE] [OVERRIDES...]`: a lecture's classic figure, one command.
 
 A figure (configs/figure/NAME.yaml) names the runs behind its lines, the overrides every run shares (`base`), the
-budgets it can run at (`cpu`, the default; `paper` where the paper's schedule is worth a GPU) and its panels
-(dlfound.figures). Each line is one `dlfound train -m` sweep in OUTPUTS/figure/NAME/BUDGET/LINE with resume=auto,
+budgets it can run at (`cpu`, the default; `long` or the `paper`'s schedule, worth a GPU, where it has them) and
+its panels (dlfound.figures). Each line is one `dlfound train -m` sweep in OUTPUTS/figure/NAME/BUDGET/LINE with resume=auto,
 so a figure interrupted or asked for again reuses every finished run. The PNG and a sidecar NAME.md (what it
 shows, the commands that made it, the numbers it shows) land in OUTPUTS/figure/NAME/BUDGET/. OVERRIDES are added
 to every run, e.g. data=cifar10_jpeg or trainer=gpu; they change the folder (a suffix of their hash), so runs
@@ -51,7 +51,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                "trainer=gpu")
     parser.add_argument("name", nargs="?", help="the figure (dlfound figure lists them)")
     parser.add_argument("overrides", nargs="*", metavar="OVERRIDE", help="added to every run, e.g. trainer=gpu")
-    parser.add_argument("--budget", default="cpu", help="the figure's budget: cpu (default) or paper, where it has one")
+    parser.add_argument("--budget", default="cpu", help="the figure's budget: cpu (default), long or paper, where it "
+                                                         "has one (dlfound figure lists them)")
     parser.add_argument("--redraw", action="store_true", help="draw from the runs already there; train nothing")
     parser.add_argument("--out", type=Path, metavar="FILE", help="also copy the PNG here")
     return parser.parse_args(argv)
@@ -134,7 +135,7 @@ def run_sweeps(jobs: dict[str, list[str]], root: Path) -> list[str]:
 
 def collect_lines(jobs: dict[str, list[str]], root: Path) -> list:
     """The figure's lines: one per sweep, or one per row of a sweep that varies a setting (seeds grouped)."""
-    from dlfound.commands.report import Run, group_runs, natural_key, read_results_file, split_keys
+    from dlfound.commands.report import group_runs, natural_key, read_results_file, split_keys
     from dlfound.figures import Line
 
     lines = []

@@ -1,0 +1,98 @@
+"""`dlfound figure NAME`: the sweeps run (and are reused), the PNG and its sidecar are written, the figure shows
+what the lecture claims on short runs, every figure's runs compose, and bad input is one paragraph."""
+
+import pytest
+from PIL import Image
+
+from dlfound.commands.figure import figure_names, first_job, load_spec, slug, sweeps
+from dlfound.figures import series
+from dlfound.runs.build import compose
+from dlfound.runs.diagnostics import by_layer, read_diagnostics
+
+from conftest import run_dlfound
+
+FIGURES = ["batchnorm", "degradation", "dropout", "init", "lr_schedules", "optimizers", "vanishing"]
+
+
+def figure_root(workdir, name):
+    (root,) = (workdir / "outputs" / "figure" / name).iterdir()  # one budget folder, suffixed by the overrides
+    return root
+
+
+def test_every_figure_is_listed_and_its_runs_compose():
+    assert set(FIGURES) <= set(figure_names())
+    for name in figure_names():
+        spec = {"name": name, **load_spec(name)}
+        assert spec["title"] and spec["shows"] and spec["panels"]
+        for budget in spec.get("budgets", {"cpu": []}):
+            for label, overrides in sweeps(spec, budget, []).items():
+                cfg = compose(first_job(overrides))
+                assert cfg.model and cfg.data, (name, budget, label)
+
+
+@pytest.fixture(scope="module")
+def vanishing(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("vanishing")
+    first = run_dlfound(["figure", "vanishing", "data=digits"], workdir)
+    again = run_dlfound(["figure", "vanishing", "data=digits"], workdir)
+    return workdir, first, again
+
+
+def test_vanishing_gradients_on_a_short_run(vanishing):
+    workdir, first, _ = vanishing
+    root = figure_root(workdir, "vanishing")
+    ratios = {line.name: (lambda g: g[0] / g[-1])(by_layer(read_diagnostics(line / "0"), "grad_norm", 0))
+              for line in root.iterdir() if line.is_dir()}
+    assert ratios["sigmoid_MLP"] < 1e-4, ratios  # orders of magnitude between the first and the last layer
+    assert 0.1 < ratios["ReLU_BN_MLP"] < 10, ratios
+    assert 0.05 < ratios["ResNet_20"] < 20, ratios
+    with Image.open(root / "vanishing.png") as picture:
+        assert picture.size[0] > 600 and picture.mode in ("RGB", "RGBA")
+    sidecar = (root / "vanishing.md").read_text()
+    assert sidecar.count("dlfound train -m") == 3 and "model=deep_mlp" in sidecar and "data=digits" in sidecar
+    assert "sigmoid MLP" in sidecar and "Hochreiter" in sidecar
+
+
+def test_asking_again_reuses_the_finished_runs(vanishing):
+    _, _, again = vanishing
+    assert again.stdout.count("already done") == 3
+
+
+def test_learning_rate_panels_show_each_schedule(workdir):
+    run_dlfound(["figure", "lr_schedules", "data=digits", "trainer.max_epochs=3", "trainer.log_every_n_steps=1"],
+                workdir)
+    root = figure_root(workdir, "lr_schedules")
+    lr = {line: series(root / slug(line) / "0", "lr-*", "step") for line in ("constant", "step", "one-cycle", "cyclic")}
+    assert {round(v, 6) for _, v in lr["constant"]} == {0.1}
+    assert lr["step"][-1][1] == pytest.approx(0.03)  # 0.1 x 0.3 after two epochs
+    peak = max(v for _, v in lr["one-cycle"])
+    assert peak == pytest.approx(0.1, rel=0.05) and lr["one-cycle"][-1][1] < 0.01 and lr["one-cycle"][0][1] < 0.01
+    assert max(v for _, v in lr["cyclic"]) > 0.05 > min(v for _, v in lr["cyclic"])
+    assert series(root / "cosine" / "0", "val/acc", error=True)  # the third panel's points
+    with Image.open(root / "lr_schedules.png") as picture:
+        assert picture.size[0] > 1000  # three panels side by side
+
+
+def test_unknown_figure_lists_the_figures(workdir):
+    proc = run_dlfound(["figure", "vanishin"], workdir, check=False)
+    assert proc.returncode != 0 and "unknown figure 'vanishin'" in proc.stderr
+    assert all(name in proc.stderr for name in FIGURES) and "Traceback" not in proc.stderr
+
+
+def test_listing_without_a_name(workdir):
+    proc = run_dlfound(["figure"], workdir)
+    assert all(name in proc.stdout for name in FIGURES)
+
+
+def test_missing_data_names_the_set_and_the_folder_and_trains_nothing(workdir):
+    proc = run_dlfound(["figure", "vanishing", "data.download=false"], workdir, check=False)
+    assert proc.returncode != 0 and "figure vanishing cannot run" in proc.stderr
+    assert "MNIST" in proc.stderr and str(workdir / "data") in proc.stderr.replace("\n", "")
+    assert "Traceback" not in proc.stderr and not (workdir / "outputs" / "figure").exists()
+
+
+def test_unknown_budget_and_redraw_without_runs_are_one_paragraph(workdir):
+    proc = run_dlfound(["figure", "vanishing", "--budget", "huge"], workdir, check=False)
+    assert proc.returncode != 0 and "has no budget 'huge'; it has cpu" in proc.stderr
+    proc = run_dlfound(["figure", "init", "--redraw"], workdir, check=False)
+    assert proc.returncode != 0 and "no finished run" in proc.stderr and "without --redraw" in proc.stderr
