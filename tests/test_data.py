@@ -171,3 +171,36 @@ def test_random_erasing_replaces_one_rectangle_per_chosen_image():
             rows, cols = mask.any(1).nonzero(), mask.any(0).nonzero()
             assert mask[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()
     assert torch.equal(random_erasing(x, p=0.0), x)
+
+
+def test_device_resident_data_trains_exactly_as_host_data(workdir):
+    """data.on_device=true moves the tensors to the training device once; on the CPU that device is the host, and
+    the run must match the default path number for number (the GPU test below checks the move itself)."""
+    from conftest import read_results, run_dlfound
+
+    args = ["train", "trainer.max_epochs=2", "print_config=false", "logger=none", "data.augment=flip"]
+    run_dlfound([*args, "hydra.run.dir=host"], workdir)
+    run_dlfound([*args, "data.on_device=true", "hydra.run.dir=device"], workdir)
+    host, device = read_results(workdir / "host"), read_results(workdir / "device")
+    assert host["metrics"] == device["metrics"] and host["global_step"] == device["global_step"]
+    proc = run_dlfound([*args, "data.on_device=true", "data.num_workers=2"], workdir, check=False)
+    assert proc.returncode != 0 and "set data.num_workers=0" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.gpu
+def test_device_resident_data_lives_on_the_gpu_and_needs_no_copies():
+    if not torch.cuda.is_available():
+        pytest.skip("needs a GPU")
+    import lightning as L
+
+    from dlfound.models import mlp
+    from dlfound.tasks.classification import ClassificationTask
+
+    dm = DigitsDataModule(in_channels=1, image_size=8, num_classes=10, on_device=True)
+    task = ClassificationTask(mlp(1, 10, 8), 10, {"_target_": "torch.optim.Adam", "lr": 1e-3})
+    trainer = L.Trainer(accelerator="gpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False)
+    trainer.fit(task, datamodule=dm)
+    assert dm.splits["train"].x.is_cuda and dm.splits["val"].x.is_cuda and not dm.pin_memory
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.is_cuda and y.is_cuda

@@ -9,6 +9,10 @@ varies a setting) that its `select` pattern admits:
   `epoch` (first or last) of each run.
 - `quantiles`: the 15th, 50th and 85th percentiles of one activation's input over training (Ioffe & Szegedy
   2015, Fig. 1), `layer` counting activation modules (-1: the last); one line (`select`) per panel.
+- `sweep`: a results.json metric against the setting a sweep varies (`key`, e.g. model.width), mean and standard
+  deviation over seeds, one curve per sweep; `log: true` draws log-log axes with the fitted exponent.
+- `image`: the last picture a run wrote (`file`, a glob in its folder such as images/test_reliability_*.png) of
+  the first line `select` admits; its `metric` from results.json is the number the panel reports.
 """
 
 import csv
@@ -19,14 +23,14 @@ from pathlib import Path
 
 from dlfound.runs.diagnostics import by_layer, read_diagnostics
 
-PANEL_KINDS = ("curve", "layers", "quantiles")
-
 
 @dataclass
 class Line:
-    """One line of the figure: a label and its runs' folders (several when seeds repeat it)."""
+    """One line of the figure: its label, the figure sweep it belongs to (`group`), and its runs (several when
+    seeds repeat it; dlfound.commands.report.Run: folder, results, settings)."""
     label: str
-    runs: list[Path]
+    group: str
+    runs: list
 
 
 def read_columns(folder: Path, x: str) -> dict[str, list[tuple[float, float]]]:
@@ -64,7 +68,7 @@ def draw_curve(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
     x, finals = panel.get("x", "epoch"), {}
     for i, line in selected(lines, panel.get("select")):
         for j, run in enumerate(line.runs):
-            points = series(run, panel["metric"], x, panel.get("error", False))
+            points = series(run.folder, panel["metric"], x, panel.get("error", False))
             if points:
                 ax.plot(*zip(*points), color=colors[i % len(colors)], alpha=0.9, lw=1.5,
                         marker="." if len(points) < 40 else None, label=line.label if j == 0 else None)
@@ -78,7 +82,7 @@ def draw_layers(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
     stat, which, ratios = panel.get("stat", "grad_norm"), panel.get("epoch", "first"), {}
     for i, line in selected(lines, panel.get("select")):
         for j, run in enumerate(line.runs):
-            records = read_diagnostics(run)
+            records = read_diagnostics(run.folder)
             if not records:
                 continue
             epoch = records[0]["epoch"] if which == "first" else records[-1]["epoch"]
@@ -94,7 +98,7 @@ def draw_layers(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
 def draw_quantiles(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
     spreads = {}
     for i, line in selected(lines, panel.get("select"))[:1]:
-        records = [r for r in read_diagnostics(line.runs[0]) if r.get("activation_input_quantiles")]
+        records = [r for r in read_diagnostics(line.runs[0].folder) if r.get("activation_input_quantiles")]
         if not records:
             continue
         name = list(records[0]["activation_input_quantiles"])[panel.get("layer", -1)]
@@ -109,12 +113,58 @@ def draw_quantiles(ax, panel: dict, lines: list[Line], colors) -> dict[str, floa
     return spreads
 
 
-DRAW = {"curve": draw_curve, "layers": draw_layers, "quantiles": draw_quantiles}
+def draw_sweep(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
+    from dlfound.commands.report import log_log_fit
+
+    key, metric, slopes = panel["key"], panel["metric"], {}
+    groups = dict.fromkeys(line.group for _, line in selected(lines, panel.get("select")))
+    for i, group in enumerate(groups):
+        points = []
+        for line in (line for line in lines if line.group == group):
+            values = [v for v in (run.metric(metric) for run in line.runs) if v is not None]
+            if values:
+                mean = sum(values) / len(values)
+                std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+                points.append((float(line.runs[0].value(key)), mean, std))
+        if not points:
+            continue
+        xs, means, stds = zip(*sorted(points))
+        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, color=colors[i % len(colors)], label=group)
+        if panel.get("log") and len(xs) > 1 and min(means) > 0:
+            slope, intercept = log_log_fit(xs, means)
+            ax.plot(xs, [math.exp(intercept) * x ** slope for x in xs], "--", color="grey",
+                    label=f"{group}: slope {slope:.2f}")
+            slopes[group] = slope
+    if panel.get("log"):
+        ax.set_xscale("log")
+    ax.set_xlabel(key)
+    ax.set_ylabel(f"{metric} (mean ± std over seeds)")
+    return slopes
+
+
+def draw_image(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
+    from PIL import Image
+
+    ax.axis("off")
+    for _, line in selected(lines, panel.get("select"))[:1]:
+        run = line.runs[0]
+        found = sorted(run.folder.glob(panel["file"]))
+        if found:
+            with Image.open(found[-1]) as picture:
+                ax.imshow(picture.convert("RGB"))
+        value = run.metric(panel["metric"]) if panel.get("metric") else None
+        return {line.label: value} if value is not None else {}
+    return {}
+
+
+DRAW = {"curve": draw_curve, "layers": draw_layers, "quantiles": draw_quantiles, "sweep": draw_sweep,
+        "image": draw_image}
 
 
 def draw_figure(panels: list[dict], lines: list[Line], title: str, path: Path) -> list[dict[str, float]]:
     """All panels side by side (at most three per row) into `path`; returns, per panel, the number it shows per
-    line: a curve's last value, a layer statistic's first-to-last ratio, the final percentile spread."""
+    line: a curve's last value, a layer statistic's first-to-last ratio, the final percentile spread, a sweep's
+    fitted exponent, an image's metric."""
     import matplotlib
 
     matplotlib.use("Agg")

@@ -147,7 +147,7 @@ def collect_lines(jobs: dict[str, list[str]], root: Path) -> list:
         differing, _ = split_keys(runs)
         for row in group_runs(runs, differing):
             values = [v for k, v in row.label.items() if k != "seed"]
-            lines.append(Line(", ".join([label, *values]), [run.folder for run in row.runs]))
+            lines.append(Line(", ".join([label, *values]), label, row.runs))
     return lines
 
 
@@ -158,7 +158,7 @@ def write_sidecar(path: Path, spec: dict, budget: str, jobs: dict[str, list[str]
             f"this call took {seconds:.0f} s.", "", "Commands (finished runs are reused: resume=auto):", "", "```"]
     text += [shlex.join(train_command(overrides, root / slug(label))) for label, overrides in jobs.items()]
     text += ["```", "", "What each panel shows per line (a curve's last value; a layer statistic's first-to-last "
-             "layer ratio; the final 15th-85th percentile spread):", ""]
+             "layer ratio; the final 15th-85th percentile spread; a sweep's log-log slope; an image's metric):", ""]
     for panel, found in zip(spec["panels"], numbers):
         text.append(f"- {panel.get('title', panel['kind'])}: "
                     + ("; ".join(f"{label} {value:.4g}" for label, value in found.items()) or "no data"))

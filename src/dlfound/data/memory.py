@@ -4,7 +4,8 @@ A plain PyTorch loop over in-memory tensors with a random permutation each epoch
 small datasets; the usual per-sample pipeline (PIL image, ToTensor and Normalize in `__getitem__`) is about
 ten times slower on MNIST. Here a DataLoader fetches a whole batch with one index operation
 (`batch_size=None` with a sampler of index tensors), and normalisation and augmentation run on the batch
-after it reaches the device.
+after it reaches the device. With `on_device=true` the tensors themselves move to the training device once (GPU-
+resident data): each batch is then one gather on the device, with no host-to-device copy and no workers.
 """
 
 from collections.abc import Sequence
@@ -44,7 +45,12 @@ class TensorBatches(Dataset):
         return len(self.y)
 
     def __getitem__(self, index):
+        if index.device != self.y.device:  # batches of device-resident data: the indices follow the tensors
+            index = index.to(self.y.device, non_blocking=True)
         return self.x[index], self.y[index]
+
+    def to(self, device: torch.device) -> "TensorBatches":
+        return self if self.y.device == device else TensorBatches(self.x.to(device), self.y.to(device))
 
 
 class IndexBatchSampler(Sampler):
@@ -111,12 +117,16 @@ class InMemoryDataModule(L.LightningDataModule):
         drop_last: bool = False,
         overfit_batches: int = 0,
         random_erasing: float = 0.0,
+        on_device: bool = False,
     ):
         super().__init__()
         if augment not in PRESETS:
             raise ConfigError(f"data.augment={augment!r} is not a preset; choose one of {', '.join(PRESETS)}")
         if batch_size < 1:
             raise ConfigError(f"data.batch_size must be a positive integer, got {batch_size}")
+        if on_device and num_workers:
+            raise ConfigError(f"data.on_device=true keeps the data on the training device and indexes it in the "
+                              f"training process; set data.num_workers=0 (got {num_workers}).")
         self.in_channels, self.num_classes, self.image_size = in_channels, num_classes, image_size
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.val_size, self.split_seed = val_size, split_seed
@@ -125,7 +135,8 @@ class InMemoryDataModule(L.LightningDataModule):
         self.num_workers, self.drop_last = num_workers, drop_last
         self.overfit_batches = overfit_batches
         self.random_erasing = random_erasing
-        self.pin_memory = torch.cuda.is_available() if pin_memory == "auto" else bool(pin_memory)
+        self.on_device = on_device
+        self.pin_memory = not on_device and (torch.cuda.is_available() if pin_memory == "auto" else bool(pin_memory))
         self.splits: dict[str, TensorBatches] = {}
 
     # -- what subclasses provide -------------------------------------------------------------------------
@@ -172,6 +183,8 @@ class InMemoryDataModule(L.LightningDataModule):
             raise ConfigError(f"labels go up to {int(y.max())} but data.num_classes={self.num_classes}")
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        if self.on_device and self.trainer is not None:
+            self.splits[split] = self.splits[split].to(self.trainer.strategy.root_device)
         data = self.splits[split]
         batch_size = self.batch_size if split == "train" else self.eval_batch_size
         sampler = IndexBatchSampler(len(data), batch_size, shuffle, self.drop_last and shuffle, self.split_seed,
