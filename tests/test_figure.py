@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from dlfound.commands.figure import figure_names, first_job, load_spec, slug, sweeps
-from dlfound.figures import series
+from dlfound.commands.figure_panels import series
 from dlfound.runs.build import compose
 from dlfound.runs.diagnostics import by_layer, read_diagnostics
 

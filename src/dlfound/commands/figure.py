@@ -2,7 +2,7 @@
 
 A figure (configs/figure/NAME.yaml) names the runs behind its lines, the overrides every run shares (`base`), the
 budgets it can run at (`cpu`, the default; `long` or the `paper`'s schedule, worth a GPU, where it has them) and
-its panels (dlfound.figures). Each line is one `dlfound train -m` sweep in OUTPUTS/figure/NAME/BUDGET/LINE with resume=auto,
+its panels (dlfound.commands.figure_panels). Each line is one `dlfound train -m` sweep in OUTPUTS/figure/NAME/BUDGET/LINE with resume=auto,
 so a figure interrupted or asked for again reuses every finished run. The PNG and a sidecar NAME.md (what it
 shows, the commands that made it, the numbers it shows) land in OUTPUTS/figure/NAME/BUDGET/. OVERRIDES are added
 to every run, e.g. data=cifar10_jpeg or trainer=gpu; they change the folder (a suffix of their hash), so runs
@@ -136,7 +136,7 @@ def run_sweeps(jobs: dict[str, list[str]], root: Path) -> list[str]:
 def collect_lines(jobs: dict[str, list[str]], root: Path) -> list:
     """The figure's lines: one per sweep, or one per row of a sweep that varies a setting (seeds grouped)."""
     from dlfound.commands.report import group_runs, natural_key, read_results_file, split_keys
-    from dlfound.figures import Line
+    from dlfound.commands.figure_panels import Line
 
     lines = []
     for label in jobs:
@@ -182,7 +182,7 @@ def main(argv: list[str]) -> None:
         check_data(args.name, jobs)
         failed = run_sweeps(jobs, root)
 
-    from dlfound.figures import draw_figure
+    from dlfound.commands.figure_panels import draw_figure
 
     lines = collect_lines(jobs, root)
     if not lines:
