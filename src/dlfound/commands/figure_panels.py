@@ -4,7 +4,7 @@ run folders of a figure's sweeps (their csv/metrics.csv and diagnostics/diagnost
 A figure is a list of panels; each panel draws every line (a sweep of the figure, or one row of it when the sweep
 varies a setting) that its `select` pattern admits:
 - `curve`: `metric` (a metrics.csv column, `*` wildcards allowed: lr-*) against `x` (epoch or step); `error: true`
-  draws 100 (1 - accuracy) in percent; `log: true` a log y axis.
+  draws 100 (1 - accuracy) in percent; `log: true` a log y axis; `ylabel` names the axis.
 - `layers`: a diagnostics statistic (grad_norm, update_ratio, weight_norm) by layer index, averaged over the
   `epoch` (first or last) of each run.
 - `quantiles`: the 15th, 50th and 85th percentiles of one activation's input over training (Ioffe & Szegedy
@@ -73,8 +73,12 @@ def draw_curve(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
                 ax.plot(*zip(*points), color=colors[i % len(colors)], alpha=0.9, lw=1.5,
                         marker="." if len(points) < 40 else None, label=line.label if j == 0 else None)
                 finals.setdefault(line.label, points[-1][1])
+    if x == "epoch":
+        from matplotlib.ticker import MaxNLocator
+
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel(x)
-    ax.set_ylabel(panel["metric"] + (" error (%)" if panel.get("error") else ""))
+    ax.set_ylabel(panel.get("ylabel") or panel["metric"] + (" error (%)" if panel.get("error") else ""))
     return finals
 
 
