@@ -133,7 +133,8 @@ def draw_sweep(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
         if not points:
             continue
         xs, means, stds = zip(*sorted(points))
-        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, color=colors[i % len(colors)], label=group)
+        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, color=colors[i % len(colors)],
+                    label=f"{group} (mean ± std over seeds)")
         if panel.get("log") and len(xs) > 1 and min(means) > 0:
             slope, intercept = log_log_fit(xs, means)
             ax.plot(xs, [math.exp(intercept) * x ** slope for x in xs], "--", color="grey",
@@ -142,7 +143,7 @@ def draw_sweep(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
     if panel.get("log"):
         ax.set_xscale("log")
     ax.set_xlabel(key)
-    ax.set_ylabel(f"{metric} (mean ± std over seeds)")
+    ax.set_ylabel(panel.get("ylabel") or metric)
     return slopes
 
 
