@@ -23,7 +23,7 @@ from dlfound.models.registry import create_model, get_model, list_models, model_
 
 # In curriculum order: the order of `list_models()` and of ZOO.
 from dlfound.models.perceptron import Perceptron, perceptron
-from dlfound.models.mlp import MLP, mlp, softmax, softmax_regression
+from dlfound.models.mlp import MLP, deep_mlp, mlp, softmax, softmax_regression
 from dlfound.models.lenet import LeNet5, lenet5
 from dlfound.models.alexnet import AlexNet, alexnet
 from dlfound.models.vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn

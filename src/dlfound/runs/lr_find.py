@@ -20,6 +20,24 @@ SKIPPED = 10
 MIN_STEPS = SKIPPED + 3
 
 
+def learning_rate_for(trainer, task, datamodule, plain: dict, run_dir: Path, resume_from) -> float | None:
+    """With lr_find=true, the learning rate the run trains with: the range test's suggestion, or, for a resumed
+    run, the one it found before. None without lr_find."""
+    from dlfound.runs.console import console
+
+    if not plain.get("lr_find"):
+        return None
+    found = recorded_suggestion(run_dir) if resume_from else None
+    if found is not None:
+        use_learning_rate(plain, task, found)
+        return found
+    found = range_test(trainer, task, datamodule, plain, run_dir)
+    if trainer.is_global_zero:
+        console.print(f"[bold]learning-rate range test[/]: training with optim.lr={found:.3g} "
+                      f"(curve in {run_dir / PLOT})")
+    return found
+
+
 def range_test(trainer, task, datamodule, plain: dict, run_dir: Path) -> float:
     """Run the range test, write its plot and record, and train with the suggestion; returns it."""
     from lightning.pytorch.tuner import Tuner

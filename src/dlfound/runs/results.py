@@ -2,7 +2,8 @@
 
 A finished run writes {"status": "done", "metrics", "monitor", "epochs", "global_step", "wall_time_s",
 "fit_time_s", "train_samples_per_s", "num_params", "world_size", "cuda_visible_devices", "resumed_from",
-"choices", "overrides", "seed", "run_dir", "finished_at", "versions"}; a failed one {"status": "failed", "error",
+"choices", "overrides", "seed", "run_dir", "finished_at", "versions"}, and with lr_find=true "lr_find":
+{"suggestion", "plot"}; a failed one {"status": "failed", "error",
 "last_checkpoint", "choices", "overrides", "run_dir", "finished_at", "versions"}. Keep these keys stable.
 """
 

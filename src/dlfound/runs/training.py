@@ -32,6 +32,7 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
                                         StopOnNonFiniteLoss, Throughput)
     from dlfound.files import remove_partial_files
     from dlfound.runs.console import config_tree, console, quiet_lightning
+    from dlfound.runs.lr_find import learning_rate_for
     from dlfound.runs.resume import find_resume_checkpoint
 
     started = time.time()
@@ -57,7 +58,7 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
     resume_from = find_resume_checkpoint(plain, run_dir)
     if resume_from and is_zero:
         console.print(f"[bold]resuming[/] from {resume_from}")
-    learning_rate = find_learning_rate(trainer, task, datamodule, plain, run_dir, resume_from)
+    learning_rate = learning_rate_for(trainer, task, datamodule, plain, run_dir, resume_from)
 
     # Fit.
     trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
@@ -95,25 +96,6 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
     if trainer.is_global_zero:
         results = record(trainer, plain, run_dir, results)
     return results
-
-
-def find_learning_rate(trainer, task, datamodule, plain: dict, run_dir: Path, resume_from) -> float | None:
-    """With lr_find=true, the range test's suggestion, which the run trains with (dlfound.runs.lr_find); a
-    resumed run takes the one it found before."""
-    from dlfound.runs.console import console
-    from dlfound.runs.lr_find import range_test, recorded_suggestion, use_learning_rate
-
-    if not plain.get("lr_find"):
-        return None
-    found = recorded_suggestion(run_dir) if resume_from else None
-    if found is not None:
-        use_learning_rate(plain, task, found)
-        return found
-    found = range_test(trainer, task, datamodule, plain, run_dir)
-    if trainer.is_global_zero:
-        console.print(f"[bold]learning-rate range test[/]: training with optim.lr={found:.3g} "
-                      f"(curve in {run_dir / 'lr_find.png'})")
-    return found
 
 
 def record(trainer, plain: dict, run_dir: Path, results: dict) -> dict:
