@@ -10,7 +10,7 @@ from PIL import Image
 
 from dlfound.models.init import SMALL_STD, initialize
 from dlfound.models.mlp import mlp
-from dlfound.runs.diagnostics import by_layer, dead_fraction, read_diagnostics, watched_layers
+from dlfound.runs.diagnostics import Diagnostics, by_layer, dead_fraction, read_diagnostics, watched_layers
 
 from conftest import read_results, run_dlfound
 
@@ -79,6 +79,17 @@ def test_dead_units_are_those_zero_on_the_whole_batch():
     images = torch.zeros(2, 4, 3, 3)
     images[1, 0, 2, 2] = 1.0
     assert float(dead_fraction(images)) == 0.75  # channels 1-3
+
+
+def test_an_in_place_relu_is_measured_on_its_input():
+    net = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(inplace=True), torch.nn.Linear(8, 2))
+    diagnostics = Diagnostics()
+    diagnostics._layers = watched_layers(net)
+    diagnostics._attach(net)
+    torch.manual_seed(0)
+    net(torch.randn(256, 4))
+    low, median, high = diagnostics._outputs["inputs"]["1"].tolist()
+    assert low < 0 < high  # the pre-activations, not what the ReLU left of them
 
 
 def test_watched_layers_are_the_weight_matrices_in_forward_order():

@@ -144,7 +144,10 @@ class Diagnostics(L.Callback):
             self._hooks.append(module.register_forward_hook(self._keep_output(name)))
         for name, module in net.named_modules():
             if isinstance(module, ACTIVATIONS):
-                self._hooks.append(module.register_forward_hook(self._keep_activation(name)))
+                # The input before the module runs: an in-place ReLU overwrites it.
+                self._hooks.append(module.register_forward_pre_hook(self._keep_activation_input(name)))
+                if isinstance(module, RELUS):
+                    self._hooks.append(module.register_forward_hook(self._keep_dead_units(name)))
 
     def _keep_output(self, name: str):
         def hook(module, inputs, output):
@@ -153,15 +156,19 @@ class Diagnostics(L.Callback):
                 self._outputs.setdefault("layers", {})[name] = torch.stack([out.mean(), out.std()])
         return hook
 
-    def _keep_activation(self, name: str):
+    def _keep_activation_input(self, name: str):
+        def hook(module, inputs):
+            x = tensor_of(inputs)
+            if x is not None:
+                unit = unit_values(x)
+                self._outputs.setdefault("inputs", {})[name] = torch.quantile(
+                    unit, torch.tensor(QUANTILES, device=unit.device))
+        return hook
+
+    def _keep_dead_units(self, name: str):
         def hook(module, inputs, output):
-            x, out = tensor_of(inputs), tensor_of(output)
-            if x is None or out is None:
-                return
-            unit = unit_values(x)
-            self._outputs.setdefault("inputs", {})[name] = torch.quantile(
-                unit, torch.tensor(QUANTILES, device=unit.device))
-            if isinstance(module, RELUS):
+            out = tensor_of(output)
+            if out is not None:
                 self._outputs.setdefault("dead", {})[name] = dead_fraction(out)
         return hook
 
