@@ -91,6 +91,12 @@ def test_missing_data_names_the_set_and_the_folder_and_trains_nothing(workdir):
     assert "Traceback" not in proc.stderr and not (workdir / "outputs" / "figure").exists()
 
 
+def test_overrides_that_do_not_compose_are_one_paragraph(workdir):
+    proc = run_dlfound(["figure", "vanishing", "model.widht=3"], workdir, check=False)
+    assert proc.returncode != 0 and "does not compose" in proc.stderr and "widht" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (workdir / "outputs" / "figure").exists()
+
+
 def test_unknown_budget_and_redraw_without_runs_are_one_paragraph(workdir):
     proc = run_dlfound(["figure", "vanishing", "--budget", "huge"], workdir, check=False)
     assert proc.returncode != 0 and "has no budget 'huge'; it has cpu" in proc.stderr

@@ -106,9 +106,15 @@ def check_data(name: str, jobs: dict[str, list[str]]) -> None:
     from omegaconf import OmegaConf
 
     seen = set()
-    for overrides in jobs.values():
-        cfg = OmegaConf.to_container(compose(first_job(overrides)), resolve=True)
-        key = json.dumps(cfg["data"], sort_keys=True, default=str)
+    for label, overrides in jobs.items():
+        try:
+            cfg = OmegaConf.to_container(compose(first_job(overrides)), resolve=True)
+        except Exception as err:  # Hydra's composition errors: an unknown key or option among the overrides
+            fail(f"figure {name}, line {label!r}: its runs' config does not compose ({type(err).__name__}: "
+                 f"{str(err).strip()}). Check the overrides given after the figure's name.")
+        # Where the files come from, not how they are augmented: each set is looked for once.
+        key = json.dumps({k: cfg["data"].get(k) for k in ("_target_", "name", "root", "data_dir", "path")},
+                         default=str)
         if key in seen:
             continue
         seen.add(key)
