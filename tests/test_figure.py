@@ -11,7 +11,8 @@ from dlfound.runs.diagnostics import by_layer, read_diagnostics
 
 from conftest import run_dlfound
 
-FIGURES = ["batchnorm", "degradation", "dropout", "init", "lr_schedules", "optimizers", "vanishing"]
+FIGURES = ["batchnorm", "calibration", "degradation", "dropout", "init", "lr_schedules", "ntk", "optimizers", "perceptron",
+           "sequences", "uat", "vanishing"]
 
 
 def figure_root(workdir, name):
