@@ -103,3 +103,10 @@ def test_unknown_budget_and_redraw_without_runs_are_one_paragraph(workdir):
     assert proc.returncode != 0 and "has no budget 'huge'; it has cpu" in proc.stderr
     proc = run_dlfound(["figure", "init", "--redraw"], workdir, check=False)
     assert proc.returncode != 0 and "no finished run" in proc.stderr and "without --redraw" in proc.stderr
+
+
+def test_a_figure_is_not_a_train_option(workdir):
+    proc = run_dlfound(["train", "figure=vanishing"], workdir, check=False)
+    assert proc.returncode != 0 and "dlfound figure vanishing" in proc.stderr and "Traceback" not in proc.stderr
+    proc = run_dlfound(["list", "figure"], workdir, check=False)
+    assert proc.returncode != 0 and "dlfound figure" in proc.stderr

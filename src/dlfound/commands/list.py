@@ -128,7 +128,8 @@ def main(args: list[str]) -> None:
     wanted = [ALIASES.get(a, a) for a in args] or list(GROUPS[:5])
     unknown = [g for g in wanted if g not in GROUPS]
     if unknown:
-        fail(f"dlfound list: unknown group {', '.join(unknown)}; choose from {', '.join(GROUPS)}")
+        fail(f"dlfound list: unknown group {', '.join(unknown)}; choose from {', '.join(GROUPS)}"
+             + (" (the figures: `dlfound figure`)" if "figure" in unknown else ""))
     try:
         for group in wanted:
             if group == "model":

@@ -9,6 +9,8 @@ from pathlib import Path
 from dlfound.errors import ConfigError
 
 GROUP_OVERRIDE = re.compile(r"^(?:\+|override\s+)?([A-Za-z_][\w/]*)=(.*)$")
+# The figures' specs live in the config tree (configs/figure/) for `dlfound figure`, not for `dlfound train`.
+NOT_TRAIN_GROUP = "figure"
 # Hydra's sweep syntax (choice(...), range(...), glob(...)) and interpolations are left to Hydra.
 SWEEP_FUNCTION = re.compile(r"^\w+\(|\$\{")
 
@@ -42,6 +44,9 @@ def check_group_options(args: list[str], config_dir: Path) -> None:
         group, value = match.groups()
         if group.split("/")[0] == "hydra":  # Hydra's plugins add launcher and sweeper options of their own
             continue
+        if group == NOT_TRAIN_GROUP:
+            raise ConfigError(f"{arg}: figures are not part of a run's config; draw one with "
+                              f"`dlfound figure {value or 'NAME'}` (`dlfound figure` lists them).")
         known = options(group, dirs)
         if known is None:
             continue
