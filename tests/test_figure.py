@@ -98,6 +98,14 @@ def test_overrides_that_do_not_compose_are_one_paragraph(workdir):
     assert "Traceback" not in proc.stderr and not (workdir / "outputs" / "figure").exists()
 
 
+def test_options_and_overrides_mix_in_any_order():
+    from dlfound.commands.figure import parse_args
+
+    args = parse_args(["degradation", "data=cifar10_jpeg", "--budget", "paper", "trainer=gpu", "--redraw"])
+    assert (args.name, args.budget, args.redraw) == ("degradation", "paper", True)
+    assert args.overrides == ["data=cifar10_jpeg", "trainer=gpu"]
+
+
 def test_unknown_budget_and_redraw_without_runs_are_one_paragraph(workdir):
     proc = run_dlfound(["figure", "vanishing", "--budget", "huge"], workdir, check=False)
     assert proc.returncode != 0 and "has no budget 'huge'; it has cpu" in proc.stderr

@@ -55,7 +55,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                                          "has one (dlfound figure lists them)")
     parser.add_argument("--redraw", action="store_true", help="draw from the runs already there; train nothing")
     parser.add_argument("--out", type=Path, metavar="FILE", help="also copy the PNG here")
-    return parser.parse_args(argv)
+    return parser.parse_intermixed_args(argv)  # overrides may come before and after --budget
 
 
 def list_figures() -> None:
