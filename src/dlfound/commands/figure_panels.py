@@ -15,12 +15,12 @@ varies a setting) that its `select` pattern admits:
   the first line `select` admits; its `metric` from results.json is the number the panel reports.
 """
 
-import csv
 import fnmatch
 import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from dlfound.commands.report import Row, log_log_fit, read_curves
 from dlfound.runs.diagnostics import by_layer, read_diagnostics
 
 
@@ -33,30 +33,11 @@ class Line:
     runs: list
 
 
-def read_columns(folder: Path, x: str) -> dict[str, list[tuple[float, float]]]:
-    """metrics.csv as {column: [(x, value), ...]}, x the epoch or the step; with epochs, the last value logged in
-    an epoch wins (a resumed run may log one twice)."""
-    path = folder / "csv" / "metrics.csv"
-    found: dict[str, dict[float, float]] = {}
-    if not path.is_file():
-        return {}
-    with path.open(newline="") as file:
-        for record in csv.DictReader(file):
-            try:
-                where = float(record.get(x) or "")
-            except ValueError:
-                continue
-            for column, text in record.items():
-                if column not in ("epoch", "step") and text not in (None, ""):
-                    found.setdefault(column, {})[where] = float(text)
-    return {column: sorted(points.items()) for column, points in found.items()}
-
-
-def series(folder: Path, metric: str, x: str = "epoch", error: bool = False) -> list[tuple[float, float]]:
+def series(folder: Path, metric: str, x: str = "epoch", error: bool = False) -> list[tuple[int, float]]:
     """The points of one metric of one run (the first column matching `metric`'s wildcards)."""
-    columns = read_columns(folder, x)
+    columns = read_curves(folder, x)
     name = next((c for c in sorted(columns) if fnmatch.fnmatchcase(c, metric)), None)
-    points = columns.get(name, [])
+    points = sorted(columns.get(name, {}).items())
     return [(at, 100.0 * (1.0 - v)) for at, v in points] if error else points
 
 
@@ -118,18 +99,14 @@ def draw_quantiles(ax, panel: dict, lines: list[Line], colors) -> dict[str, floa
 
 
 def draw_sweep(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
-    from dlfound.commands.report import log_log_fit
-
     key, metric, slopes = panel["key"], panel["metric"], {}
     groups = dict.fromkeys(line.group for _, line in selected(lines, panel.get("select")))
     for i, group in enumerate(groups):
         points = []
         for line in (line for line in lines if line.group == group):
-            values = [v for v in (run.metric(metric) for run in line.runs) if v is not None]
-            if values:
-                mean = sum(values) / len(values)
-                std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
-                points.append((float(line.runs[0].value(key)), mean, std))
+            mean, std, _ = Row(line.runs, {}).stats(metric)
+            if mean is not None:
+                points.append((float(line.runs[0].value(key)), mean, std or 0.0))
         if not points:
             continue
         xs, means, stds = zip(*sorted(points))

@@ -383,9 +383,9 @@ def best_command(row: Row) -> str:
 # ---------------------------------------------------------------- plots
 
 
-def read_curves(folder: Path) -> dict[str, dict[int, float]]:
-    """metrics.csv as {column: {epoch: value}}; Lightning fills only some columns per row, and a resumed run
-    may log an epoch twice, so the last value of each epoch wins."""
+def read_curves(folder: Path, x: str = "epoch") -> dict[str, dict[int, float]]:
+    """metrics.csv as {column: {x: value}}, x the epoch or the step; Lightning fills only some columns per row, and
+    a resumed run may log an epoch twice, so the last value of each x wins."""
     path = folder / "csv" / "metrics.csv"
     curves: dict[str, dict[int, float]] = {}
     if not path.is_file():
@@ -393,12 +393,12 @@ def read_curves(folder: Path) -> dict[str, dict[int, float]]:
     with path.open(newline="") as file:
         for record in csv.DictReader(file):
             try:
-                epoch = int(float(record.get("epoch") or ""))
+                at = int(float(record.get(x) or ""))
             except ValueError:
                 continue
             for column, text in record.items():
                 if column not in ("epoch", "step") and text not in (None, ""):
-                    curves.setdefault(column, {})[epoch] = float(text)
+                    curves.setdefault(column, {})[at] = float(text)
     return curves
 
 

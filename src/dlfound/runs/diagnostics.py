@@ -226,7 +226,7 @@ class Diagnostics(L.Callback):
         path = self.path(trainer)
         path.parent.mkdir(parents=True, exist_ok=True)
         write_text(path, json.dumps({"every_n_steps": self.every_n_steps, "quantiles": QUANTILES,
-                                            "records": self.records}))
+                                     "records": self.records}))
 
 
 def tensorboards(trainer) -> list:
@@ -237,9 +237,8 @@ def tensorboards(trainer) -> list:
 
 
 def write_summary(trainer, step: int, scalars: dict | None = None, histograms: dict | None = None) -> None:
-    """All values of one measurement as one TensorBoard event. A logger's log_metrics writes one event per value,
-    and TensorBoard's file writer (without TensorFlow) appends each to the file on its own: for a small model
-    that cost more than the training steps between two measurements."""
+    """All values of one measurement as one TensorBoard event (rank zero, TensorBoard loggers only: the CSV
+    logger's file would grow a column per layer and statistic)."""
     loggers = tensorboards(trainer)
     if not loggers:
         return
@@ -252,8 +251,9 @@ def write_summary(trainer, step: int, scalars: dict | None = None, histograms: d
 
 
 def histogram_proto(values: torch.Tensor):
-    """TensorBoard's histogram of `values`, computed by torch: torch.utils.tensorboard's own goes through numpy's
-    BLAS, whose threads then spin beside torch's and slowed a small model's training by half on two cores."""
+    """TensorBoard's histogram of `values`, computed by torch: computing torch.utils.tensorboard's own (through
+    numpy) slowed a small model's training by half on two cores, even without writing it
+    (scripts/diagnostics_overhead.py)."""
     from tensorboard.compat.proto.summary_pb2 import HistogramProto
 
     x = values.detach().float().flatten().cpu()
