@@ -56,3 +56,39 @@ def test_train_resumes_an_old_run_folder(old_runs, workdir):
     assert results["status"] == "done" and results["epochs"] == 3
     assert results["resumed_from"].endswith("last.ckpt")
     assert "sched=warmup_cosine" in results["overrides"]
+
+
+# Three tiny runs trained by the code of commit 9d77612, before the library came out of the commands (ops/,
+# runs/records.py, one task contract): a DDPM on ring8 (noise schedule and samplers), a WGAN-GP on ring8 (the GAN
+# task and its config) and an NTK-width MLP with the NTK monitor callback (whose `_target_` moved).
+TODAY = {"ddpm": LEGACY / "today_ddpm", "wgan_gp": LEGACY / "today_wgan_gp", "ntk": LEGACY / "today_ntk"}
+
+
+def test_eval_reads_todays_regression_and_gan_runs(workdir):
+    run_dlfound(["eval", f"ckpt_path={TODAY['ntk'] / 'checkpoints' / 'last.ckpt'}", "output=ntk.json"], workdir)
+    metrics = json.loads((workdir / "ntk.json").read_text())["metrics"]
+    expected = json.loads((TODAY["ntk"] / "eval_metrics.json").read_text())
+    assert {k: metrics.get(k) for k in expected} == pytest.approx(expected, rel=1e-5)
+    run_dlfound(["eval", f"ckpt_path={TODAY['wgan_gp'] / 'checkpoints' / 'last.ckpt'}", "output=gan.json"], workdir)
+    metrics = json.loads((workdir / "gan.json").read_text())["metrics"]
+    expected = json.loads((TODAY["wgan_gp"] / "eval_metrics.json").read_text())
+    # The GAN's test metrics come from fresh samples: the same keys, values within sampling noise of the old code's.
+    assert set(expected) <= set(metrics)
+    assert metrics["test/mmd"] == pytest.approx(expected["test/mmd"], rel=0.1)
+
+
+def test_sample_reads_todays_ddpm_run(workdir):
+    ckpt = TODAY["ddpm"] / "checkpoints" / "last.ckpt"
+    run_dlfound(["sample", f"ckpt_path={ckpt}", "n=16", "sampler=ddim", "steps=10", "output=ddpm.png"], workdir)
+    with Image.open(workdir / "ddpm.png") as picture:
+        assert picture.size == (512, 512)
+
+
+def test_train_resumes_todays_run_with_the_ntk_monitor(workdir):
+    folder = workdir / "ntk"
+    shutil.copytree(TODAY["ntk"], folder)
+    proc = run_dlfound(["train", f"resume={folder}", "trainer.max_epochs=110"], workdir)
+    assert "resuming" in proc.stdout
+    results = read_results(folder)
+    assert results["status"] == "done" and results["epochs"] == 110
+    assert "experiment=ntk_width_sweep" in results["overrides"]  # whose callbacks are ntk
