@@ -104,7 +104,7 @@ def main(args: list[str]) -> None:
     from rich.table import Table
 
     from dlfound.files import write_text
-    from dlfound.images import write_picture
+    from dlfound.image_files import write_picture
     from dlfound.metrics.calibration import entropy_histogram, reliability_diagram
 
     probs, y, ood = report.pop("_pictures")

@@ -1,7 +1,7 @@
 """The empirical NTK of a wide one-hidden-layer ReLU network against its analytic infinite-width limit.
 
 At initialisation in the NTK parameterisation, the empirical kernel J J^T of `dlfound.models.ntk_mlp` converges
-to the arc-cosine-kernel formula of `dlfound.ntk.analytic` as the width n grows (Jacot et al. 2018), with
+to the arc-cosine-kernel formula of `dlfound.ops.ntk.analytic` as the width n grows (Jacot et al. 2018), with
 fluctuations of order n^(-1/2) (each seed's kernel is an average over n random hidden units). For each width the
 script draws `--seeds` networks and reports the relative Frobenius error ||K_emp - K_analytic||_F / ||K_analytic||_F
 of each seed's kernel (mean and max over seeds) and of the seed-averaged kernel (an average over seeds x n hidden
@@ -17,7 +17,7 @@ import time
 import torch
 
 from dlfound.models import ntk_mlp
-from dlfound.ntk import analytic_ntk, empirical_ntk
+from dlfound.ops.ntk import analytic_ntk, empirical_ntk
 
 
 def relative_error(k: torch.Tensor, reference: torch.Tensor) -> float:

@@ -6,7 +6,7 @@ trained with the same loss, learning rate and steps as the network, its paramete
 
     theta_{t+1} = theta_t - lr * J_0(X)^T dL/df_lin(X),
 
-computed here with the Jacobians J_0 of the training and test inputs held explicitly (`dlfound.ntk.empirical`).
+computed here with the Jacobians J_0 of the training and test inputs held explicitly (`dlfound.ops.ntk.empirical`).
 For each width and seed the script trains both from the same theta_0 on the `ntk_width_sweep` problem (sin(x1)
 sin(x2) on a 5 x 5 grid of [-pi, pi]^2, full-batch gradient descent on the mean squared error) and reports the
 RMS gap |f_T - f_lin,T| on the training points and on the finer test grid, both training errors, and the gap's
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from dlfound.data.function import TARGETS, grid
 from dlfound.models import ntk_mlp
-from dlfound.ntk.empirical import jacobian, split_parameters
+from dlfound.ops.ntk.empirical import jacobian, split_parameters
 
 
 def train_both(width: int, seed: int, x, y, x_test, lr: float, steps: int) -> tuple[float, ...]:

@@ -26,9 +26,11 @@ def default_root() -> Path:
 
 
 def bicubic_table(root: Path, sets: list[str], scales=(2, 3, 4)) -> dict:
-    from dlfound.data.degradations import bicubic_degrade, modcrop, quantize, rgb_to_y
+    from dlfound.data.degradations import bicubic_degrade
     from dlfound.data.restoration import list_images, read_image
     from dlfound.metrics.restoration import psnr, ssim
+    from dlfound.ops.colour import quantize, rgb_to_y
+    from dlfound.ops.resize import modcrop
 
     table = {}
     for name in sets:

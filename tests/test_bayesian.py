@@ -98,7 +98,7 @@ def test_ood_auroc_is_one_when_the_entropies_separate_and_zero_when_reversed():
 
 
 def test_pictures_are_rgb_arrays_that_pil_reads(tmp_path):
-    from dlfound.images import write_picture
+    from dlfound.image_files import write_picture
 
     probs = torch.softmax(torch.randn(200, 10) * 3, 1)
     y = torch.randint(0, 10, (200,))

@@ -7,11 +7,11 @@ import math
 import pytest
 import torch
 
-from dlfound.diffusion.likelihood import discretized_gaussian_nll, normal_kl, variational_bound
-from dlfound.diffusion.samplers import annealed_langevin, ddim_sample, spaced_steps
-from dlfound.diffusion.schedules import NoiseSchedule, cosine_betas, geometric_sigmas, linear_betas, make_betas
 from dlfound.errors import ConfigError
 from dlfound.models import ddpm_unet, score_mlp
+from dlfound.ops.likelihood import discretized_gaussian_nll, normal_kl, variational_bound
+from dlfound.ops.noise_schedules import NoiseSchedule, cosine_betas, geometric_sigmas, linear_betas, make_betas
+from dlfound.ops.samplers import annealed_langevin, ddim_sample, spaced_steps
 
 
 @pytest.fixture(autouse=True, scope="module")

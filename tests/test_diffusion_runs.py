@@ -9,7 +9,7 @@ from PIL import Image
 
 from conftest import read_results, run_dlfound, run_folders
 from dlfound.models import ddpm_unet
-from dlfound.pictures import grid_size
+from dlfound.plots import grid_size
 
 QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null", "print_config=false"]
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}

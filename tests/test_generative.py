@@ -11,7 +11,7 @@ from conftest import run_dlfound, run_folders, read_results
 from dlfound.models import flows
 from dlfound.models.gan import GAN, MLPDiscriminator, mlp_gan
 from dlfound.models.vae import ConvVAE, MLPVAE
-from dlfound.pictures import grid_size
+from dlfound.plots import grid_size
 from dlfound.metrics.sample_quality import (ClassifierFeatures, frechet_distance,
                                     kernel_inception_distance, mmd_rbf, mode_coverage)
 

@@ -92,3 +92,15 @@ def test_train_resumes_todays_run_with_the_ntk_monitor(workdir):
     results = read_results(folder)
     assert results["status"] == "done" and results["epochs"] == 110
     assert "experiment=ntk_width_sweep" in results["overrides"]  # whose callbacks are ntk
+
+
+def test_every_moved_target_names_a_class_or_function_of_today():
+    """Checkpoints of earlier rounds name `_target_`s that have since moved (e.g. the NTK monitor, once
+    dlfound.ntk.monitor); each is rewritten on load to a path that imports."""
+    from hydra.utils import get_object
+
+    from dlfound.runs.checkpoint import LEGACY_TARGETS, upgrade_targets
+
+    for old, new in LEGACY_TARGETS.items():
+        assert callable(get_object(new)), new
+        assert upgrade_targets({"callbacks": [{"_target_": old}]}) == {"callbacks": [{"_target_": new}]}

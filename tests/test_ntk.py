@@ -1,4 +1,4 @@
-"""Neural tangent kernels (dlfound.ntk): the empirical kernel is J J^T, it meets the analytic kernel of a wide
+"""Neural tangent kernels (dlfound.ops.ntk): the empirical kernel is J J^T, it meets the analytic kernel of a wide
 one-hidden-layer ReLU network, kernel regression interpolates, a too-large request is refused before anything is
 allocated, and `callbacks=ntk` on a real run logs finite values to TensorBoard and results.json, which the width
 sweep's script turns into slopes and a plot."""
@@ -14,9 +14,9 @@ import torch
 from conftest import REPO, read_results, run_dlfound, run_folders
 from dlfound.errors import ConfigError
 from dlfound.models import ntk_mlp
-from dlfound.ntk import analytic_ntk, empirical_ntk, linearization_distance, linearized_output, ntk_regression
-from dlfound.ntk import parameters_of, relu_ntk
-from dlfound.ntk.empirical import GIB
+from dlfound.ops.ntk import analytic_ntk, empirical_ntk, linearization_distance, linearized_output, ntk_regression
+from dlfound.ops.ntk import parameters_of, relu_ntk
+from dlfound.ops.ntk.empirical import GIB
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -114,12 +114,12 @@ def test_linearisation_distance_is_the_taylor_remainder():
 def test_too_large_a_request_is_refused_before_allocating_naming_its_size(monkeypatch):
     """Width 4,096 on 1,000,000 inputs of 784 numbers would take ~16,000 GiB of Jacobians and kernel; the error
     says so and how to shrink it, and comes before any Jacobian is computed."""
-    import dlfound.ntk.empirical
+    import dlfound.ops.ntk.empirical
 
     def no_jacobian(*args, **kwargs):
         raise AssertionError("the Jacobians were computed before the size was checked")
 
-    monkeypatch.setattr(dlfound.ntk.empirical, "jacobian", no_jacobian)
+    monkeypatch.setattr(dlfound.ops.ntk.empirical, "jacobian", no_jacobian)
     net = ntk_mlp(in_channels=784, num_classes=1, width=4096)
     x = torch.zeros(1, 784).expand(1_000_000, 784)  # a view: no memory for the inputs either
     with pytest.raises(ConfigError) as err:

@@ -10,6 +10,8 @@ from PIL import Image
 from conftest import REPO, SHARED_DATA, read_results, run_dlfound, run_folders
 from dlfound.data import degradations as D
 from dlfound.metrics.restoration import psnr, ssim
+from dlfound.ops.blur import blur, gaussian_kernel
+from dlfound.ops.resize import imresize, modcrop
 
 RESTORATION_MODELS = ("dncnn", "srcnn", "vdsr", "unet")
 EXPERIMENTS = ("dncnn_sigma25", "dncnn_blind", "unet_sigma25", "srcnn_x3", "vdsr_x2")
@@ -21,7 +23,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 def smooth_image(h: int, w: int, channels: int = 1, seed: int = 0) -> torch.Tensor:
     """A natural-ish test image in [0, 1]: smoothed noise plus an edge, [1, C, H, W]."""
     g = torch.Generator().manual_seed(seed)
-    x = D.blur(torch.rand(1, channels, h, w, generator=g), D.gaussian_kernel(9, 2.0))
+    x = blur(torch.rand(1, channels, h, w, generator=g), gaussian_kernel(9, 2.0))
     x = (x - x.min()) / (x.max() - x.min())
     x[..., :, : w // 3] *= 0.5
     return x
@@ -109,24 +111,24 @@ def test_noise_is_reproducible_by_seed_with_the_stated_std():
 def test_bicubic_sizes_and_matlab_conventions():
     x = smooth_image(37, 50)
     for scale in (2, 3, 4):
-        low = D.imresize(x, 1 / scale)
+        low = imresize(x, 1 / scale)
         assert low.shape[-2:] == (math.ceil(37 / scale), math.ceil(50 / scale))
         assert D.bicubic_degrade(x, scale).shape == x.shape
     # A constant image stays constant, and MATLAB's weights sum to one even at the borders.
     const = torch.full((1, 1, 9, 11), 0.3)
-    assert torch.allclose(D.imresize(const, 0.5), torch.full((1, 1, 5, 6), 0.3), atol=1e-6)
+    assert torch.allclose(imresize(const, 0.5), torch.full((1, 1, 5, 6), 0.3), atol=1e-6)
     # Up-sampling by 2 puts the output pixel centres at +-1/4 input pixel: MATLAB's pixel-centre convention.
     # For a linear ramp away from the borders, bicubic is exact: out = in(u) with u = (i + 0.5) / 2 - 0.5.
     ramp = torch.arange(20.0).view(1, 1, 1, 20).expand(1, 1, 4, 20)
-    up = D.imresize(ramp, 2.0)[0, 0, 0]
+    up = imresize(ramp, 2.0)[0, 0, 0]
     for i in range(6, 30):
         assert up[i].item() == pytest.approx((i + 0.5) / 2 - 0.5, abs=1e-6)
-    assert D.modcrop(x, 3).shape[-2:] == (36, 48)
+    assert modcrop(x, 3).shape[-2:] == (36, 48)
 
 
 def test_blur_and_mask_have_the_stated_statistics():
     x = smooth_image(40, 40)
-    blurred = D.blur(x, D.gaussian_kernel(9, 1.5))
+    blurred = blur(x, gaussian_kernel(9, 1.5))
     assert blurred.shape == x.shape and blurred.mean().item() == pytest.approx(x.mean().item(), abs=1e-5)
     assert (blurred[..., 1:] - blurred[..., :-1]).abs().mean() < (x[..., 1:] - x[..., :-1]).abs().mean()
     mask = D.random_mask((4, 3, 100, 100), 0.3, torch.Generator().manual_seed(0))
@@ -206,11 +208,11 @@ def test_dncnn_trained_a_few_steps_lowers_the_loss(tmp_path):
 
 # -- plug-and-play -------------------------------------------------------------------------------------------
 def test_pnp_with_an_oracle_denoiser_improves_psnr():
-    from dlfound.inverse import pnp
+    from dlfound.ops import plug_and_play as pnp
 
     clean = smooth_image(32, 32)
-    kernel = D.gaussian_kernel(9, 1.6)
-    blurred = D.gaussian_noise(D.blur(clean, kernel), 2.55, torch.Generator().manual_seed(0))
+    kernel = gaussian_kernel(9, 1.6)
+    blurred = D.gaussian_noise(blur(clean, kernel), 2.55, torch.Generator().manual_seed(0))
     before = psnr(blurred.clamp(0, 1), clean).item()
     for method in pnp.METHODS:
         out = pnp.solve(pnp.DeblurData(blurred, kernel), pnp.oracle_denoiser(clean),
@@ -227,14 +229,14 @@ def test_pnp_with_an_oracle_denoiser_improves_psnr():
 
 def test_pnp_with_a_smoothing_denoiser_beats_the_blurred_input():
     """Even a crude prior (Gaussian smoothing as the 'denoiser') recovers much of a mild blur."""
-    from dlfound.inverse import pnp
+    from dlfound.ops import plug_and_play as pnp
 
     clean = smooth_image(48, 48, seed=3)
-    kernel = D.gaussian_kernel(9, 1.2)
-    blurred = D.blur(clean, kernel)
+    kernel = gaussian_kernel(9, 1.2)
+    blurred = blur(clean, kernel)
 
     def smooth(x, sigma):
-        return D.blur(x, D.gaussian_kernel(5, 0.5))
+        return blur(x, gaussian_kernel(5, 0.5))
 
     out = pnp.solve(pnp.DeblurData(blurred, kernel), smooth, pnp.PnPConfig(iters=8, lam=0.05), noise_sigma=0)
     assert psnr(out, clean).item() > psnr(blurred, clean).item() + 2

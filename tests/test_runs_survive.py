@@ -66,7 +66,7 @@ def test_pictures_go_through_the_writer(tmp_path, monkeypatch):
     import numpy as np
 
     from dlfound.errors import DiskWriteError
-    from dlfound.images import write_picture
+    from dlfound.image_files import write_picture
 
     monkeypatch.setattr(os, "write", lambda fd, data: (_ for _ in ()).throw(OSError(errno.EROFS, "Read-only")))
     with pytest.raises(DiskWriteError, match="read-only"):
@@ -230,7 +230,7 @@ def test_every_checkpoint_refusal_is_a_paragraph(good_checkpoint, tmp_path):
 def test_every_command_refuses_a_bad_checkpoint_in_one_paragraph(good_checkpoint, tmp_path, command):
     import numpy as np
 
-    from dlfound.images import write_picture
+    from dlfound.image_files import write_picture
 
     files = damaged(good_checkpoint, tmp_path)
     image = write_picture(np.zeros((16, 16), np.uint8), tmp_path / "in.png")

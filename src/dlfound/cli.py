@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"dlfound {__version__}")
         return
-    from dlfound.commands.train import COMMAND_ENV
+    from dlfound.runs.job_process import COMMAND_ENV
 
     command, rest = args[0], args[1:]
     if command.startswith(("-sc", "--shell-completion")):

@@ -38,7 +38,7 @@ def load_classifier(ckpt_path: str, device: str):
 
 def image_inputs(path: Path) -> list[Path]:
     from dlfound.data.imagefolder import image_files
-    from dlfound.images import IMAGE_SUFFIXES
+    from dlfound.image_files import IMAGE_SUFFIXES
 
     if path.is_dir():
         files = image_files(path)

@@ -13,7 +13,7 @@ task (default: what the checkpoint was trained for)
   inpaint   drops mask_ratio of the pixels at random (or those black in mask=MASK.png), then fills them.
             With degrade=false the input is taken as already masked, and mask=MASK.png is required.
   A checkpoint trained for that very degradation restores in one pass. A denoiser (a checkpoint trained on
-  noise) deblurs and inpaints by plug-and-play (dlfound.inverse.pnp): pnp_method=hqs|admm, pnp_iters=24 (40 for
+  noise) deblurs and inpaints by plug-and-play (dlfound.ops.plug_and_play): pnp_method=hqs|admm, pnp_iters=24 (40 for
   inpainting), pnp_sigma_start=49, pnp_sigma_end=1, pnp_lambda=0.23.
 
 Also: reference=CLEAN prints PSNR/SSIM of the degraded and restored images against it (a simulation uses the
@@ -50,7 +50,7 @@ class RestoreError(DlfoundError):
 
 def load_image(path: str, what: str) -> torch.Tensor:
     """[1, C, H, W] float in [0, 1], C = 1 for gray images and 3 otherwise."""
-    from dlfound.images import read_image
+    from dlfound.image_files import read_image
 
     try:
         return read_image(path)[None].float() / 255
@@ -61,7 +61,7 @@ def load_image(path: str, what: str) -> torch.Tensor:
 # -- the network on images of any channel count --------------------------------------------------------------
 def make_runner(net: torch.nn.Module, net_channels: int, luma: bool):
     """image [1, C, H, W] -> restored image of the same shape, whatever C and the network's channels are."""
-    from dlfound.data.degradations import rgb_to_ycbcr, ycbcr_to_rgb
+    from dlfound.ops.colour import rgb_to_ycbcr, ycbcr_to_rgb
 
     @torch.no_grad()
     def run(x: torch.Tensor) -> torch.Tensor:
@@ -81,9 +81,11 @@ def make_runner(net: torch.nn.Module, net_channels: int, luma: bool):
 def restore(options: dict) -> dict:
     """Runs `dlfound restore` from parsed options; returns what it measured."""
     from dlfound.commands.options import resolve_device
-    from dlfound.data.degradations import Degradation, imresize, quantize
-    from dlfound.images import check_suffix, write_image
+    from dlfound.data.degradations import Degradation
+    from dlfound.image_files import check_suffix, write_image
     from dlfound.metrics.restoration import psnr, ssim
+    from dlfound.ops.colour import quantize
+    from dlfound.ops.resize import imresize
     from dlfound.runs.build import load_trained
 
     if Path(options["output"]).resolve() == Path(options["input"]).resolve():
@@ -159,7 +161,7 @@ def inverse_problem(options, mode, image, trained, run, direct, generator, info)
     """Deblurring or inpainting: simulate the degradation (the data module's own Degradation class) or take the
     input as degraded, then restore it by the network trained for it or by plug-and-play with a denoiser."""
     from dlfound.data.degradations import Degradation
-    from dlfound.inverse import pnp
+    from dlfound.ops import plug_and_play as pnp
 
     kind = "blur" if mode == "deblur" else "inpaint"
     same = trained.kind == kind  # a network trained for this very degradation: its settings are the defaults

@@ -103,7 +103,7 @@ def render(task, datamodule, options: dict):
     import torch
 
     from dlfound.errors import ConfigError
-    from dlfound.pictures import density_plot, image_grid, scatter_plot, side_by_side, square_limits
+    from dlfound.plots import density_plot, image_grid, scatter_plot, side_by_side, square_limits
 
     n, y = options["n"], options["class"]
     task.check_class(y)
@@ -146,7 +146,7 @@ def main(args: list[str]) -> None:
         import torch
 
         from dlfound.commands.options import resolve_device
-        from dlfound.images import write_picture
+        from dlfound.image_files import write_picture
 
         device = resolve_device(options["device"])
         torch.manual_seed(options["seed"])

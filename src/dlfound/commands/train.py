@@ -9,8 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-# Lightning re-launches DDP ranks as `dlfound <overrides>` (no command word); this tells them their command.
-COMMAND_ENV = "DLFOUND_COMMAND"
+from dlfound.runs.job_process import COMMAND_ENV
 
 
 def main(argv: list[str]) -> None:

@@ -6,7 +6,7 @@ folder, and the run builder writes them into the run's config, so that checkpoin
 predict` prints them). Every image is checked before training (see image_check.py); a bad one is an error, or
 left out with a warning under `skip_bad_files: true`.
 
-Images are read by dlfound.images.read_image and resized to `image_size` by `load_image`, the one test-time
+Images are read by dlfound.image_files.read_image and resized to `image_size` by `load_image`, the one test-time
 transform that `dlfound predict` uses too. With `in_memory: true` they are decoded once into a uint8 tensor and
 served by the fast in-memory path; otherwise each sample is decoded in `__getitem__` by DataLoader workers,
 the path for sets too large for memory.
@@ -21,7 +21,7 @@ from torch.utils.data.distributed import DistributedSampler
 from dlfound.data.image_check import good_images
 from dlfound.data.memory import InMemoryDataModule, rank_and_world
 from dlfound.errors import ConfigError, DatasetUnavailableError
-from dlfound.images import IMAGE_SUFFIXES, read_image
+from dlfound.image_files import IMAGE_SUFFIXES, read_image
 
 
 def load_image(path: str | Path, in_channels: int, image_size: int | None) -> torch.Tensor:

@@ -26,11 +26,13 @@ import lightning as L
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
-from dlfound.data.degradations import KINDS, Degradation, imresize, modcrop, quantize
+from dlfound.data.degradations import KINDS, Degradation
 from dlfound.data.image_check import good_images
 from dlfound.data.memory import IndexBatchSampler
 from dlfound.errors import ConfigError, DatasetUnavailableError
-from dlfound.images import IMAGE_SUFFIXES, read_image
+from dlfound.image_files import IMAGE_SUFFIXES, read_image
+from dlfound.ops.colour import quantize
+from dlfound.ops.resize import imresize, modcrop
 
 CHANNELS = {"gray": 1, "y": 1, "rgb": 3}
 AUGMENTS = ("none", "flip", "d8")

@@ -82,7 +82,7 @@ def reliability_diagram(probs: torch.Tensor, y: torch.Tensor, title: str = "", b
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from dlfound.pictures import figure_pixels
+    from dlfound.plots import figure_pixels
 
     probs, y = probs.detach().cpu().float(), y.detach().cpu()
     edges, acc, conf, counts = reliability_bins(probs, y, bins)
@@ -109,7 +109,7 @@ def entropy_histogram(probs: torch.Tensor, ood_probs: torch.Tensor | None = None
     matplotlib.use("Agg", force=False)
     import matplotlib.pyplot as plt
 
-    from dlfound.pictures import figure_pixels
+    from dlfound.plots import figure_pixels
 
     fig, ax = plt.subplots(figsize=(5, 3.5), dpi=100)
     top = np.log(probs.shape[1])

@@ -16,7 +16,7 @@ Super-resolution tables (SRCNN, VDSR and after) measure on the luma Y of BT.601 
 import torch
 import torch.nn.functional as F
 
-from dlfound.data.degradations import rgb_to_y
+from dlfound.ops.colour import rgb_to_y
 
 
 def _prepare(x: torch.Tensor, y: torch.Tensor, shave: int, y_channel: bool):

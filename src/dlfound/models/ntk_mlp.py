@@ -7,7 +7,7 @@ N(0, 1) and the scale lives in the forward pass,
 
 with d the input size and n the `width`. Gradient descent then moves each weight by O(1 / sqrt(n)), so as n grows
 the network's tangent kernel stays at its initial value and converges to the deterministic kernel of
-`dlfound.ntk.analytic`. The standard parameterisation draws W ~ N(0, sigma_w^2 / fan_in), b ~ N(0, sigma_b^2) and
+`dlfound.ops.ntk.analytic`. The standard parameterisation draws W ~ N(0, sigma_w^2 / fan_in), b ~ N(0, sigma_b^2) and
 computes W x + b: the same function at initialisation, but its tangent kernel grows like the width.
 """
 

@@ -28,6 +28,7 @@ LEGACY_TARGETS = {
     "dlfound.optim.warmup_cosine": "dlfound.tasks.optim.warmup_cosine",
     "dlfound.callbacks.ProgressBar": "dlfound.runs.callbacks.ProgressBar",
     "dlfound.loggers.CSVLogger": "dlfound.runs.loggers.CSVLogger",
+    "dlfound.ntk.monitor.NTKMonitor": "dlfound.runs.ntk_monitor.NTKMonitor",
 }
 
 

@@ -129,7 +129,7 @@ class Diagnostics(L.Callback):
     def on_train_end(self, trainer, pl_module):
         self.write(trainer)
         if trainer.is_global_zero and self.records:
-            from dlfound.images import write_picture
+            from dlfound.image_files import write_picture
 
             picture = summary_picture(self.records, [name for name, _, _ in self._layers])
             write_picture(picture, self.path(trainer).with_name("summary.png"))
@@ -281,7 +281,7 @@ def summary_picture(records: list[dict], layers: list[str]):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from dlfound.pictures import figure_pixels
+    from dlfound.plots import figure_pixels
 
     first, last = records[0]["epoch"], records[-1]["epoch"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))

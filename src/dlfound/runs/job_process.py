@@ -17,6 +17,10 @@ from pathlib import Path
 
 from dlfound.errors import DlfoundError
 
+# Lightning re-launches DDP ranks as `dlfound <overrides>` (no command word): `dlfound train` sets this variable so
+# that dlfound.cli tells them their command. A job started here is a fresh `dlfound train`, so it does not inherit it.
+COMMAND_ENV = "DLFOUND_COMMAND"
+
 
 def runs_as_own_process(trainer: dict, gpus_needed: int | None) -> bool:
     """Whether a sweep job must run as its own process (see above)."""
@@ -54,7 +58,7 @@ def run_job_process(run_dir: Path, overrides: list[str], gpus: list[str] | None,
     command = [sys.executable, "-m", "dlfound", "train", *overrides, f'hydra.run.dir="{run_dir}"',
                "hydra.mode=RUN", "hydra.output_subdir=null"]  # the sweep already wrote the job's .hydra/
     env = dict(os.environ)
-    env.pop("DLFOUND_COMMAND", None)
+    env.pop(COMMAND_ENV, None)
     if gpus is not None:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
     if threads is not None:

@@ -88,7 +88,7 @@ class Task(L.LightningModule):
             return
         from lightning.pytorch.loggers import TensorBoardLogger
 
-        from dlfound.images import write_picture
+        from dlfound.image_files import write_picture
 
         for logger in self.trainer.loggers:
             if isinstance(logger, TensorBoardLogger):

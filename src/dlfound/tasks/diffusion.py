@@ -1,6 +1,6 @@
 """Denoising diffusion probabilistic models (Ho, Jain & Abbeel 2020): train eps_theta(x_t, t) to predict the
 noise in x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps with the paper's L_simple = E ||eps - eps_theta(x_t, t)||^2
-(t uniform over the T steps), then denoise from pure noise (`dlfound.diffusion`).
+(t uniform over the T steps), then denoise from pure noise (`dlfound.ops.samplers`).
 
 - Images reach the network in [-1, 1] (data in [0, 1], scaled here); 2-D points as they are.
 - Schedules: `linear` (the paper's, T = 1000) or `cosine` (Nichol & Dhariwal 2021); `timesteps` T.
@@ -14,7 +14,7 @@ noise in x_t = sqrt(abar_t) x_0 + sqrt(1 - abar_t) eps with the paper's L_simple
   eps = (1 + w) eps(x, t, y) - w eps(x, t, none) (classifier-free guidance, Ho & Salimans 2022).
 
 Logged: {train,val,test}/loss (L_simple); for images {val,test}/bpd, the variational bound in bits per dimension
-(`dlfound.diffusion.likelihood`), the figure the flows report; sample quality as SampledQualityTask measures it
+(`dlfound.ops.likelihood`), the figure the flows report; sample quality as SampledQualityTask measures it
 (KID/FID on images at test, MMD and mode coverage on 2-D data at validation and test). Pictures: samples, one
 row per class for a conditional model, and one sample's path from noise to data (images) or the samples over
 the data (2-D).
@@ -23,10 +23,10 @@ the data (2-D).
 import torch
 import torch.nn.functional as F
 
-from dlfound.diffusion.likelihood import bits_per_dim, variational_bound
-from dlfound.diffusion.samplers import ddim_sample
-from dlfound.diffusion.schedules import NoiseSchedule, make_betas
 from dlfound.errors import ConfigError
+from dlfound.ops.likelihood import bits_per_dim, variational_bound
+from dlfound.ops.noise_schedules import NoiseSchedule, make_betas
+from dlfound.ops.samplers import ddim_sample
 from dlfound.tasks.generative import StepwiseSamplingTask
 
 SAMPLERS = ("ddpm", "ddim")

@@ -21,7 +21,7 @@ import math
 import torch
 
 from dlfound.errors import ConfigError
-from dlfound.pictures import density_plot, image_grid, scatter_plot, side_by_side, square_limits
+from dlfound.plots import density_plot, image_grid, scatter_plot, side_by_side, square_limits
 from dlfound.tasks.generative import GenerativeTask, fixed_noise
 
 

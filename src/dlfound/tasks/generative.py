@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from dlfound.metrics.sample_quality import PixelFeatures, features_of, score_features, score_points
-from dlfound.pictures import image_grid, scatter_plot, square_limits
+from dlfound.plots import image_grid, scatter_plot, square_limits
 from dlfound.tasks.base import Task
 
 

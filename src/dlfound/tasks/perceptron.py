@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from dlfound.errors import ConfigError
-from dlfound.pictures import decision_regions, square_limits
+from dlfound.plots import decision_regions, square_limits
 from dlfound.tasks.base import Task
 
 # The margin's SVM and linear program run on at most this many examples (beyond: no bound, said in results).

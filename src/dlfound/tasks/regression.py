@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from dlfound.errors import ConfigError
-from dlfound.pictures import curve_plot, surface_plots
+from dlfound.plots import curve_plot, surface_plots
 from dlfound.tasks.base import Task
 
 LOSSES = {"mse": F.mse_loss, "mae": F.l1_loss}

@@ -1,7 +1,7 @@
 """Score-based generative modelling with noise conditioning (Song & Ermon 2019, "Generative Modeling by Estimating
 Gradients of the Data Distribution", NCSN): learn s_theta(x, sigma) ~ grad_x log p_sigma(x), the score of the data
 blurred by N(0, sigma^2 I), at noise levels sigma_1 > ... > sigma_L in geometric progression, then sample by
-annealed Langevin dynamics (`dlfound.diffusion.samplers.annealed_langevin`).
+annealed Langevin dynamics (`dlfound.ops.samplers.annealed_langevin`).
 
 - The network's output is divided by sigma (s = net(x, level) / sigma, Song & Ermon 2020's parametrisation): the
   true score's size scales as 1 / sigma.
@@ -19,9 +19,9 @@ Logged: {train,val,test}/loss, and sample quality as SampledQualityTask measures
 
 import torch
 
-from dlfound.diffusion.samplers import annealed_langevin
-from dlfound.diffusion.schedules import geometric_sigmas
 from dlfound.errors import ConfigError
+from dlfound.ops.noise_schedules import geometric_sigmas
+from dlfound.ops.samplers import annealed_langevin
 from dlfound.tasks.generative import StepwiseSamplingTask
 
 OBJECTIVES = ("dsm", "ssm")

@@ -89,7 +89,7 @@ class UncertaintyReport:
 def write_pictures(task, stage: str, probs, y, ood) -> None:
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    from dlfound.images import write_picture
+    from dlfound.image_files import write_picture
 
     name = type(task.net).__name__
     pictures = {"reliability": calibration.reliability_diagram(probs, y, title=name),

@@ -24,7 +24,7 @@ import math
 import torch
 
 from dlfound.errors import ConfigError
-from dlfound.pictures import image_grid
+from dlfound.plots import image_grid
 from dlfound.tasks.generative import LatentVariableTask
 
 BINARIZE = ("none", "dynamic")

@@ -1,4 +1,5 @@
-"""The forward (noising) process of DDPM (Ho, Jain & Abbeel 2020) and its closed forms.
+"""Noise schedules of diffusion models: the forward (noising) process of DDPM (Ho, Jain & Abbeel 2020) and its
+closed forms, and the geometric noise levels of score models (Song & Ermon 2019).
 
 With betas b_1..b_T, a_t = 1 - b_t and abar_t = a_1 ... a_t:
     q(x_t | x_0)        = N(sqrt(abar_t) x_0, (1 - abar_t) I)                          (the paper's eq. 4)

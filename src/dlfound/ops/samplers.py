@@ -1,4 +1,5 @@
-"""Samplers: from noise to data with a trained noise predictor eps(x_t, t) or score s(x, sigma).
+"""Samplers of diffusion and score models: from noise to data with a trained noise predictor eps(x_t, t) or a
+score s(x, sigma).
 
 DDIM (Song, Meng & Ermon 2021) over a subsequence tau_1 > ... > tau_S of the T steps, with abar' = abar at the
 next (smaller) step of the subsequence, and abar' = 1 after the last:
@@ -19,7 +20,7 @@ from collections.abc import Callable
 
 import torch
 
-from dlfound.diffusion.schedules import NoiseSchedule
+from dlfound.ops.noise_schedules import NoiseSchedule
 
 # on_step(step_index, number_of_steps, x): progress bars and pictures of the path watch the sampler through this.
 StepHook = Callable[[int, int, torch.Tensor], None]

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dlfound.data.degradations import blur, kernel_to_otf
+from dlfound.ops.blur import blur, gaussian_kernel, kernel_to_otf
 
 Denoiser = Callable[[torch.Tensor, float], torch.Tensor]
 METHODS = ("hqs", "admm")
@@ -91,8 +91,6 @@ class InpaintData:
 
     def init(self) -> torch.Tensor:
         """Missing pixels filled by normalised Gaussian averaging of the observed ones around them."""
-        from dlfound.data.degradations import gaussian_kernel
-
         k = gaussian_kernel(15, 3.0)
         num, den = blur(self.y * self.mask, k), blur(self.mask, k)
         fill = num / den.clamp_min(1e-3)

@@ -24,7 +24,7 @@ def read_image(path: str | Path, channels: str = "auto") -> torch.Tensor:
     taken as its own luma)."""
     from PIL import Image
 
-    from dlfound.data.degradations import quantize, rgb_to_y
+    from dlfound.ops.colour import quantize, rgb_to_y
 
     path = Path(path)
     if not path.is_file():

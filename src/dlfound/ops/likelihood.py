@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import torch
 
-from dlfound.diffusion.schedules import NoiseSchedule, gather
+from dlfound.ops.noise_schedules import NoiseSchedule, gather
 
 BIN = 1 / 255  # half a bin on [-1, 1]
 

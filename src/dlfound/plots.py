@@ -1,7 +1,7 @@
 """Pictures of what a model learned (samples, densities, decision regions), as uint8 arrays [H, W, 3] ready for PNG files and TensorBoard.
 
 Image grids come from torchvision's `make_grid`; scatter plots and density heat-maps of 2-D models are drawn
-with Pillow alone (no plotting library needed). dlfound.images.write_picture saves them.
+with Pillow alone (no plotting library needed). dlfound.image_files.write_picture saves them.
 """
 
 from collections.abc import Callable

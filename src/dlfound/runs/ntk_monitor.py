@@ -10,7 +10,7 @@ width^(-1/2) in the NTK parameterisation (`ntk_width_sweep` measures how they sh
   network f(x; theta_t) and its linearisation around the initial parameters f_lin(x; theta_t) = f(x; theta_0)
   + J_0 (theta_t - theta_0), in the units of the outputs (absolute, not relative: the change f_t - f_0 that
   training makes is O(1) at every width, so the absolute gap shows the width^(-1/2) law directly).
-  See `dlfound.ntk.linearization`.
+  See `dlfound.ops.ntk.linearization`.
 - `ntk/weight_change` = ||theta_t - theta_0|| / ||theta_0||, over all trainable parameters (Lee et al.'s third
   quantity; for one hidden layer ||theta_0|| grows like width^(1/2) and ||theta_t - theta_0|| stays O(1)).
 
@@ -18,7 +18,7 @@ All three are written to the loggers every `every_n_steps` optimizer steps (dire
 does not thin them), and at test time, for the network under test, into the test metrics (results.json):
 `test/ntk_kernel_change`, `test/ntk_linearization_distance`, `test/ntk_weight_change`. At test time the callback
 also solves NTK kernel regression with the initial empirical kernel and the initial outputs
-(`dlfound.ntk.regression`: where the linearised network converges under gradient descent on the squared error)
+(`dlfound.ops.ntk.regression`: where the linearised network converges under gradient descent on the squared error)
 over the whole training set, and logs
 `test/ntk_regression_mse` (against the test targets) and `test/ntk_regression_distance` (RMS gap to the trained
 network's test outputs); for one input and one output it draws the target, the network and the kernel
@@ -39,9 +39,9 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities import rank_zero_warn
 
 from dlfound.errors import ConfigError
-from dlfound.ntk.empirical import check_size, empirical_ntk, split_parameters
-from dlfound.ntk.linearization import linearization_distance, parameters_of
-from dlfound.ntk.regression import ntk_regression
+from dlfound.ops.ntk.empirical import check_size, empirical_ntk, split_parameters
+from dlfound.ops.ntk.linearization import linearization_distance, parameters_of
+from dlfound.ops.ntk.regression import ntk_regression
 
 
 def inputs_and_targets(datamodule, dataset, limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -1,1 +1,0 @@
-"""Inverse-problem solvers that use a trained network as their prior (plug-and-play)."""
