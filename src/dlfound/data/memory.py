@@ -10,11 +10,11 @@ resident data): each batch is then one gather on the device, with no host-to-dev
 
 from collections.abc import Sequence
 
-import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dlfound.data.batch_augment import PRESETS, augment, random_erasing
+from dlfound.data.loading import BatchedDataModule
 from dlfound.errors import ConfigError
 
 
@@ -91,7 +91,7 @@ class IndexBatchSampler(Sampler):
         return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
 
 
-class InMemoryDataModule(L.LightningDataModule):
+class InMemoryDataModule(BatchedDataModule):
     """Base for datasets held as tensors. Subclasses implement `load(train)` returning (x, y).
 
     Images are kept as uint8 [N, C, H, W] (a quarter of float32's memory) and scaled to [0, 1] on the batch;
@@ -119,24 +119,14 @@ class InMemoryDataModule(L.LightningDataModule):
         random_erasing: float = 0.0,
         on_device: bool = False,
     ):
-        super().__init__()
         if augment not in PRESETS:
             raise ConfigError(f"data.augment={augment!r} is not a preset; choose one of {', '.join(PRESETS)}")
-        if batch_size < 1:
-            raise ConfigError(f"data.batch_size must be a positive integer, got {batch_size}")
-        if on_device and num_workers:
-            raise ConfigError(f"data.on_device=true keeps the data on the training device and indexes it in the "
-                              f"training process; set data.num_workers=0 (got {num_workers}).")
+        super().__init__(batch_size, eval_batch_size, num_workers, pin_memory, overfit_batches, on_device)
         self.in_channels, self.num_classes, self.image_size = in_channels, num_classes, image_size
-        self.batch_size, self.eval_batch_size = batch_size, eval_batch_size or batch_size
         self.val_size, self.split_seed = val_size, split_seed
         self.augment, self.crop_padding = augment, crop_padding
         self.normalize, self.mean, self.std = normalize, mean, std
-        self.num_workers, self.drop_last = num_workers, drop_last
-        self.overfit_batches = overfit_batches
-        self.random_erasing = random_erasing
-        self.on_device = on_device
-        self.pin_memory = not on_device and (torch.cuda.is_available() if pin_memory == "auto" else bool(pin_memory))
+        self.drop_last, self.random_erasing = drop_last, random_erasing
         self.splits: dict[str, TensorBatches] = {}
 
     # -- what subclasses provide -------------------------------------------------------------------------
@@ -189,10 +179,7 @@ class InMemoryDataModule(L.LightningDataModule):
         batch_size = self.batch_size if split == "train" else self.eval_batch_size
         sampler = IndexBatchSampler(len(data), batch_size, shuffle, self.drop_last and shuffle, self.split_seed,
                                     pad=split == "train")
-        # Its own generator, so that creating an iterator never draws from the global RNG (exact resume).
-        return DataLoader(data, sampler=sampler, batch_size=None, num_workers=self.num_workers,
-                          pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0,
-                          generator=torch.Generator().manual_seed(self.split_seed))
+        return self.batched_loader(data, sampler, self.split_seed)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -22,12 +22,12 @@ it is read (see image_check.py): a bad one is an error, or left out with a warni
 
 from pathlib import Path
 
-import lightning as L
 import torch
 from torch.utils.data import ConcatDataset, DataLoader, Dataset
 
 from dlfound.data.degradations import KINDS, Degradation
 from dlfound.data.image_check import good_images
+from dlfound.data.loading import BatchedDataModule
 from dlfound.data.memory import IndexBatchSampler
 from dlfound.errors import ConfigError, DatasetUnavailableError
 from dlfound.image_files import IMAGE_SUFFIXES, read_image
@@ -119,7 +119,33 @@ class WholeImages(Dataset):
 
 
 # -- the data module -----------------------------------------------------------------------------------------
-class RestorationDataModule(L.LightningDataModule):
+def check_images(channels: str, in_channels: int, augment: str, eval_batch_size: int, patch_size: int,
+                 stride: int) -> None:
+    if channels not in CHANNELS:
+        raise ConfigError(f"data.channels={channels!r}: choose gray, y (luma of RGB images) or rgb")
+    if CHANNELS[channels] != in_channels:
+        raise ConfigError(f"data.channels={channels} gives {CHANNELS[channels]}-channel images but "
+                          f"data.in_channels={in_channels}; set data.in_channels={CHANNELS[channels]}")
+    if augment not in AUGMENTS:
+        raise ConfigError(f"data.augment={augment!r} for restoration data: choose one of {', '.join(AUGMENTS)}")
+    if eval_batch_size != 1:
+        raise ConfigError("restoration data evaluates whole images of different sizes, one per batch: "
+                          "keep data.eval_batch_size=1")
+    if patch_size < 4 or stride < 1:
+        raise ConfigError(f"data.patch_size ({patch_size}) and data.stride ({stride}) must be positive (patch_size "
+                          "at least 4)")
+
+
+def check_degradation(degradation: str, sigma: float | list[float], scale: int) -> None:
+    if degradation not in KINDS:
+        raise ConfigError(f"data.degradation={degradation!r}: choose one of {', '.join(KINDS)}")
+    if isinstance(sigma, (list, tuple)) and (len(sigma) != 2 or sigma[0] > sigma[1]):
+        raise ConfigError(f"data.sigma={list(sigma)}: give one noise level or a range [low, high]")
+    if degradation == "bicubic" and int(scale) < 2:
+        raise ConfigError(f"data.scale={scale}: super-resolution needs a scale of 2 or more")
+
+
+class RestorationDataModule(BatchedDataModule):
     """Clean images from folders, degraded on the fly. See the module docstring and configs/data/denoise.yaml."""
 
     def __init__(
@@ -156,43 +182,24 @@ class RestorationDataModule(L.LightningDataModule):
         overfit_batches: int = 0,
         skip_bad_files: bool = False,
     ):
-        super().__init__()
-        if channels not in CHANNELS:
-            raise ConfigError(f"data.channels={channels!r}: choose gray, y (luma of RGB images) or rgb")
-        if CHANNELS[channels] != in_channels:
-            raise ConfigError(f"data.channels={channels} gives {CHANNELS[channels]}-channel images but "
-                              f"data.in_channels={in_channels}; set data.in_channels={CHANNELS[channels]}")
-        if degradation not in KINDS:
-            raise ConfigError(f"data.degradation={degradation!r}: choose one of {', '.join(KINDS)}")
-        if augment not in AUGMENTS:
-            raise ConfigError(f"data.augment={augment!r} for restoration data: choose one of {', '.join(AUGMENTS)}")
-        if eval_batch_size != 1:
-            raise ConfigError("restoration data evaluates whole images of different sizes, one per batch: "
-                              "keep data.eval_batch_size=1")
-        if batch_size < 1 or patch_size < 4 or stride < 1:
-            raise ConfigError(f"data.batch_size ({batch_size}), data.patch_size ({patch_size}) and data.stride "
-                              f"({stride}) must be positive (patch_size at least 4)")
-        if isinstance(sigma, (list, tuple)) and (len(sigma) != 2 or sigma[0] > sigma[1]):
-            raise ConfigError(f"data.sigma={list(sigma)}: give one noise level or a range [low, high]")
-        if degradation == "bicubic" and int(scale) < 2:
-            raise ConfigError(f"data.scale={scale}: super-resolution needs a scale of 2 or more")
+        check_images(channels, in_channels, augment, eval_batch_size, patch_size, stride)
+        check_degradation(degradation, sigma, scale)
+        super().__init__(batch_size, eval_batch_size, num_workers, pin_memory, overfit_batches)
         self.root = Path(root)
         self.train_dir, self.val_dir, self.val_size = train_dir, val_dir, int(val_size)
         self.test_dirs = [test_dirs] if isinstance(test_dirs, str) else list(test_dirs or [])
         self.channels, self.in_channels = channels, in_channels
         self.image_size, self.num_classes = None, None
-        self.degrade = Degradation(degradation, sigma, int(scale), round_lr, blur_size, blur_sigma, mask_ratio)
+        degrade = dict(kind=degradation, scale=int(scale), round_lr=round_lr, blur_size=blur_size,
+                       blur_sigma=blur_sigma, mask_ratio=mask_ratio)
+        self.degrade = Degradation(sigma=sigma, **degrade)
         # Validation and test may use one level where training draws from a range (blind denoising).
-        self.eval_degrade = Degradation(degradation, sigma if eval_sigma is None else eval_sigma, int(scale),
-                                        round_lr, blur_size, blur_sigma, mask_ratio)
+        self.eval_degrade = Degradation(sigma=sigma if eval_sigma is None else eval_sigma, **degrade)
         self.train_scales = list(train_scales) if train_scales else None
         self.patch_size, self.stride, self.scales = patch_size, stride, list(scales)
         self.max_patches, self.augment = max_patches, augment
-        self.batch_size, self.eval_seed, self.split_seed = batch_size, eval_seed, split_seed
-        self.num_log_images = num_log_images
-        self.num_workers, self.drop_last, self.overfit_batches = num_workers, drop_last, overfit_batches
-        self.pin_memory = torch.cuda.is_available() if pin_memory == "auto" else bool(pin_memory)
-        self.skip_bad_files = skip_bad_files
+        self.eval_seed, self.split_seed = eval_seed, split_seed
+        self.num_log_images, self.drop_last, self.skip_bad_files = num_log_images, drop_last, skip_bad_files
         self.patches: torch.Tensor | None = None
         self.val_sets: list[WholeImages] = []
         self.test_sets: list[WholeImages] = []
@@ -259,8 +266,7 @@ class RestorationDataModule(L.LightningDataModule):
         data = PatchBatches(self.patches)
         drop_last = self.drop_last and len(data) >= self.batch_size
         sampler = IndexBatchSampler(len(data), self.batch_size, True, drop_last, self.split_seed)
-        return DataLoader(data, sampler=sampler, batch_size=None, num_workers=self.num_workers,
-                          pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0)
+        return self.batched_loader(data, sampler, self.split_seed)
 
     def _eval_loader(self, sets: list[WholeImages]) -> DataLoader:
         """One loader over every set in turn (so Lightning reports all of them in one metrics dict); the

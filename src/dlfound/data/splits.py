@@ -7,22 +7,13 @@ tensors (the two marker positions of an adding sequence, the ten symbols of a co
 large generated set costs little memory.
 """
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from dlfound.data.loading import BatchedDataModule, check_int
 from dlfound.data.memory import IndexBatchSampler, rank_and_world
 from dlfound.errors import ConfigError
-
-
-def check_int(key: str, value, minimum: int = 1, maximum: int | None = None) -> int:
-    """`value` if it is an integer in [minimum, maximum], else a ConfigError naming `data.KEY`."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum or (
-            maximum is not None and value > maximum):
-        bounds = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise ConfigError(f"data.{key} must be an integer {bounds}, got {value!r}")
-    return int(value)
 
 
 def check_choice(key: str, value, choices) -> object:
@@ -51,10 +42,6 @@ def derived_seed(*parts: int) -> int:
     return int(np.random.SeedSequence([int(p) for p in parts]).generate_state(2, np.uint64)[0] >> np.uint64(1))
 
 
-def pin(pin_memory: bool | str) -> bool:
-    return torch.cuda.is_available() if pin_memory == "auto" else bool(pin_memory)
-
-
 class FixedBatches(Sampler):
     """The same few batches every epoch (overfit_batches)."""
 
@@ -81,7 +68,7 @@ class BatchSubset(Dataset):
         return self.data[self.rows[index]]
 
 
-class SplitsDataModule(L.LightningDataModule):
+class SplitsDataModule(BatchedDataModule):
     """Train, validation and test splits, each a batch-indexable dataset made by `make_split(name)`.
 
     Training batches are reshuffled each epoch from (seed, epoch), so a resumed run sees the same order; under
@@ -90,14 +77,9 @@ class SplitsDataModule(L.LightningDataModule):
 
     def __init__(self, batch_size: int, eval_batch_size: int | None, seed: int, num_workers: int,
                  pin_memory: bool | str, overfit_batches: int, augment: str):
-        super().__init__()
-        self.batch_size = check_int("batch_size", batch_size)
-        self.eval_batch_size = check_int("eval_batch_size", eval_batch_size or batch_size)
+        super().__init__(batch_size, eval_batch_size, num_workers, pin_memory, overfit_batches)
         self.seed = check_int("seed", seed, minimum=0)
-        self.num_workers = check_int("num_workers", num_workers, minimum=0)
-        self.overfit_batches = check_int("overfit_batches", overfit_batches, minimum=0)
         check_augment(augment)
-        self.pin_memory = pin(pin_memory)
         self.splits: dict[str, Dataset] = {}
 
     def make_split(self, split: str) -> Dataset:
@@ -118,9 +100,7 @@ class SplitsDataModule(L.LightningDataModule):
         train = split == "train"
         sampler = IndexBatchSampler(len(data), self.batch_size if train else self.eval_batch_size, shuffle=train,
                                     seed=self.seed, pad=train)
-        return DataLoader(data, sampler=sampler, batch_size=None, num_workers=self.num_workers,
-                          pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0,
-                          generator=torch.Generator().manual_seed(self.seed))
+        return self.batched_loader(data, sampler, self.seed)
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train")
@@ -136,4 +116,4 @@ class SplitsDataModule(L.LightningDataModule):
 
 
 __all__ = ["BatchSubset", "FixedBatches", "SplitsDataModule", "check_augment", "check_choice", "check_fact", "check_int",
-           "derived_seed", "pin", "rank_and_world"]
+           "derived_seed", "rank_and_world"]

@@ -19,11 +19,11 @@ mean and std when `normalize` (the usual data key: off when the task models raw 
 
 from collections.abc import Sequence
 
-import lightning as L
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from dlfound.data.splits import (FixedBatches, check_augment, check_fact, check_int, derived_seed, pin,
+from dlfound.data.loading import BatchedDataModule
+from dlfound.data.splits import (FixedBatches, check_augment, check_fact, check_int, derived_seed,
                                   rank_and_world)
 from dlfound.data.memory import scale_and_standardise
 from dlfound.data.vision import _read, _to_tensors
@@ -101,7 +101,7 @@ class StripRecipes(Sampler):
         return -(-self._count() // self.batch_size)
 
 
-class MNISTStripsDataModule(L.LightningDataModule):
+class MNISTStripsDataModule(BatchedDataModule):
     """Strips of k MNIST digits for CTC; see the module docstring for the layout and the batches."""
 
     def __init__(
@@ -134,9 +134,29 @@ class MNISTStripsDataModule(L.LightningDataModule):
         vocab_size: int | None = None,
         readout: str | None = None,
     ):
-        super().__init__()
         if name not in ("MNIST", "FashionMNIST"):
             raise ConfigError(f"data.name={name!r}: strips are made of MNIST or FashionMNIST images")
+        self.set_layout(k, max_gap, max_offset, strip_width)
+        self.sizes = {"train": check_int("n_train", n_train), "val": check_int("n_val", n_val),
+                      "test": check_int("n_test", n_test)}
+        self.val_size = check_int("val_size", val_size)
+        self.seed = check_int("seed", seed, minimum=0)
+        self.split_seed = check_int("split_seed", split_seed, minimum=0)
+        super().__init__(batch_size, eval_batch_size, num_workers, pin_memory, overfit_batches)
+        check_augment(augment)
+        for key, given, actual in [("num_classes", num_classes, 11), ("in_channels", in_channels, 1),
+                                   ("image_size", image_size, HEIGHT), ("vocab_size", vocab_size, None)]:
+            check_fact(key, given, actual, "a strip of MNIST digits")
+        if normalize and (mean is None or std is None):
+            raise ConfigError("data.normalize=true needs data.mean and data.std")
+        self.name, self.data_dir, self.download = name, data_dir, download
+        self.normalize, self.mean, self.std = bool(normalize), mean, std
+        self.num_classes, self.in_channels, self.image_size = 11, 1, HEIGHT
+        self.vocab_size, self.readout = None, readout
+        self.splits: dict[str, StripCanvas] = {}
+
+    def set_layout(self, k: int, max_gap: int, max_offset: int, strip_width: int | None) -> None:
+        """k digits, gaps of up to max_gap pixels, vertical jitter of up to max_offset, on strips that hold them."""
         self.k = check_int("k", k)
         self.max_gap = check_int("max_gap", max_gap, minimum=0)
         self.max_offset = check_int("max_offset", max_offset, minimum=0, maximum=HEIGHT - 1)
@@ -148,27 +168,6 @@ class MNISTStripsDataModule(L.LightningDataModule):
             raise ConfigError(f"data.strip_width={self.strip_width} cannot hold data.k={self.k} digits of width 28 "
                               f"with gaps of up to data.max_gap={self.max_gap}: it must be at least {least}; the usual "
                               f"width is k*28 + (k+1)*max_gap = {default_width(self.k, self.max_gap)}")
-        self.sizes = {"train": check_int("n_train", n_train), "val": check_int("n_val", n_val),
-                      "test": check_int("n_test", n_test)}
-        self.val_size = check_int("val_size", val_size)
-        self.seed = check_int("seed", seed, minimum=0)
-        self.split_seed = check_int("split_seed", split_seed, minimum=0)
-        self.batch_size = check_int("batch_size", batch_size)
-        self.eval_batch_size = check_int("eval_batch_size", eval_batch_size or batch_size)
-        self.num_workers = check_int("num_workers", num_workers, minimum=0)
-        self.overfit_batches = check_int("overfit_batches", overfit_batches, minimum=0)
-        check_augment(augment)
-        for key, given, actual in [("num_classes", num_classes, 11), ("in_channels", in_channels, 1),
-                                   ("image_size", image_size, HEIGHT), ("vocab_size", vocab_size, None)]:
-            check_fact(key, given, actual, "a strip of MNIST digits")
-        if normalize and (mean is None or std is None):
-            raise ConfigError("data.normalize=true needs data.mean and data.std")
-        self.name, self.data_dir, self.download = name, data_dir, download
-        self.normalize, self.mean, self.std = bool(normalize), mean, std
-        self.pin_memory = pin(pin_memory)
-        self.num_classes, self.in_channels, self.image_size = 11, 1, HEIGHT
-        self.vocab_size, self.readout = None, readout
-        self.splits: dict[str, StripCanvas] = {}
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -208,9 +207,7 @@ class MNISTStripsDataModule(L.LightningDataModule):
                             fresh=split == "train")
 
     def _loader(self, split: str, sampler: Sampler) -> DataLoader:
-        return DataLoader(self.splits[split], sampler=sampler, batch_size=None, num_workers=self.num_workers,
-                          pin_memory=self.pin_memory, persistent_workers=self.num_workers > 0,
-                          generator=torch.Generator().manual_seed(self.seed))
+        return self.batched_loader(self.splits[split], sampler, self.seed)
 
     def _overfit(self) -> FixedBatches:
         return FixedBatches(list(self.sampler("train"))[: self.overfit_batches])

@@ -20,12 +20,12 @@ Validation and test read the held-out split in the same stream layout, in order,
 
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from dlfound.data.splits import (FixedBatches, check_augment, check_fact, check_int, derived_seed, pin,
+from dlfound.data.loading import BatchedDataModule
+from dlfound.data.splits import (FixedBatches, check_augment, check_fact, check_int, derived_seed,
                                   rank_and_world)
 from dlfound.errors import ConfigError, DatasetUnavailableError
 
@@ -128,7 +128,7 @@ class StreamWindows(Sampler):
         return self.batches
 
 
-class CharTextDataModule(L.LightningDataModule):
+class CharTextDataModule(BatchedDataModule):
     """A UTF-8 text file as a character-level corpus; batches `(x, y)` LongTensor [B, block_size], y = x
     shifted by one character (see the module docstring for the split and the two training orders).
 
@@ -156,15 +156,11 @@ class CharTextDataModule(L.LightningDataModule):
         image_size: int | None = None,
         readout: str | None = "all",
     ):
-        super().__init__()
         self.block_size = check_int("block_size", block_size)
-        self.batch_size = check_int("batch_size", batch_size)
-        self.eval_batch_size = check_int("eval_batch_size", eval_batch_size or batch_size)
+        super().__init__(batch_size, eval_batch_size, num_workers, pin_memory, overfit_batches)
         self.steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch)
         self.val_batches = None if val_batches is None else check_int("val_batches", val_batches)
         self.seed = check_int("seed", seed, minimum=0)
-        self.num_workers = check_int("num_workers", num_workers, minimum=0)
-        self.overfit_batches = check_int("overfit_batches", overfit_batches, minimum=0)
         check_augment(augment)
         check_fact("in_channels", in_channels, 1, "a character stream")
         check_fact("image_size", image_size, None, "a character stream")
@@ -173,11 +169,15 @@ class CharTextDataModule(L.LightningDataModule):
             raise ConfigError(f"data.train_fraction must be a number strictly between 0 and 1 (0.9: the first 90 % "
                               f"of the characters train, the rest validates), got {train_fraction!r}")
         self.path, self.train_fraction, self.ordered = str(path), float(train_fraction), bool(ordered)
-        self.pin_memory = pin(pin_memory)
         self.in_channels, self.image_size, self.readout = 1, None, readout
-
-        text = read_text(path)
         where = Path(path).expanduser().resolve()
+        self.read_corpus(read_text(path), where)
+        check_fact("vocab_size", vocab_size, self.vocab_size, f"the training split of {where}")
+        check_fact("num_classes", num_classes, self.vocab_size, f"the training split of {where}")
+        self._check_lengths(where)
+
+    def read_corpus(self, text: str, where: Path) -> None:
+        """The vocabulary (the training split's characters) and both splits as character ids."""
         codes = code_points(text)
         n_train = int(len(codes) * self.train_fraction)  # nanoGPT: data[:int(n * 0.9)]
         if n_train == 0 or n_train == len(codes):
@@ -194,11 +194,8 @@ class CharTextDataModule(L.LightningDataModule):
         self.vocabulary = "".join(map(chr, vocab_codes))
         self.vocab_size = self.num_classes = len(self.vocabulary)
         self._vocab_codes = vocab_codes
-        check_fact("vocab_size", vocab_size, self.vocab_size, f"the training split of {where}")
-        check_fact("num_classes", num_classes, self.vocab_size, f"the training split of {where}")
         ids = torch.from_numpy(ids.astype(np.int64))
         self.train_ids, self.val_ids = ids[:n_train], ids[n_train:]
-        self._check_lengths(where)
 
     def _check_lengths(self, where: Path) -> None:
         T = self.block_size
@@ -254,10 +251,7 @@ class CharTextDataModule(L.LightningDataModule):
         return RandomWindows(len(self.train_ids), self.block_size, self.batch_size, self.steps_per_epoch, self.seed)
 
     def _loader(self, ids: torch.Tensor, sampler: Sampler) -> DataLoader:
-        return DataLoader(Windows(ids, self.block_size), sampler=sampler, batch_size=None,
-                          num_workers=self.num_workers, pin_memory=self.pin_memory,
-                          persistent_workers=self.num_workers > 0,
-                          generator=torch.Generator().manual_seed(self.seed))
+        return self.batched_loader(Windows(ids, self.block_size), sampler, self.seed)
 
     def _overfit_sampler(self) -> FixedBatches:
         return FixedBatches(list(self._train_sampler())[: self.overfit_batches])

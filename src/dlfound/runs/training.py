@@ -20,22 +20,15 @@ def count_parameters(module) -> int:
     return sum(p.numel() for p in module.parameters())
 
 
-def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> dict:
-    """Fit, test the best checkpoint and write results.json; returns the results. `plain` is the resolved
-    config as plain dicts."""
+def prepare_process(plain: dict, run_dir: Path) -> bool:
+    """Quiet Lightning, show the config, seed every generator, set the matmul precision and clear what a killed
+    process left half-written; whether this is rank zero."""
     import lightning as L
     import torch
-    from lightning.pytorch.callbacks import ModelCheckpoint
 
-    from dlfound.runs.build import build, build_trainer
-    from dlfound.runs.callbacks import (ConfigInCheckpoint, RNGStateInCheckpoint, SaveOnSigterm,
-                                        StopOnNonFiniteLoss, Throughput)
     from dlfound.files import remove_partial_files
     from dlfound.runs.console import config_tree, console, quiet_lightning
-    from dlfound.runs.lr_find import learning_rate_for
-    from dlfound.runs.resume import find_resume_checkpoint
 
-    started = time.time()
     quiet_lightning()
     is_zero = L.fabric.utilities.rank_zero.rank_zero_only.rank == 0
     if is_zero and plain.get("print_config", True):
@@ -43,9 +36,36 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
     L.seed_everything(plain["seed"], workers=True, verbose=False)
     if plain.get("matmul_precision"):
         torch.set_float32_matmul_precision(plain["matmul_precision"])
-
     if is_zero:  # what a process killed between writing and renaming left behind
         remove_partial_files(run_dir / "checkpoints")
+    return is_zero
+
+
+def evaluate_best_checkpoint(trainer, task, datamodule, plain: dict) -> tuple:
+    """(the checkpoint callback, its best checkpoint's path, the test metrics of that checkpoint or {})."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
+    best_path = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
+    test_metrics = {}
+    if plain.get("test", True):
+        tested = trainer.test(task, datamodule=datamodule, ckpt_path=best_path, weights_only=True, verbose=False)
+        test_metrics = {k: float(v) for loader in tested for k, v in loader.items()}
+    return checkpoint, best_path, test_metrics
+
+
+def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> dict:
+    """Fit, test the best checkpoint and write results.json; returns the results. `plain` is the resolved
+    config as plain dicts."""
+    from dlfound.runs.build import build, build_trainer
+    from dlfound.runs.callbacks import (ConfigInCheckpoint, RNGStateInCheckpoint, SaveOnSigterm,
+                                        StopOnNonFiniteLoss, Throughput)
+    from dlfound.runs.console import console
+    from dlfound.runs.lr_find import learning_rate_for
+    from dlfound.runs.resume import find_resume_checkpoint
+
+    started = time.time()
+    is_zero = prepare_process(plain, run_dir)
 
     # Build.
     datamodule, task = build(plain)
@@ -66,13 +86,7 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
     if trainer.interrupted:
         raise DlfoundError(f"training was interrupted; resume it with: dlfound train resume={run_dir}")
 
-    # Test the best checkpoint.
-    checkpoint = next((c for c in trainer.callbacks if isinstance(c, ModelCheckpoint)), None)
-    best_path = checkpoint.best_model_path if checkpoint and checkpoint.best_model_path else None
-    test_metrics = {}
-    if plain.get("test", True):
-        tested = trainer.test(task, datamodule=datamodule, ckpt_path=best_path, weights_only=True, verbose=False)
-        test_metrics = {k: float(v) for loader in tested for k, v in loader.items()}
+    checkpoint, best_path, test_metrics = evaluate_best_checkpoint(trainer, task, datamodule, plain)
 
     # Record.
     best_score = scalar(checkpoint.best_model_score) if checkpoint else None

@@ -44,9 +44,23 @@ class WarmedUpEMA:
 
 
 class Task(L.LightningModule):
+    """The contract of a task: `step(batch, stage)` computes and logs one batch at every stage, and Lightning's
+    hooks call it; a task overrides a hook only to add something (pictures of the first validation batch, a
+    second test loader). It names the metric that picks the best checkpoint in `monitor` and `monitor_mode`."""
+
     # Whether the task drives its network through forward(); tasks that call other methods (a flow's
     # log_prob, a GAN's generator and discriminator) set False, and refuse compile instead of ignoring it.
     calls_forward = True
+    # Whether a lower ("min") or higher ("max") `monitor` is better.
+    monitor_mode = "min"
+
+    @property
+    def monitor(self) -> str:
+        """The logged metric that picks the best checkpoint (early stopping and the results follow it); runs read
+        it in dlfound.runs.training, where the run config's `monitor` and `monitor_mode` win. A task names it as
+        a class attribute (`monitor = "val/acc"`), or overrides this property when the metric depends on the data
+        (a flow's bits per dimension for images, nats for points)."""
+        raise NotImplementedError(f"{type(self).__name__} names no monitored metric (class attribute `monitor`)")
 
     def __init__(self, net: nn.Module, optim: dict, sched: dict | None = None, init: str = "default",
                  compile: bool = False, channels_last: bool = False, ema_decay: float | None = None):
@@ -113,10 +127,17 @@ class Task(L.LightningModule):
             return self._compiled(x, *rest)
         return self.net(x, *rest)
 
-    def step(self, batch, stage: str) -> torch.Tensor:
-        """The loss of one batch at `stage` (train, val or test), its metrics logged. A task that measures every
-        stage the same way implements this alone; the others override Lightning's three hooks below."""
-        raise NotImplementedError(f"{type(self).__name__} implements neither step() nor training_step()")
+    def step(self, batch, stage: str) -> torch.Tensor | None:
+        """The loss of one batch at `stage` (train, val or test), its metrics logged; every task implements it.
+        A task that optimises by itself (manual optimisation, Rosenblatt's rule) makes its updates here at
+        "train" and may return None."""
+        raise NotImplementedError(f"{type(self).__name__} does not implement step(batch, stage)")
+
+    @property
+    def batch_in_epoch(self) -> int:
+        """The current training batch's index within its epoch (Lightning's batch_idx), for a step whose loss
+        depends on it; 0 outside a Trainer."""
+        return self.trainer.fit_loop.epoch_loop.batch_idx if self._trainer is not None else 0
 
     def training_step(self, batch, batch_idx):
         return self.step(batch, "train")

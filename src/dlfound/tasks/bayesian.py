@@ -19,6 +19,7 @@ Prediction averages the softmax over `mc_samples` weight draws (the posterior pr
 validation uses one draw. The test logs the ClassificationTask's metrics with calibration and OOD detection.
 """
 
+import torch
 import torch.nn.functional as F
 from torch import nn
 
@@ -54,12 +55,11 @@ class BayesByBackpropTask(ClassificationTask):
         # 2^(M-i) / (2^M - 1), written as 2^-i / (1 - 2^-M) so that large M does not overflow.
         return 2.0 ** -(batch_idx + 1) / (1 - 2.0 ** -batches)
 
-    def training_step(self, batch, batch_idx):
-        x, y = batch
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logits = self.run_net(x)
         nll = F.cross_entropy(logits, y)
         kl = self.net.kl()
-        loss = nll + self.kl_weight * self.kl_share(batch_idx) * kl / y.shape[0]
+        loss = nll + self.kl_weight * self.kl_share(self.batch_in_epoch) * kl / y.shape[0]
         self._accumulate("train", loss, logits, y)
         log = dict(on_step=False, on_epoch=True)
         self.log("train/nll", nll.detach(), **log)

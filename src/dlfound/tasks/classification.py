@@ -84,8 +84,22 @@ class ClassificationTask(Task):
         self._log_epoch("test")
         self._report.finish(self, "test")
 
-    def training_step(self, batch, batch_idx):
+    def step(self, batch, stage: str) -> torch.Tensor:
+        if stage == "train":
+            return self.training_loss(*batch)
         x, y = batch
+        if stage == "test":  # the test averages mc_samples passes and feeds the uncertainty report
+            probs, y = per_step(self.predict_probs(x), y)
+            self._report.add(probs, y, ood=False)
+            logits = probs.clamp_min(1e-12).log()
+            loss = F.nll_loss(logits, y)
+        else:
+            logits, y = per_step(self.run_net(x), y)
+            loss = F.cross_entropy(logits, y)
+        self._accumulate(stage, loss, logits, y)
+        return loss
+
+    def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         y_b, lam = y, 1.0
         if self.mixup_alpha > 0 or self.cutmix_alpha > 0:
             x, y, y_b, lam = mix_batch(x, y, self.mixup_alpha, self.cutmix_alpha)
@@ -106,11 +120,6 @@ class ClassificationTask(Task):
             loss = loss + self.l1 * sum(p.abs().sum() for p in self.net.parameters() if p.ndim > 1)
         return loss
 
-    def _evaluate(self, batch, stage: str):
-        x, y = batch
-        logits, y = per_step(self.run_net(x), y)
-        self._accumulate(stage, F.cross_entropy(logits, y), logits, y)
-
     def predict_probs(self, x: torch.Tensor) -> torch.Tensor:
         """p(y | x): the softmax of one pass, or its mean over `mc_samples` stochastic passes."""
         if self.mc_samples == 1:
@@ -118,17 +127,14 @@ class ClassificationTask(Task):
         with dropout_on(self.model):
             return mean_softmax(self.run_net, x, self.mc_samples)
 
-    def validation_step(self, batch, batch_idx):
-        self._evaluate(batch, "val")
-
     def test_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        """Loader 0 is the test set; loader 1, when the data module has one, the out-of-distribution set."""
-        x, y = batch
-        probs, y = per_step(self.predict_probs(x), y)
-        self._report.add(probs, y, ood=dataloader_idx > 0)
+        """Loader 0 is the test set; loader 1, when the data module has one, the out-of-distribution set, which
+        only the uncertainty report sees."""
         if dataloader_idx == 0:
-            log_probs = probs.clamp_min(1e-12).log()
-            self._accumulate("test", F.nll_loss(log_probs, y), log_probs, y)
+            self.step(batch, "test")
+            return
+        probs, y = per_step(self.predict_probs(batch[0]), batch[1])
+        self._report.add(probs, y, ood=True)
 
     def predict_step(self, batch, batch_idx):
         return self.predict_probs(batch[0])

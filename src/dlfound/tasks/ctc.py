@@ -99,17 +99,15 @@ class CTCTask(Task):
         input_lengths = torch.full((len(targets),), steps, dtype=torch.long, device=targets.device)
         return self.ctc(log_probs.transpose(0, 1), targets, input_lengths, lengths)
 
-    def training_step(self, batch, batch_idx):
-        x, targets, lengths = batch
-        loss = self._loss(self.log_probs(x), targets, lengths)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(x))
-        return loss
-
-    def _evaluate(self, batch, stage: str, batch_idx: int) -> None:
+    def step(self, batch, stage: str) -> torch.Tensor:
         x, targets, lengths = batch
         log_probs = self.log_probs(x)
+        loss = self._loss(log_probs, targets, lengths)
         n = len(x)
-        self.log(f"{stage}/loss", self._loss(log_probs, targets, lengths), on_epoch=True, batch_size=n)
+        if stage == "train":
+            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
+            return loss
+        self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=n)
         truth = [row[:length].tolist() for row, length in zip(targets, lengths)]
         greedy = greedy_decode(log_probs)
         weight = int(lengths.sum())  # LER is errors over labels: the epoch mean must weigh batches by labels
@@ -118,14 +116,13 @@ class CTCTask(Task):
         if stage == "test" and self.beam_size > 1:
             beams = prefix_beam_decode(log_probs, self.beam_size)
             self.log("test/ler_beam", label_error_rate(beams, truth), on_epoch=True, batch_size=weight)
-        if stage == "val" and batch_idx == 0:
-            self.log_decoded_strips(x[: self.log_strips], greedy[: self.log_strips])
+        return loss
 
     def validation_step(self, batch, batch_idx):
-        self._evaluate(batch, "val", batch_idx)
-
-    def test_step(self, batch, batch_idx):
-        self._evaluate(batch, "test", batch_idx)
+        super().validation_step(batch, batch_idx)
+        if batch_idx == 0 and self.log_strips and not self.trainer.sanity_checking:
+            strips = batch[0][: self.log_strips]
+            self.log_decoded_strips(strips, greedy_decode(self.log_probs(strips)))
 
     def log_decoded_strips(self, strips: torch.Tensor, labels: list[list[int]]) -> None:
         """The strips stacked, each with its decoded digits written beneath."""

@@ -33,8 +33,6 @@ SAMPLERS = ("ddpm", "ddim")
 
 
 class DiffusionTask(StepwiseSamplingTask):
-    monitor = "val/loss"
-
     def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", timesteps: int = 1000,
                  schedule: str = "linear", sampler: str = "ddpm", sample_steps: int | None = None,
                  eta: float | None = None, guidance: float = 0.0, cond_drop: float = 0.1, preview_steps: int = 50,
@@ -47,8 +45,6 @@ class DiffusionTask(StepwiseSamplingTask):
         self.schedule = NoiseSchedule(make_betas(schedule, timesteps))
         self.cond_drop, self.preview_steps, self.vlb_samples = cond_drop, preview_steps, vlb_samples
         self.set_sampler()
-        # The loss at random t is a noisy monitor; on 2-D data, sampling is cheap enough to pick by MMD.
-        self.monitor = "val/mmd" if not self.is_image and self.eval_samples else "val/loss"
 
     # -- sampling options, checked once ---------------------------------------------------------------------
     def set_sampler(self, sampler: str | None = None, steps: int | None = None, eta: float | None = None,

@@ -27,8 +27,6 @@ from dlfound.tasks.generative import GenerativeTask, fixed_noise
 
 class FlowTask(GenerativeTask):
     calls_forward = False  # log_prob and sample, not forward
-    monitor = "val/bpd"
-    monitor_mode = "min"
 
     def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", n_bits: int = 8,
                  dequantize: bool = True, sample_temperature: float = 0.7, mode_centers=None, **switches):
@@ -36,7 +34,6 @@ class FlowTask(GenerativeTask):
         if not 1 <= n_bits <= 8:
             raise ConfigError(f"task.n_bits must be between 1 and 8, got {n_bits}")
         self.n_bits, self.dequantize, self.sample_temperature = n_bits, dequantize, sample_temperature
-        self.monitor = "val/bpd" if len(net.data_shape) == 3 else "val/nll"
 
     def nll(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(nats per sample, bits per dimension or None) for a batch of data in [0, 1] (images) or vectors."""
@@ -50,7 +47,11 @@ class FlowTask(GenerativeTask):
         nats = -self.model.log_prob(y) + dim * math.log(bins)
         return nats, nats / (dim * math.log(2))
 
-    def _step(self, batch, stage: str) -> torch.Tensor:
+    @property
+    def monitor(self) -> str:
+        return "val/bpd" if self.is_image else "val/nll"
+
+    def step(self, batch, stage: str) -> torch.Tensor:
         x = batch[0]
         nats, bpd = self.nll(x)
         n = len(x)
@@ -59,23 +60,16 @@ class FlowTask(GenerativeTask):
                  prog_bar=bpd is None, batch_size=n)
         if bpd is not None:
             self.log(f"{stage}/bpd", bpd.mean(), on_step=on_step, on_epoch=True, prog_bar=True, batch_size=n)
-            return bpd.mean()
-        return nats.mean()
-
-    def training_step(self, batch, batch_idx):
-        loss = self._step(batch, "train")
-        if not torch.isfinite(loss):
+        loss = bpd.mean() if bpd is not None else nats.mean()
+        if stage == "train" and not torch.isfinite(loss):
             raise FloatingPointError(
                 "the flow's loss became non-finite; lower optim.lr or set trainer.gradient_clip_val (e.g. 50)")
         return loss
 
     def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
+        super().validation_step(batch, batch_idx)
         if batch_idx == 0:
             self.remember_reference(batch[0])
-
-    def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
 
     # -- sampling and pictures -----------------------------------------------------------------------------
     def sample(self, n: int, temperature: float = 1.0, y=None) -> torch.Tensor:

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from dlfound.errors import ConfigError
-from dlfound.tasks.generative import LatentVariableTask, SampledQualityTask
+from dlfound.tasks.generative import SampledQualityTask, interpolate_latents, sample_latents
 from dlfound.tasks.optim import build_optimizer
 
 LOSSES = ("minimax", "nonsaturating", "wgan", "wgan_gp", "hinge")
@@ -34,10 +34,8 @@ def merge_optim(base: dict, over: dict | None) -> dict:
     return {**base, **over}
 
 
-class GANTask(LatentVariableTask, SampledQualityTask):
+class GANTask(SampledQualityTask):
     calls_forward = False  # the generator and discriminator, not forward
-    monitor = "val/kid"
-    monitor_mode = "min"
 
     def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default",
                  loss: str = "nonsaturating", n_critic: int = 1, clip: float = 0.01, gp_weight: float = 10.0,
@@ -57,7 +55,16 @@ class GANTask(LatentVariableTask, SampledQualityTask):
             raise ConfigError("WGAN-GP penalises each sample's gradient, which batch norm in the critic mixes "
                               "across the batch; use model.d_norm=layer or model.d_norm=none")
         self.loss, self.n_critic, self.clip, self.gp_weight = loss, n_critic, clip, gp_weight
-        self.monitor = "val/kid" if net.is_image else "val/mmd"
+
+    @property
+    def monitor(self) -> str:
+        return "val/kid" if self.net.is_image else "val/mmd"
+
+    def sample(self, n: int, temperature: float = 1.0, y=None) -> torch.Tensor:
+        return sample_latents(self, n, temperature, y)
+
+    def interpolate(self, rows: int, steps: int, y=None) -> torch.Tensor:
+        return interpolate_latents(self, rows, steps, y)
 
     # -- optimisation --------------------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -95,7 +102,12 @@ class GANTask(LatentVariableTask, SampledQualityTask):
             return F.softplus(-l_fake).mean()  # -log s(l)
         return -l_fake.mean()
 
-    def training_step(self, batch, batch_idx):
+    def step(self, batch, stage: str) -> torch.Tensor | None:
+        """Training makes the adversarial updates; evaluation has no loss to log, only the samples that
+        SampledQualityTask's hooks collect and score."""
+        return self.adversarial_updates(batch) if stage == "train" else None
+
+    def adversarial_updates(self, batch) -> torch.Tensor:
         x, labels = batch
         y = labels if self.net.conditional else None
         real = self.net.to_model(x)
@@ -120,7 +132,7 @@ class GANTask(LatentVariableTask, SampledQualityTask):
             self.log(f"train/{key}", value, on_step=False, on_epoch=True, batch_size=n)
 
         # Generator step every n_critic batches.
-        if (batch_idx + 1) % self.n_critic == 0:
+        if (self.batch_in_epoch + 1) % self.n_critic == 0:
             self.toggle_optimizer(opt_g)
             g_loss = self.generator_loss(self.net.generate(self._latent(n), y), y)
             opt_g.zero_grad(set_to_none=True)
@@ -130,12 +142,3 @@ class GANTask(LatentVariableTask, SampledQualityTask):
             self.log("train/g_loss", g_loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
         # Lightning hands this to callbacks as outputs["loss"] (the non-finite-loss check watches it).
         return d_loss.detach()
-
-    # -- measuring samples (see SampledQualityTask) -------------------------------------------------------
-    def validation_step(self, batch, batch_idx):
-        if batch_idx == 0:
-            self.remember_reference(batch[0])
-        self.collect_samples(batch, self.eval_samples)
-
-    def test_step(self, batch, batch_idx):
-        self.collect_samples(batch, self.test_samples)

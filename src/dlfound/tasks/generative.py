@@ -31,7 +31,6 @@ def fixed_noise(seed: int = 1234):
 
 
 class GenerativeTask(Task):
-    monitor_mode = "min"
     # How many samples the pictures show.
     picture_samples = 64
 
@@ -128,19 +127,19 @@ class GenerativeTask(Task):
         self.train(was_training)
 
 
-class LatentVariableTask(GenerativeTask):
-    """A generative task whose network decodes a latent z ~ N(0, I) (VAEs, GANs): its `net.sample(n, y,
-    temperature, z=...)` gives samples, and straight lines between latents give interpolations."""
+# Sampling and interpolation of a task whose network decodes a latent z ~ N(0, I) (VAEs, GANs): its `net.sample(n,
+# y, temperature, z=...)` gives samples, and straight lines between latents give interpolations. Functions the two
+# tasks call, not a base class: the GAN's one line of bases is the sample-quality measurement's.
+def sample_latents(task: GenerativeTask, n: int, temperature: float = 1.0, y=None) -> torch.Tensor:
+    return task.model.sample(n, task.labels(y, n), temperature)
 
-    def sample(self, n: int, temperature: float = 1.0, y=None) -> torch.Tensor:
-        return self.model.sample(n, self.labels(y, n), temperature)
 
-    @torch.no_grad()
-    def interpolate(self, rows: int, steps: int, y=None) -> torch.Tensor:
-        a, b = torch.randn(2, rows, 1, self.net.latent_dim, device=self.device)
-        t = torch.linspace(0, 1, steps, device=self.device).view(1, steps, 1)
-        z = ((1 - t) * a + t * b).reshape(rows * steps, -1)
-        return self.model.sample(len(z), self.labels(y, len(z)), z=z)
+@torch.no_grad()
+def interpolate_latents(task: GenerativeTask, rows: int, steps: int, y=None) -> torch.Tensor:
+    a, b = torch.randn(2, rows, 1, task.net.latent_dim, device=task.device)
+    t = torch.linspace(0, 1, steps, device=task.device).view(1, steps, 1)
+    z = ((1 - t) * a + t * b).reshape(rows * steps, -1)
+    return task.model.sample(len(z), task.labels(y, len(z)), z=z)
 
 
 class SampledQualityTask(GenerativeTask):
@@ -151,7 +150,8 @@ class SampledQualityTask(GenerativeTask):
       2-D points: {stage}/mmd (multi-bandwidth Gaussian-kernel MMD^2) and, on mixtures whose data module knows its
               modes (data=ring8, grid25, gmm2d), test/modes_covered, test/hq_fraction, test/weight_error and
               test/heaviest_mode_weight.
-    Validation scores at most `eval_samples` (0: none), testing at most `test_samples` (None: the whole set)."""
+    Validation scores at most `eval_samples` (0: none), testing at most `test_samples` (None: the whole set). Each
+    evaluation batch is `step`ped (a family with no held-out loss, the GAN, logs nothing there) and sampled."""
 
     def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default",
                  eval_samples: int = 2000, test_samples: int | None = None, features: torch.nn.Module | None = None,
@@ -193,6 +193,16 @@ class SampledQualityTask(GenerativeTask):
         for key, value in metrics.items():
             self.log(f"{stage}/{key}", value, prog_bar=key in ("kid", "mmd", "fid", "modes_covered"))
 
+    def validation_step(self, batch, batch_idx):
+        super().validation_step(batch, batch_idx)
+        if batch_idx == 0:
+            self.remember_reference(batch[0])
+        self.collect_samples(batch, self.eval_samples)
+
+    def test_step(self, batch, batch_idx):
+        super().test_step(batch, batch_idx)
+        self.collect_samples(batch, self.test_samples)
+
     def on_validation_epoch_start(self):
         super().on_validation_epoch_start()
         self._real, self._fake, self._count = [], [], 0
@@ -217,6 +227,12 @@ class StepwiseSamplingTask(SampledQualityTask):
     # Frames of the path picture.
     path_frames = 10
 
+    @property
+    def monitor(self) -> str:
+        # The loss at random t (or noise level) is a noisy monitor; on 2-D data, sampling is cheap enough to pick by
+        # MMD.
+        return "val/mmd" if not self.is_image and self.eval_samples else "val/loss"
+
     def set_sampler(self, sampler: str | None = None, steps: int | None = None, eta: float | None = None,
                     guidance: float | None = None) -> None:
         raise NotImplementedError
@@ -224,16 +240,6 @@ class StepwiseSamplingTask(SampledQualityTask):
     def sampler_description(self) -> tuple[str, int]:
         """(how `sample` draws, e.g. 'ddim 50', network evaluations per sample), for tables."""
         raise NotImplementedError
-
-    def validation_step(self, batch, batch_idx):
-        self.step(batch, "val")
-        if batch_idx == 0:
-            self.remember_reference(batch[0])
-        self.collect_samples(batch, self.eval_samples)
-
-    def test_step(self, batch, batch_idx):
-        self.step(batch, "test")
-        self.collect_samples(batch, self.test_samples)
 
     def from_model(self, x: torch.Tensor) -> torch.Tensor:
         """A sampler's state in data space."""

@@ -109,8 +109,17 @@ class PerceptronTask(Task):
         self._mistakes = 0
 
     @torch.no_grad()
-    def training_step(self, batch, batch_idx):
+    def step(self, batch, stage: str) -> None:
+        """Training applies the rule (no loss, no optimizer); validation and testing count hits."""
+        if stage == "train":
+            self.update(*batch)
+            return
         x, y = batch
+        self._hits.append(torch.stack([(self.net(x).argmax(1) == y).sum(), torch.tensor(len(y), device=y.device)]))
+        if stage == "val" and x[0].numel() == 2 and sum(len(p) for p, _ in self._points) < PICTURE_POINTS:
+            self._points.append((x.reshape(len(x), 2).cpu(), y.cpu()))
+
+    def update(self, x: torch.Tensor, y: torch.Tensor) -> None:
         x = self.net.forward_features(x).float()
         if self.current_epoch == 0 and not self.trainer.sanity_checking:
             self._first_epoch.append((x.cpu(), y.cpu()))
@@ -125,18 +134,6 @@ class PerceptronTask(Task):
                 layer.bias.add_(step)
                 self._mistakes += n
                 self.updates += n
-
-    def _evaluate(self, batch, stage: str) -> None:
-        x, y = batch
-        self._hits.append(torch.stack([(self.net(x).argmax(1) == y).sum(), torch.tensor(len(y), device=y.device)]))
-        if stage == "val" and x[0].numel() == 2 and sum(len(p) for p, _ in self._points) < PICTURE_POINTS:
-            self._points.append((x.reshape(len(x), 2).cpu(), y.cpu()))
-
-    def validation_step(self, batch, batch_idx):
-        self._evaluate(batch, "val")
-
-    def test_step(self, batch, batch_idx):
-        self._evaluate(batch, "test")
 
     def _log_accuracy(self, stage: str) -> None:
         if self._hits:

@@ -43,20 +43,21 @@ class RestorationTask(Task):
         self.quantize, self.shave, self.y_channel, self.log_images = quantize, shave, y_channel, log_images
         self._rows: list[dict] = []
 
-    # -- training ----------------------------------------------------------------------------------------
-    def training_step(self, batch, batch_idx):
-        degraded, clean = batch[0], batch[1]
-        loss = self.loss_fn(self(degraded), clean)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=clean.shape[0])
-        return loss
+    def step(self, batch, stage: str) -> torch.Tensor:
+        if stage == "train":
+            degraded, clean = batch[0], batch[1]
+            loss = self.loss_fn(self(degraded), clean)
+            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=clean.shape[0])
+            return loss
+        return self.evaluate(batch, stage)
 
-    # -- evaluation --------------------------------------------------------------------------------------
     def restore(self, degraded: torch.Tensor) -> torch.Tensor:
         """The network's output as an image: clipped to [0, 1] (and rounded to 8 bits with quantize)."""
         out = self(degraded).clamp(0, 1)
         return out.mul(255).round().div(255) if self.quantize else out
 
-    def _evaluate(self, batch, stage: str):
+    def evaluate(self, batch, stage: str) -> torch.Tensor:
+        """Metrics of one image (evaluation batches hold one), logged per set at test; its loss returned."""
         degraded, clean, info = batch
         raw = self(degraded).float()
         restored = raw.clamp(0, 1)
@@ -82,6 +83,7 @@ class RestorationTask(Task):
                                                            if k != "loss"}})
         if self.log_images and info.get("log_image"):
             self._log_image(f"{stage}/{info['set']}/{info['name']}", degraded, restored, clean)
+        return metrics["loss"]
 
     def _log_image(self, tag: str, degraded, restored, clean) -> None:
         from lightning.pytorch.loggers import TensorBoardLogger
@@ -93,14 +95,8 @@ class RestorationTask(Task):
                 row = torch.cat([degraded[0].clamp(0, 1), gap, restored[0], gap, clean[0]], -1)
                 logger.experiment.add_image(tag, row.float().cpu(), self.global_step)
 
-    def validation_step(self, batch, batch_idx):
-        self._evaluate(batch, "val")
-
     def on_test_epoch_start(self):
         self._rows = []
-
-    def test_step(self, batch, batch_idx):
-        self._evaluate(batch, "test")
 
     def on_test_epoch_end(self):
         """Per-image metrics into RUN/test_images.csv (when the run has loggers, i.e. a run folder)."""

@@ -31,8 +31,6 @@ PREVIEW_STEPS = 20
 
 
 class ScoreTask(StepwiseSamplingTask):
-    monitor = "val/loss"
-
     def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", sigma_max: float = 20.0,
                  sigma_min: float = 1.0, levels: int = 10, objective: str = "dsm", sampler: str = "annealed",
                  step_size: float = 0.1, steps_per_level: int = 100, init_range: float = 8.0, **measuring):
@@ -47,7 +45,6 @@ class ScoreTask(StepwiseSamplingTask):
         self.objective, self.init_range = objective, init_range
         self.step_size = step_size
         self.set_sampler()
-        self.monitor = "val/mmd" if not self.is_image and self.eval_samples else "val/loss"
 
     def set_sampler(self, sampler: str | None = None, steps: int | None = None, eta: float | None = None,
                     guidance: float | None = None) -> None:

@@ -99,38 +99,43 @@ class Seq2SeqTask(Task):
         return F.cross_entropy(logits.flatten(0, 1).float(), tgt[:, 1:].flatten(), ignore_index=self.net.pad_id,
                                label_smoothing=self.label_smoothing)
 
-    def training_step(self, batch, batch_idx):
-        src, tgt = batch
-        loss = self._loss(src, tgt)
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(src))
-        return loss
-
     def answers(self, tgt: torch.Tensor) -> list[list[int]]:
         eos, pad = self.net.eos_id, self.net.pad_id
         return [strip(row[1:].tolist(), eos, pad) for row in tgt]
 
-    def _evaluate(self, batch, stage: str, batch_idx: int) -> None:
+    def decode_len(self, tgt: torch.Tensor) -> int:
+        return self.max_decode_len or tgt.shape[1] + 2
+
+    def greedy(self, src: torch.Tensor, max_len: int) -> tuple[list[list[int]], torch.Tensor | None]:
+        """(the greedy answers without BOS, EOS and padding, attention weights or None)."""
+        tokens, attention = greedy_decode(self.model, src, max_len)
+        return [strip(row.tolist(), self.net.eos_id, self.net.pad_id) for row in tokens], attention
+
+    def step(self, batch, stage: str) -> torch.Tensor:
         src, tgt = batch
         n = len(src)
-        self.log(f"{stage}/loss", self._loss(src, tgt), on_epoch=True, batch_size=n)
-        max_len = self.max_decode_len or tgt.shape[1] + 2
-        tokens, attention = greedy_decode(self.model, src, max_len)
+        loss = self._loss(src, tgt)
+        if stage == "train":
+            self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
+            return loss
+        self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=n)
+        max_len = self.decode_len(tgt)
+        greedy, _ = self.greedy(src, max_len)
         truth = self.answers(tgt)
-        eos, pad = self.net.eos_id, self.net.pad_id
-        greedy = [strip(row.tolist(), eos, pad) for row in tokens]
         exact = sum(g == t for g, t in zip(greedy, truth)) / n
         self.log(f"{stage}/exact", exact, on_epoch=True, prog_bar=True, batch_size=n)
         if stage == "test" and self.beam_size > 1:
             beams = beam_decode(self.model, src, self.beam_size, max_len, self.length_penalty)
             self.log("test/exact_beam", sum(b == t for b, t in zip(beams, truth)) / n, on_epoch=True, batch_size=n)
-        if stage == "val" and batch_idx == 0 and attention is not None and self.log_attention:
-            self.log_attention_map(src[0], greedy[0], attention[0])
+        return loss
 
     def validation_step(self, batch, batch_idx):
-        self._evaluate(batch, "val", batch_idx)
-
-    def test_step(self, batch, batch_idx):
-        self._evaluate(batch, "test", batch_idx)
+        super().validation_step(batch, batch_idx)
+        if batch_idx == 0 and self.log_attention and not self.trainer.sanity_checking:
+            src, tgt = batch
+            greedy, attention = self.greedy(src[:1], self.decode_len(tgt))
+            if attention is not None:
+                self.log_attention_map(src[0], greedy[0], attention[0])
 
     def log_attention_map(self, src: torch.Tensor, output: list[int], attention: torch.Tensor) -> None:
         """Attention weights of the first validation example as a grey image: one row per output token (and

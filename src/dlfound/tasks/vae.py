@@ -25,12 +25,12 @@ import torch
 
 from dlfound.errors import ConfigError
 from dlfound.plots import image_grid
-from dlfound.tasks.generative import LatentVariableTask
+from dlfound.tasks.generative import GenerativeTask, interpolate_latents, sample_latents
 
 BINARIZE = ("none", "dynamic")
 
 
-class VAETask(LatentVariableTask):
+class VAETask(GenerativeTask):
     monitor = "val/nelbo"
     monitor_mode = "min"
 
@@ -69,7 +69,7 @@ class VAETask(LatentVariableTask):
         progress = (self.current_epoch + self.trainer.fit_loop.epoch_loop.batch_progress.current.ready / batches)
         return self.beta * min(1.0, progress / self.kl_warmup_epochs)
 
-    def _step(self, batch, stage: str) -> torch.Tensor:
+    def step(self, batch, stage: str) -> torch.Tensor:
         x, y = self._inputs(batch)
         rec, kl = self.elbo_terms(x, y)
         loss = (rec + self.current_beta() * kl).mean()
@@ -101,24 +101,27 @@ class VAETask(LatentVariableTask):
             log_w.append(log_px + log_pz - log_qz)
         return torch.logsumexp(torch.cat(log_w), 0) - math.log(k)
 
-    # -- Lightning hooks -----------------------------------------------------------------------------------
-    def training_step(self, batch, batch_idx):
-        return self._step(batch, "train")
-
+    # -- Lightning hooks: what evaluation adds to step ------------------------------------------------------
     def validation_step(self, batch, batch_idx):
-        self._step(batch, "val")
+        super().validation_step(batch, batch_idx)
         if batch_idx == 0:
             self.remember_reference(self._inputs(batch)[0])
             self._reference_labels = batch[1][:1000]
 
     def test_step(self, batch, batch_idx):
-        self._step(batch, "test")
+        super().test_step(batch, batch_idx)
         if self.iw_samples:
             x, y = self._inputs(batch)
             nll = -self.iw_log_likelihood(x, y)
             self.log("test/nll_iw", nll.mean(), on_epoch=True, batch_size=len(x))
 
     # -- sampling and pictures -----------------------------------------------------------------------------
+    def sample(self, n: int, temperature: float = 1.0, y=None) -> torch.Tensor:
+        return sample_latents(self, n, temperature, y)
+
+    def interpolate(self, rows: int, steps: int, y=None) -> torch.Tensor:
+        return interpolate_latents(self, rows, steps, y)
+
     @torch.no_grad()
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """E[x|z] at the posterior mean z = mu(x)."""
