@@ -94,8 +94,12 @@ step() {
   [ "$cap" -gt "$left" ] && cap=$left
   echo "== $name (cap ${cap} s, $((left)) s left): $*" | tee -a "$LOG"
   local t0=$(date +%s)
-  $NICE timeout -k 15 "$cap" "$@" >> "$LOG" 2>&1
+  # Its own process group, killed whole afterwards: runs that a stopped step leaves behind must not hold the GPU.
+  setsid $NICE timeout -k 15 "$cap" "$@" >> "$LOG" 2>&1 &
+  local pid=$!
+  wait "$pid"
   local rc=$?
+  kill -9 -- "-$pid" 2>/dev/null
   local took=$(($(date +%s) - t0))
   echo "== $name: exit $rc after ${took} s" | tee -a "$LOG"
   printf '{"step": "%s", "rc": %d, "seconds": %d, "cap": %d}\n' "$name" "$rc" "$took" "$cap" >> "$W/steps.jsonl"
