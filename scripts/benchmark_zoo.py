@@ -28,20 +28,23 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from dlfound.models import ZOO
 
 REPO = Path(__file__).resolve().parents[1]
-MODEL_CONFIGS = REPO / "configs" / "model"
 CPU_MODELS = ["resnet20", "resnet18", "vgg11_bn", "mobilenet_v2", "densenet_bc100", "vit_tiny"]
 AUTOCAST = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
 def build(name: str, num_classes: int = 10):
+    # Composed (not loaded) so that the config's bases (_zoo, _shape) are in it; the data keys are set below.
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        model = compose("train", overrides=[f"model={name}"]).model
     cfg = OmegaConf.create({"data": {"in_channels": 3, "image_size": 32, "num_classes": num_classes, "stem": "small"},
-                            "model": OmegaConf.load(MODEL_CONFIGS / f"{name}.yaml")})
+                            "model": OmegaConf.to_container(model, resolve=False)})
     return instantiate(cfg.model, _convert_="all")
 
 

@@ -16,6 +16,7 @@
 
 import concurrent.futures
 import copy
+import functools
 import math
 from pathlib import Path
 
@@ -23,6 +24,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 import torchvision.models as tvm
+from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -32,7 +34,6 @@ from dlfound.models.googlenet import INCEPTIONS
 
 from conftest import REPO, read_results, run_dlfound, run_folders
 
-MODEL_CONFIGS = REPO / "configs" / "model"
 IMAGENET_FORWARD = ["alexnet", "vgg11_bn", "nin", "googlenet", "resnet18", "resnet50", "preact_resnet18",
                     "se_resnet18", "resnet20", "densenet121", "densenet_bc100", "mobilenet_v2", "vit_tiny"]
 
@@ -47,12 +48,19 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+@functools.cache
+def model_config(name: str) -> dict:
+    """configs/model/NAME.yaml composed with its bases (_zoo, _shape), the ${data.*} interpolations left as they are."""
+    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
+        return OmegaConf.to_container(compose("train", overrides=[f"model={name}"]).model, resolve=False)
+
+
 def build(name: str, in_channels: int = 3, image_size: int = 32, num_classes: int = 10, stem: str = "small",
           **overrides):
     """A zoo model from its config, with the data keys it interpolates filled in."""
     cfg = OmegaConf.create({"data": {"in_channels": in_channels, "image_size": image_size,
                                      "num_classes": num_classes, "stem": stem},
-                            "model": OmegaConf.load(MODEL_CONFIGS / f"{name}.yaml")})
+                            "model": model_config(name)})
     for key, value in overrides.items():
         cfg.model[key] = value
     return instantiate(cfg.model, _convert_="all")
