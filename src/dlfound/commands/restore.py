@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from dlfound.commands.options import Option, parse_options
+from dlfound.runs.options import Option, parse_options
 from dlfound.errors import DlfoundError
 
 USAGE = "dlfound restore ckpt_path=RUN/checkpoints/best-*.ckpt input=IMAGE output=OUT.png [task=...] [...]"
@@ -80,7 +80,7 @@ def make_runner(net: torch.nn.Module, net_channels: int, luma: bool):
 
 def restore(options: dict) -> dict:
     """Runs `dlfound restore` from parsed options; returns what it measured."""
-    from dlfound.commands.options import resolve_device
+    from dlfound.runs.options import resolve_device
     from dlfound.data.degradations import Degradation, imresize, quantize
     from dlfound.images import check_suffix, write_image
     from dlfound.metrics.restoration import psnr, ssim
