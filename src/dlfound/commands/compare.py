@@ -96,4 +96,4 @@ def main(argv: list[str]) -> None:
             console.print(f"wrote {out}", highlight=False)
     except DlfoundError as err:
         message = str(err).rstrip(". ")
-        fail(f"compare: {message}." + ("" if "Usage:" in message else f" Usage: {USAGE}"))
+        fail(f"{message}." + ("" if "Usage:" in message else f" Usage: {USAGE}"))

@@ -38,7 +38,7 @@ def main(argv: list[str]) -> None:
 
         report = evaluate(args.sweep, resolve_device(args.device))
     except DlfoundError as err:
-        fail(f"ensemble: {str(err).rstrip('. ')}.")
+        fail(f"{str(err).rstrip('. ')}.")
     from rich.table import Table
 
     from dlfound.files import write_text

@@ -58,4 +58,4 @@ def main(argv: list[str]) -> None:
                                              options["steps"], options["seed"], device):
             print(json.dumps({"samples": options["ckpt_path"], **shares}), flush=True)
     except DlfoundError as err:
-        fail(f"guided: {str(err).rstrip('. ')}.")
+        fail(f"{str(err).rstrip('. ')}.")
