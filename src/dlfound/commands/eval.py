@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from dlfound.errors import DlfoundError
-from dlfound.runs.options import Option, parse_options
+from dlfound.runs.options import Option, parse_options, print_help_if_asked
 from dlfound.runs.records import best_checkpoint
 from dlfound.runs.results import read_results
 
@@ -50,6 +50,8 @@ def recorded_metrics(ckpt_path: str) -> dict:
 
 
 def main(args: list[str]) -> None:
+    if print_help_if_asked(args, __doc__):
+        return
     from rich.table import Table
 
     from dlfound.runs.console import console, fail

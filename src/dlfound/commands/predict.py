@@ -11,7 +11,7 @@ folder's class folders); runs on sets without names show class numbers.
 import csv
 from pathlib import Path
 
-from dlfound.runs.options import Option, parse_options
+from dlfound.runs.options import Option, parse_options, print_help_if_asked
 from dlfound.errors import ConfigError, DlfoundError
 
 USAGE = "dlfound predict ckpt_path=PATH input=IMAGE|FOLDER [top_k=5] [output=predictions.csv] [device=auto]"
@@ -94,6 +94,8 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 def main(args: list[str]) -> None:
+    if print_help_if_asked(args, __doc__):
+        return
     from rich.markup import escape
     from rich.table import Table
 

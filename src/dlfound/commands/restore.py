@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from dlfound.runs.options import Option, parse_options
+from dlfound.runs.options import Option, parse_options, print_help_if_asked
 from dlfound.errors import DlfoundError
 
 USAGE = "dlfound restore ckpt_path=RUN/checkpoints/best-*.ckpt input=IMAGE output=OUT.png [task=...] [...]"
@@ -213,6 +213,8 @@ def inverse_problem(options, mode, image, trained, run, direct, generator, info)
 
 
 def main(args: list[str]) -> None:
+    if print_help_if_asked(args, __doc__):
+        return
     from rich.table import Table
 
     from dlfound.runs.console import console, fail

@@ -23,7 +23,7 @@ flows a density heat-map beside it. Diffusion and score models show a progress b
 
 import math
 
-from dlfound.runs.options import Option, parse_options
+from dlfound.runs.options import Option, parse_options, print_help_if_asked
 
 USAGE = "dlfound sample ckpt_path=PATH [n=64] [nrow=8] [temperature=1.0] [class=K] [interpolate=true] [steps=K] " \
         "[sampler=NAME] [eta=E] [guidance=W] [path=true] [seed=0] [output=samples.png] [device=auto]"
@@ -121,6 +121,8 @@ def render(task, datamodule, options: dict):
 
 
 def main(args: list[str]) -> None:
+    if print_help_if_asked(args, __doc__):
+        return
     from dlfound.runs.console import console, fail
     from dlfound.errors import DlfoundError
 
