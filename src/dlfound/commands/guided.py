@@ -53,6 +53,9 @@ def main(argv: list[str]) -> None:
 
         device = resolve_device(options["device"])
         task, datamodule = load_generative(options["ckpt_path"], device)
+        if not task.num_classes:
+            raise ConfigError(f"{options['ckpt_path']} holds an unconditional model: there is no requested class to "
+                              "check. Give a conditional one (model=cvae, cgan, model.conditional=true)")
         classifier = load_feature_extractor(options["classifier"]).to(device)
         for shares in requested_class_shares(task, datamodule, classifier, options["n"], scales, options["sampler"],
                                              options["steps"], options["seed"], device):
