@@ -89,6 +89,13 @@ def test_layers_import_only_downwards(graph):
     assert not wrong, "\n".join(wrong)
 
 
+def test_no_command_imports_another_command(graph):
+    """Commands are thin users of the library; what two commands share lives below them (runs/, metrics/)."""
+    wrong = [f"{module} imports {dep}" for module, deps in graph.items() if module.startswith("dlfound.commands.")
+             for dep in deps if dep.startswith("dlfound.commands.")]
+    assert not wrong, "\n".join(wrong)
+
+
 def test_the_top_level_holds_only_the_entry_and_a_handful_of_modules():
     top = {p.stem for p in PACKAGE.glob("*.py")}
     assert top == TOP_LEVEL

@@ -10,11 +10,10 @@ MC dropout, deep ensembles, and the calibration and out-of-distribution measurem
 - `dlfound train model=bbb_mlp task=bbb data=digits` learns, and its results.json, PNGs (PIL) and TensorBoard
   images (EventAccumulator) hold the uncertainty measurements.
 - A 2-seed sweep on a small synthetic MNIST with an out-of-distribution folder (data.ood), and
-  scripts/ensemble.py on it: per-member, mean and ensemble metrics, OOD AUROC, files.
+  `dlfound ensemble` on it: per-member, mean and ensemble metrics, OOD AUROC, files.
 Offline; small runs on one thread.
 """
 
-import importlib.util
 import math
 import struct
 
@@ -23,7 +22,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import REPO, read_results, run_dlfound, run_folders
+from conftest import read_results, run_dlfound, run_folders
 from dlfound.errors import ConfigError, DatasetUnavailableError
 from dlfound.metrics import calibration
 from dlfound.models import lenet5, mlp
@@ -219,17 +218,16 @@ def test_ood_set_is_a_second_test_loader_and_a_missing_one_names_its_folder(tmp_
         missing.setup("test")
 
 
-def test_ensemble_script_averages_a_seed_sweep(workdir):
+def test_ensemble_command_averages_a_seed_sweep(workdir):
     ood = blocks_mnist(workdir / "data")
     run_dlfound(["train", "-m", "seed=0,1", "model=mlp", "model.hidden=[32]", "data=mnist", "data.val_size=100",
                  "data.download=false", f"data.ood={ood}", "trainer.max_epochs=3", "hydra.sweep.dir=sweep",
                  "callbacks.progress_bar=null"], workdir, env={"OMP_NUM_THREADS": "1"})
     runs = run_folders(workdir / "sweep")
     assert len(runs) == 2 and all("test/ood_auroc" in read_results(r)["metrics"] for r in runs)
-    spec = importlib.util.spec_from_file_location("ensemble", REPO / "scripts" / "ensemble.py")
-    ensemble = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(ensemble)
-    ensemble.main([str(workdir / "sweep")])
+    from dlfound.cli import main
+
+    main(["ensemble", str(workdir / "sweep")])
     report = __import__("json").loads((workdir / "sweep" / "ensemble.json").read_text())
     assert report["size"] == 2 and len(report["members"]) == 2
     for key in ("error", "nll", "ece", "brier", "ood_auroc"):

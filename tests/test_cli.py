@@ -210,3 +210,37 @@ def test_list_shows_launchers_and_searches(workdir):
     out = run_dlfound(["list", "launcher", "hparams_search"], workdir).stdout
     for name in ("parallel", "gpus", "submitit_local", "submitit_slurm", "digits_mlp_optuna", "mnist_lenet5_optuna"):
         assert name in out
+
+
+def test_help_is_the_command_table():
+    """`dlfound --help` is made from cli.COMMANDS: every command with its arguments, each module there."""
+    import importlib.util
+
+    from dlfound.cli import COMMANDS, usage
+
+    text = usage()
+    for name, command in COMMANDS.items():
+        assert f"  {name} {command.usage}" in text and command.summary[0] in text
+        assert importlib.util.find_spec(f"dlfound.commands.{command.module}") is not None, name
+
+
+@pytest.mark.parametrize("name", ["eval", "sample", "restore", "generate", "predict", "compare", "guided", "ensemble",
+                                  "ntk-scaling", "report", "figure"])
+def test_commands_answer_help(name, capsys):
+    from dlfound.cli import main
+
+    try:
+        main([name, "--help"])
+    except SystemExit as exit_info:  # argparse's --help exits 0
+        assert exit_info.code == 0
+    assert f"dlfound {name}" in capsys.readouterr().out
+
+
+def test_ensemble_refuses_a_folder_without_two_runs_in_one_paragraph(tmp_path, capsys):
+    from dlfound.cli import main
+
+    for folder, message in ((tmp_path, "holds 0 finished run(s)"), (tmp_path / "missing", "is not a folder")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["ensemble", str(folder)])
+        err = " ".join(capsys.readouterr().err.replace("│", " ").split())
+        assert exit_info.value.code != 0 and "Traceback" not in err and message in err and err.count("error") == 1

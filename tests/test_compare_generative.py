@@ -1,19 +1,14 @@
-"""scripts/compare_generative.py: tiny runs of several generative families (and a classifier for the features)
-scored in one table, as a user runs the script; and its refusals, one paragraph each."""
+"""`dlfound compare`: tiny runs of several generative families (and a classifier for the features) scored in one
+table, as a user runs the command; and its refusals, one paragraph each."""
 
-import importlib.util
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import REPO, read_results, run_dlfound, run_folders
+from conftest import read_results, run_dlfound, run_folders
 
-SCRIPT = REPO / "scripts" / "compare_generative.py"
 QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null", "print_config=false"]
 # (experiment name, its config): tiny enough that one multirun of all of them takes seconds.
 JOBS = {
@@ -45,11 +40,8 @@ def runs(tmp_path_factory):
     return found
 
 
-def run_script(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200", "PYTHONWARNINGS": "ignore",
-           "DLFOUND_DATA": str(cwd / "data")}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600)
+def run_compare(args: list[str], cwd: Path):
+    return run_dlfound(["compare", *args], cwd, env={"OMP_NUM_THREADS": "1"}, check=False)
 
 
 def json_lines(stdout: str) -> list[dict]:
@@ -58,12 +50,12 @@ def json_lines(stdout: str) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def table(runs, tmp_path_factory):
-    """The script over a VAE (its run folder and its last checkpoint), a flow, a DDPM with its configured DDIM
+    """The command over a VAE (its run folder and its last checkpoint), a flow, a DDPM with its configured DDIM
     and with ancestral sampling, and a DDPM on the 8-Gaussian ring, with a classifier's features."""
     cwd = tmp_path_factory.mktemp("table")
     features = runs["c_mlp"] / "checkpoints" / "last.ckpt"
     markdown = cwd / "table.md"
-    proc = run_script([f"features={features}", "n=100", "n2d=500", f"markdown={markdown}", str(runs["c_vae"]),
+    proc = run_compare([f"features={features}", "n=100", "n2d=500", f"markdown={markdown}", str(runs["c_vae"]),
                        str(runs["c_vae"] / "checkpoints" / "last.ckpt"), str(runs["c_flow"]), str(runs["c_ddpm"]),
                        f"{runs['c_ddpm']}@ddpm:20", str(runs["c_ring"])], cwd)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -128,13 +120,6 @@ def test_markdown_tables_are_ready_for_the_readme(table):
 
 
 # -- refusals --------------------------------------------------------------------------------------------------
-def load_script():
-    spec = importlib.util.spec_from_file_location("compare_generative", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture
 def capsys(capsys, monkeypatch):
     """The error panel on one wide line, so messages read as text. The console reads COLUMNS when it is created,
@@ -147,8 +132,10 @@ def capsys(capsys, monkeypatch):
 
 
 def refusal(args: list[str], capsys) -> str:
+    from dlfound.cli import main
+
     with pytest.raises(SystemExit) as exit_info:
-        load_script().main(args)
+        main(["compare", *args])
     assert exit_info.value.code != 0
     err = capsys.readouterr().err
     assert err.count("dlfound: error") == 1 and "Traceback" not in err
@@ -181,7 +168,15 @@ def test_image_models_need_features_and_are_refused_before_sampling(runs, capsys
 
 
 def test_refusals_read_the_same_from_the_command_line(tmp_path):
-    proc = run_script(["n=5", str(tmp_path / "missing")], tmp_path)
+    proc = run_compare(["n=5", str(tmp_path / "missing")], tmp_path)
     assert proc.returncode != 0 and proc.stdout.strip() == ""
     assert "Traceback" not in proc.stderr and proc.stderr.count("dlfound: error") == 1
     assert "neither a checkpoint nor a run folder" in " ".join(proc.stderr.replace("│", " ").split())
+
+
+def test_help_lists_the_arguments_and_options(capsys):
+    from dlfound.cli import main
+
+    main(["compare", "--help"])
+    out = capsys.readouterr().out
+    assert out.startswith("`dlfound compare") and "features=PATH" in out and "RUN@ddim:50" in out

@@ -137,23 +137,35 @@ def test_diffusion_options_are_refused_for_other_families(tmp_path, capsys):
     assert code != 0 and "Traceback" not in text and "apply to diffusion and score models" in text, text
 
 
-def test_guided_accuracy_script_scores_each_guidance_scale(conditional_ddpm, tmp_path):
-    """scripts/guided_accuracy.py: one JSON line per guidance scale, shares in [0, 1], one per class."""
+def test_guided_scores_each_guidance_scale(conditional_ddpm, tmp_path, capsys):
+    """`dlfound guided`: one JSON line per guidance scale, shares in [0, 1], one per class."""
     import json
-    import os
-    import subprocess
-    import sys
 
-    from conftest import REPO
+    from dlfound.cli import main
     from test_generative import _save_checkpoint
 
     classifier = _save_checkpoint(tmp_path, ["model=mlp", "data=digits"])
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "guided_accuracy.py"),
-                           f"ckpt_path={conditional_ddpm / 'checkpoints' / 'last.ckpt'}", f"classifier={classifier}",
-                           "n=20", "guidance=0,2", "steps=3", "device=cpu"], capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    capsys.readouterr()
+    main(["guided", f"ckpt_path={conditional_ddpm / 'checkpoints' / 'last.ckpt'}", f"classifier={classifier}", "n=20",
+          "guidance=0,2", "steps=3", "device=cpu"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert [line["sampling"]["guidance"] for line in lines] == [0.0, 2.0]
     for line in lines:
         assert 0 <= line["as_requested"] <= 1 and len(line["per_class"]) == 10
+
+
+def test_guided_refuses_an_unconditional_model_and_bad_scales_in_one_paragraph(tmp_path, capsys):
+    from dlfound.cli import main
+    from test_generative import _save_checkpoint
+
+    vae = _save_checkpoint(tmp_path, ["model=vae", "data=digits", "model.hidden=[16]", "model.latent_dim=2"])
+    for args, message in (([f"ckpt_path={vae}", f"classifier={vae}"], "unconditional model"),
+                          ([f"ckpt_path={vae}", f"classifier={vae}", "guidance=1,x"], "numbers separated by commas"),
+                          ([f"ckpt_path={vae}"], "needs classifier=")):
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as exit_info:
+            main(["guided", *args])
+        err = " ".join(capsys.readouterr().err.replace("│", " ").split())
+        assert exit_info.value.code != 0 and "Traceback" not in err and message in err, err
+    main(["guided", "--help"])
+    assert "classifier=PATH" in capsys.readouterr().out

@@ -4,8 +4,8 @@ what the lecture claims on short runs, every figure's runs compose, and bad inpu
 import pytest
 from PIL import Image
 
-from dlfound.commands.figure import figure_names, first_job, load_spec, slug, sweeps
-from dlfound.commands.figure_panels import series
+from dlfound.runs.figures import figure_names, first_job, load_spec, slug, sweeps
+from dlfound.runs.figure_panels import series
 from dlfound.runs.build import compose
 from dlfound.runs.diagnostics import by_layer, read_diagnostics
 

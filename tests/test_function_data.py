@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from conftest import read_results, run_dlfound, run_folders
-from dlfound.commands.report import log_log_fit
+from dlfound.runs.records import log_log_fit
 from dlfound.data.function import FunctionDataModule, parse_expression
 from dlfound.errors import ConfigError
 

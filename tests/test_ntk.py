@@ -5,13 +5,11 @@ sweep's script turns into slopes and a plot."""
 
 import json
 import math
-import subprocess
-import sys
 
 import pytest
 import torch
 
-from conftest import REPO, read_results, run_dlfound, run_folders
+from conftest import read_results, run_dlfound, run_folders
 from dlfound.errors import ConfigError
 from dlfound.models import ntk_mlp
 from dlfound.ops.ntk import analytic_ntk, empirical_ntk, linearization_distance, linearized_output, ntk_regression
@@ -178,19 +176,30 @@ def test_callback_logs_finite_values_to_tensorboard_and_results(tiny_sweep):
             assert picture.size[0] > 300 and picture.size[1] > 200
 
 
-def test_scaling_script_writes_table_and_plot(tiny_sweep, tmp_path):
+def test_scaling_command_writes_table_and_plot(tiny_sweep, tmp_path, capsys):
     from PIL import Image
+
+    from dlfound.cli import main
 
     sweep = tiny_sweep[0].parent
     out = tmp_path / "scaling.png"
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "ntk_scaling.py"), str(sweep), "--out", str(out)],
-                          capture_output=True, text=True, check=True)
-    lines = proc.stdout.splitlines()
+    main(["ntk-scaling", str(sweep), "--out", str(out)])
+    lines = capsys.readouterr().out.splitlines()
     assert [int(line.split()[0]) for line in lines[1:4]] == [32, 64, 128]
     slopes = [float(line.split(":")[1].split()[0]) for line in lines if line.startswith("slope of")]
     assert len(slopes) == 3 and all(math.isfinite(s) for s in slopes)
     with Image.open(out) as picture:
         assert picture.format == "PNG" and picture.size[0] > 600
+
+
+def test_scaling_command_refuses_a_sweep_of_one_width_in_one_paragraph(tiny_sweep, tmp_path, capsys):
+    from dlfound.cli import main
+
+    for folder, message in ((tiny_sweep[0], "at 1 width(s)"), (tmp_path / "missing", "is not a folder")):
+        with pytest.raises(SystemExit) as exit_info:
+            main(["ntk-scaling", str(folder)])
+        err = " ".join(capsys.readouterr().err.replace("│", " ").split())
+        assert exit_info.value.code != 0 and "Traceback" not in err and message in err, err
 
 
 def test_cli_refuses_a_kernel_too_large_before_training(tmp_path):

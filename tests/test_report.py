@@ -271,3 +271,22 @@ def test_cli_errors_without_traceback_and_help(tmp_path):
     assert proc.returncode != 0 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_dlfound(["report", "--help"], tmp_path)
     assert "usage: dlfound report" in proc.stdout and "--markdown" in proc.stdout
+
+
+def test_best_checkpoint_follows_a_moved_run_folder(tmp_path):
+    """The checkpoint results.json names, found in the run's checkpoints/ after the folder moved; none when
+    results.json names none or the file is gone."""
+    from dlfound.runs.records import best_checkpoint, read_results_file
+
+    old = fake_run(tmp_path / "old", [], seed=1, acc=0.9)
+    assert best_checkpoint(old) is None  # results.json names no checkpoint
+    results = json.loads((old / "results.json").read_text())
+    results["monitor"]["best_checkpoint"] = str(old / "checkpoints" / "best-epoch002.ckpt")
+    (old / "results.json").write_text(json.dumps(results))
+    assert best_checkpoint(old) is None  # named, but not there
+    (old / "checkpoints").mkdir()
+    (old / "checkpoints" / "best-epoch002.ckpt").write_bytes(b"weights")
+    assert best_checkpoint(old) == old / "checkpoints" / "best-epoch002.ckpt"
+    moved = old.rename(tmp_path / "moved")
+    assert best_checkpoint(moved) == moved / "checkpoints" / "best-epoch002.ckpt"
+    assert best_checkpoint(read_results_file(moved / "results.json")) == moved / "checkpoints" / "best-epoch002.ckpt"

@@ -8,8 +8,10 @@ run tested reproduces its recorded metrics.
 import json
 from pathlib import Path
 
-from dlfound.commands.options import Option, parse_options
 from dlfound.errors import DlfoundError
+from dlfound.runs.options import Option, parse_options, print_help_if_asked
+from dlfound.runs.records import best_checkpoint
+from dlfound.runs.results import read_results
 
 USAGE = "dlfound eval ckpt_path=PATH [output=metrics.json] [CONFIG OVERRIDES such as data.eval_batch_size=256]"
 OPTIONS = {"ckpt_path": Option(required=True), "output": Option()}
@@ -36,17 +38,20 @@ def evaluate(ckpt_path: str, overrides: dict[str, str]) -> dict:
 
 def recorded_metrics(ckpt_path: str) -> dict:
     """The metrics in results.json of the run that wrote this checkpoint, when it tested this checkpoint."""
-    results = Path(ckpt_path).resolve().parent.parent / "results.json"
-    if not results.is_file():
+    run_dir = Path(ckpt_path).resolve().parent.parent
+    results = read_results(run_dir)
+    if results is None:
         return {}
-    recorded = json.loads(results.read_text())
-    tested = recorded.get("monitor", {}).get("best_checkpoint")
-    if tested and Path(tested).resolve() != Path(ckpt_path).resolve():
-        return {}
-    return recorded.get("metrics", {})
+    tested = best_checkpoint(run_dir)
+    if (results.get("monitor") or {}).get("best_checkpoint") and (
+            tested is None or tested.resolve() != Path(ckpt_path).resolve()):
+        return {}  # the run was tested on another checkpoint (or on one deleted since)
+    return results.get("metrics", {})
 
 
 def main(args: list[str]) -> None:
+    if print_help_if_asked(args, __doc__):
+        return
     from rich.table import Table
 
     from dlfound.runs.console import console, fail

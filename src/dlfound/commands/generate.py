@@ -13,7 +13,7 @@ from the file alone (torch.load(weights_only=True)); the text file is not needed
 
 import sys
 
-from dlfound.commands.options import Option, parse_options
+from dlfound.runs.options import Option, parse_options, print_help_if_asked
 from dlfound.errors import ConfigError, DlfoundError
 
 USAGE = 'dlfound generate ckpt_path=PATH [prompt="ROMEO:"] [length=500] [temperature=1.0] [top_k=40] [seed=0] ' \
@@ -36,13 +36,15 @@ def load_language_model(ckpt_path: str, device: str):
 
 
 def main(args: list[str]) -> None:
+    if print_help_if_asked(args, __doc__):
+        return
     from dlfound.runs.console import fail
 
     try:
         options, _ = parse_options(args, OPTIONS, "generate", USAGE)
         import torch
 
-        from dlfound.commands.options import resolve_device
+        from dlfound.runs.options import resolve_device
 
         device = resolve_device(options["device"])
         task = load_language_model(options["ckpt_path"], device)

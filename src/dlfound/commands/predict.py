@@ -11,7 +11,7 @@ folder's class folders); runs on sets without names show class numbers.
 import csv
 from pathlib import Path
 
-from dlfound.commands.options import Option, parse_options
+from dlfound.runs.options import Option, parse_options, print_help_if_asked
 from dlfound.errors import ConfigError, DlfoundError
 
 USAGE = "dlfound predict ckpt_path=PATH input=IMAGE|FOLDER [top_k=5] [output=predictions.csv] [device=auto]"
@@ -55,7 +55,7 @@ def predict(options: dict) -> tuple[list[dict], list[str]]:
     """(one row per readable image: path and its top-k (class, probability) pairs; the problems of the others)."""
     import torch
 
-    from dlfound.commands.options import resolve_device
+    from dlfound.runs.options import resolve_device
     from dlfound.data.imagefolder import load_image
 
     device = resolve_device(options["device"])
@@ -94,6 +94,8 @@ def write_csv(rows: list[dict], path: Path) -> None:
 
 
 def main(args: list[str]) -> None:
+    if print_help_if_asked(args, __doc__):
+        return
     from rich.markup import escape
     from rich.table import Table
 

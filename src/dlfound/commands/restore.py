@@ -26,7 +26,7 @@ from pathlib import Path
 
 import torch
 
-from dlfound.commands.options import Option, parse_options
+from dlfound.runs.options import Option, parse_options, print_help_if_asked
 from dlfound.errors import DlfoundError
 
 USAGE = "dlfound restore ckpt_path=RUN/checkpoints/best-*.ckpt input=IMAGE output=OUT.png [task=...] [...]"
@@ -80,9 +80,9 @@ def make_runner(net: torch.nn.Module, net_channels: int, luma: bool):
 
 def restore(options: dict) -> dict:
     """Runs `dlfound restore` from parsed options; returns what it measured."""
-    from dlfound.commands.options import resolve_device
     from dlfound.data.degradations import Degradation
     from dlfound.image_files import check_suffix, write_image
+    from dlfound.runs.options import resolve_device
     from dlfound.metrics.restoration import psnr, ssim
     from dlfound.ops.colour import quantize
     from dlfound.ops.resize import imresize
@@ -215,6 +215,8 @@ def inverse_problem(options, mode, image, trained, run, direct, generator, info)
 
 
 def main(args: list[str]) -> None:
+    if print_help_if_asked(args, __doc__):
+        return
     from rich.table import Table
 
     from dlfound.runs.console import console, fail

@@ -23,7 +23,7 @@ flows a density heat-map beside it. Diffusion and score models show a progress b
 
 import math
 
-from dlfound.commands.options import Option, parse_options
+from dlfound.runs.options import Option, parse_options, print_help_if_asked
 
 USAGE = "dlfound sample ckpt_path=PATH [n=64] [nrow=8] [temperature=1.0] [class=K] [interpolate=true] [steps=K] " \
         "[sampler=NAME] [eta=E] [guidance=W] [path=true] [seed=0] [output=samples.png] [device=auto]"
@@ -35,23 +35,6 @@ OPTIONS = {"ckpt_path": Option(required=True), "n": Option(64, int, minimum=1), 
 # Options only the step-by-step samplers (diffusion and score models) take.
 SAMPLER_OPTIONS = ("sampler", "eta", "guidance", "path")
 INTERPOLATION_STEPS = 8
-
-
-def load_generative(ckpt_path: str, device: str = "cpu"):
-    """(task, datamodule) rebuilt from a dlfound checkpoint, in eval mode on `device`."""
-    from dlfound.errors import ConfigError
-    from dlfound.runs.build import load_task
-    from dlfound.runs.checkpoint import load_checkpoint, run_config
-    from dlfound.tasks.generative import GenerativeTask
-
-    ckpt = load_checkpoint(ckpt_path)
-    # Sampling measures nothing, so the feature network that scored samples during training is not needed.
-    overrides = {"task.fid_features": "null"} if "fid_features" in ckpt["dlfound_config"].get("task", {}) else {}
-    datamodule, task = load_task(ckpt, run_config(ckpt, overrides))
-    if not isinstance(task, GenerativeTask):
-        raise ConfigError(f"{ckpt_path} holds a {type(task).__name__}, which cannot sample; `dlfound sample` needs a "
-                          "checkpoint of a generative model (VAE, flow, GAN, diffusion or score model)")
-    return task.to(device).eval(), datamodule
 
 
 def _reference_points(datamodule, limit: int = 2000):
@@ -138,6 +121,8 @@ def render(task, datamodule, options: dict):
 
 
 def main(args: list[str]) -> None:
+    if print_help_if_asked(args, __doc__):
+        return
     from dlfound.runs.console import console, fail
     from dlfound.errors import DlfoundError
 
@@ -145,8 +130,9 @@ def main(args: list[str]) -> None:
         options, _ = parse_options(args, OPTIONS, "sample", USAGE)
         import torch
 
-        from dlfound.commands.options import resolve_device
         from dlfound.image_files import write_picture
+        from dlfound.runs.build import load_generative
+        from dlfound.runs.options import resolve_device
 
         device = resolve_device(options["device"])
         torch.manual_seed(options["seed"])

@@ -113,6 +113,21 @@ def load_trained(ckpt_path: str | Path, task_class: str, advice: str):
     return (*load_task(ckpt, cfg), cfg)
 
 
+def load_generative(ckpt_path: str, device: str = "cpu"):
+    """(task, datamodule) rebuilt from a dlfound checkpoint, in eval mode on `device`."""
+    from dlfound.runs.checkpoint import load_checkpoint, run_config
+    from dlfound.tasks.generative import GenerativeTask
+
+    ckpt = load_checkpoint(ckpt_path)
+    # Sampling measures nothing, so the feature network that scored samples during training is not needed.
+    overrides = {"task.fid_features": "null"} if "fid_features" in ckpt["dlfound_config"].get("task", {}) else {}
+    datamodule, task = load_task(ckpt, run_config(ckpt, overrides))
+    if not isinstance(task, GenerativeTask):
+        raise ConfigError(f"{ckpt_path} holds a {type(task).__name__}, which cannot sample; give a checkpoint "
+                          "of a generative model (VAE, flow, GAN, diffusion or score model)")
+    return task.to(device).eval(), datamodule
+
+
 def load_network(path: str | Path):
     """(network, its run's config) of a dlfound checkpoint, the network in eval mode with its trained weights."""
     from dlfound.runs.checkpoint import load_checkpoint

@@ -8,6 +8,7 @@ from typing import NoReturn
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
+from rich.text import Text
 from rich.tree import Tree
 
 console = Console()
@@ -50,8 +51,9 @@ def results_table(metrics: dict, run_dir: str, title: str = "results") -> Table:
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    """Print a user-facing error as one paragraph and exit non-zero."""
-    err_console.print(Panel(message, title="dlfound: error", border_style="red", expand=False))
+    """Print a user-facing error as one paragraph and exit non-zero. The message is plain text: the brackets of a
+    usage line ([n=64]) or an override (model.hidden=[32]) are not rich markup."""
+    err_console.print(Panel(Text(message), title="dlfound: error", border_style="red", expand=False))
     sys.exit(code)
 
 

@@ -76,3 +76,12 @@ def resolve_device(name: str) -> str:
     if name.startswith("cuda") and not torch.cuda.is_available():
         raise ConfigError(f"device={name} but no CUDA GPU is available; use device=cpu")
     return name
+
+
+def print_help_if_asked(args: list[str], doc: str) -> bool:
+    """`-h` or `--help` among a key=value command's arguments: print its help (the command module's docstring,
+    which lists its options) and say so, so that the command returns instead of parsing."""
+    if not any(arg in ("-h", "--help") for arg in args):
+        return False
+    print(doc.strip())
+    return True

@@ -20,14 +20,14 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlfound.commands.report import Row, log_log_fit, read_curves
+from dlfound.runs.records import Row, log_log_fit, read_curves
 from dlfound.runs.diagnostics import by_layer, read_diagnostics
 
 
 @dataclass
 class Line:
     """One line of the figure: its label, the figure sweep it belongs to (`group`), and its runs (several when
-    seeds repeat it; dlfound.commands.report.Run: folder, results, settings)."""
+    seeds repeat it; dlfound.runs.records.Run: folder, results, settings)."""
     label: str
     group: str
     runs: list

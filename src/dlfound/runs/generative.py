@@ -1,77 +1,28 @@
-"""One table for every generative family: VAEs, flows, GANs, diffusion and score models, scored the same way.
-
-    python scripts/compare_generative.py features=LENET_RUN/checkpoints/best-epoch001.ckpt n=10000 \\
-        runs/mnist_vae runs/mnist_realnvp runs/mnist_dcgan runs/mnist_ddpm runs/mnist_ddpm@ddim:50
-    python scripts/compare_generative.py runs/ring8_gan runs/ring8_wgan_gp runs/ring8_ddpm markdown=ring.md
-
-Arguments: any number of run folders or checkpoint files, mixed with key=value options.
-  RUN               a run folder of `dlfound train`; which checkpoint is scored follows `checkpoint=`:
-                    best (default): the best checkpoint named in RUN/results.json (the one the run was tested
-                    on, so its bits/dim belong to it), else the newest RUN/checkpoints/best-*.ckpt, else last.ckpt;
-                    last: RUN/checkpoints/last.ckpt
-  PATH.ckpt         that checkpoint; when it lies in RUN/checkpoints/, RUN/results.json still gives the training
-                    time and bits/dim
-  ...@SAMPLER[:K]   a diffusion or score model with its own sampler and steps, e.g. RUN@ddim:50 beside RUN@ddpm
-                    (the same checkpoint twice, one row each); overrides sampler=/steps= for that argument
-Options:
-  features=PATH     the classifier checkpoint whose penultimate features give FID and KID (required when an
-                    image model is listed): `dlfound train experiment=mnist_lenet5 trainer.max_epochs=2`, then its
-                    checkpoints/best-*.ckpt; also inception:PATH or pixels (see dlfound.metrics.sample_quality)
-  n=10000           samples per image model, scored against the first n test images
-  n2d=2500          samples per 2-D model (the PacGAN protocol: a mode is covered with 20 high-quality samples of
-                    2,500)
-  sampler=NAME      for diffusion models (ddpm, ddim) and score models (annealed, langevin); other families
-                    ignore it; default: each run's configured sampler
-  steps=K           denoising steps (diffusion) or Langevin steps per noise level (score models)
-  checkpoint=best   or last (run folders only)
-  device=auto       cpu, cuda or auto
-  seed=0            every model samples from the same seed
-  floor=true        add the data's own rows: training images against test images (FID/KID floor), and two
-                    independent draws of a 2-D mixture (the MMD floor)
-  markdown=PATH     also write the tables as Markdown, ready for the README
-
-Columns (images): params = every parameter of the task's network (`task.net`: encoder and decoder of a VAE,
-generator and discriminator of a GAN, whose JSON line adds generator_params; not the EMA copy); training =
-`fit_time_s` of results.json and the trainer it ran on; bits/dim = results.json's test/bpd (flows, diffusion
-models on images, measured by the run's test on its best checkpoint; VAEs and GANs have none: "–"); FID and KID
-(unscaled, as the runs log them) on the features of `features=`, n samples against the first n test images
-(conditional models cycle through the classes); sampling / 1k = seconds to draw 1,000 samples in batches of 500
-on `device` (synchronised on a GPU, after a small warm-up draw). Columns (2-D): modes covered (of the mixture's)
-and the high-quality fraction (within 3 std of a centre), weight error (the largest gap between the sampled and
-the true weight of a mode), MMD^2 (multi-bandwidth Gaussian kernel, unbiased, so it can dip below 0) against the
-test points. Every model prints one JSON line as it is scored; rich tables follow. FID from a dlfound classifier
-compares only with FIDs on the same checkpoint, never with published Inception FIDs.
+"""Generative checkpoints scored the same way, whatever their family (VAEs, flows, GANs, diffusion and score
+models): the table of `dlfound compare` (FID and KID on a classifier's features for images; modes, high-quality
+fraction and MMD² for 2-D mixtures; bits/dim, training and sampling time beside them), and the class accuracy of a
+conditional model's samples that `dlfound guided` reports.
 """
 
 import importlib
 import json
 import math
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 
+from dlfound.errors import ConfigError
+from dlfound.runs.build import load_generative
+from dlfound.runs.records import best_checkpoint
 from dlfound.runs.results import read_results
 
-USAGE = ("python scripts/compare_generative.py features=CLASSIFIER.ckpt [n=10000] [n2d=2500] [sampler=NAME] "
-         "[steps=K] [checkpoint=best|last] [device=auto] [seed=0] [floor=true] [markdown=PATH] "
-         "RUN_OR_CKPT[@SAMPLER[:STEPS]] ...")
 CHUNK = 500
 NONE = "–"
 LENET_HINT = ("make one with `dlfound train experiment=mnist_lenet5 trainer.max_epochs=2` and pass "
               "features=RUN/checkpoints/best-*.ckpt (or features=pixels for distances on raw pixels)")
-
-
-def option_table():
-    from dlfound.commands.options import Option
-
-    return {"features": Option(None), "n": Option(10000, int, minimum=2), "n2d": Option(2500, int, minimum=2),
-            "sampler": Option(None), "steps": Option(None, int, minimum=1), "checkpoint": Option("best"),
-            "device": Option("auto"), "seed": Option(0, int), "floor": Option(True, bool),
-            "markdown": Option(None)}
 
 
 @dataclass
@@ -102,8 +53,6 @@ def split_args(args: list[str], options: dict) -> tuple[list[str], list[str]]:
 
 def split_sampler(arg: str) -> tuple[str, str | None, int | None]:
     """'RUN@ddim:50' -> ('RUN', 'ddim', 50); a path that exists as given keeps its '@'."""
-    from dlfound.errors import ConfigError
-
     if "@" not in arg or Path(arg).exists():
         return arg, None, None
     path, _, spec = arg.rpartition("@")
@@ -114,17 +63,15 @@ def split_sampler(arg: str) -> tuple[str, str | None, int | None]:
     return path, name, int(steps) if steps else None
 
 
-def pick_checkpoint(run_dir: Path, results: dict | None, which: str) -> Path:
-    from dlfound.errors import ConfigError
-
+def pick_checkpoint(run_dir: Path, which: str) -> Path:
+    """best: the checkpoint the run was tested on (so its bits/dim belong to it), else the newest best-*.ckpt, else
+    last.ckpt; last: last.ckpt."""
     folder = run_dir / "checkpoints"
     last = folder / "last.ckpt"
     if which == "best":
-        named = ((results or {}).get("monitor") or {}).get("best_checkpoint")
-        if named:
-            for candidate in (folder / Path(named).name, Path(named)):  # the run folder may have been moved
-                if candidate.is_file():
-                    return candidate
+        tested = best_checkpoint(run_dir)
+        if tested is not None:
+            return tested
         best = sorted(folder.glob("best*.ckpt"), key=lambda p: p.stat().st_mtime)
         if best:
             return best[-1]
@@ -137,8 +84,6 @@ def pick_checkpoint(run_dir: Path, results: dict | None, which: str) -> Path:
 
 
 def resolve(arg: str, which: str, sampler: str | None, steps: int | None) -> Entry:
-    from dlfound.errors import ConfigError
-
     text, own_sampler, own_steps = split_sampler(arg)
     path = Path(text).expanduser()
     if path.is_dir():
@@ -147,7 +92,7 @@ def resolve(arg: str, which: str, sampler: str | None, steps: int | None) -> Ent
             raise ConfigError(f"{arg} is a folder but not a dlfound run folder (no results.json, no checkpoints/). "
                               "Give run folders of `dlfound train` (they hold results.json and checkpoints/) or "
                               "checkpoint files (RUN/checkpoints/last.ckpt)")
-        ckpt, run_dir = pick_checkpoint(path, results, which), path
+        ckpt, run_dir = pick_checkpoint(path, which), path
     elif path.is_file():
         ckpt = path
         run_dir = path.parent.parent if path.parent.name == "checkpoints" else path.parent
@@ -173,7 +118,6 @@ def task_class(target: str):
 def check_generative(entry: Entry) -> None:
     """Read the checkpoint's config (torch.load with weights_only) and refuse a non-generative task before any
     network or data is built."""
-    from dlfound.errors import ConfigError
     from dlfound.runs.checkpoint import load_checkpoint
     from dlfound.tasks.generative import GenerativeTask
 
@@ -214,9 +158,10 @@ def sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def draw(task, n: int, device: str, seed: int, label: str) -> tuple[torch.Tensor, float]:
+def draw(task, n: int, device: str, seed: int, label: str, temperature: float = 1.0) -> tuple[torch.Tensor, float]:
     """n samples (CPU) in batches of CHUNK, and the seconds they took (synchronised on a GPU; a small warm-up
-    draw first there, outside the timing). Conditional models cycle through their classes."""
+    draw first there, outside the timing). Conditional models cycle through their classes; `temperature` scales
+    the latent noise."""
     from rich.progress import Progress
 
     from dlfound.runs.console import err_console
@@ -236,7 +181,7 @@ def draw(task, n: int, device: str, seed: int, label: str) -> tuple[torch.Tensor
                 y = torch.arange(made, made + m, device=device) % task.num_classes if takes_labels else None
                 sync(device)
                 start = time.perf_counter()
-                x = task.sample(m, y=y)
+                x = task.sample(m, temperature=temperature, y=y)
                 sync(device)
                 seconds += time.perf_counter() - start
                 chunks.append(x.float().cpu())
@@ -306,9 +251,6 @@ def point_scores(datamodule, real: torch.Tensor, fake: torch.Tensor) -> dict:
 
 
 def measure(entry: Entry, options: dict, device: str, real: Real) -> dict:
-    from dlfound.commands.sample import load_generative
-    from dlfound.errors import ConfigError
-
     task, datamodule = load_generative(str(entry.ckpt), device)
     if hasattr(task, "set_sampler"):
         try:
@@ -338,12 +280,12 @@ def measure(entry: Entry, options: dict, device: str, real: Real) -> dict:
             raise ConfigError(f"{entry.arg} is an image model, and FID and KID need a classifier's features: "
                               f"{LENET_HINT}")
         reference = real.images(key, datamodule, options["n"])
-        fake, seconds = draw(task, options["n"], device, options["seed"], label)
+        fake, seconds = draw(task, options["n"], device, options["seed"], label, options["temperature"])
         row.update(kind="images", n=len(fake), n_real=reference["n"], features=options["features"],
                    bits_per_dim=metrics.get("test/bpd"), **image_scores(real.extractor, reference, fake))
     elif task.data_shape == (2,):
         reference = real.points(key, datamodule, options["n2d"])
-        fake, seconds = draw(task, options["n2d"], device, options["seed"], label)
+        fake, seconds = draw(task, options["n2d"], device, options["seed"], label, options["temperature"])
         row.update(kind="2d", n=len(fake), n_real=reference["n"],
                    **point_scores(datamodule, reference["points"], fake))
     else:
@@ -488,70 +430,77 @@ def public(row: dict) -> dict:
     return {k: v for k, v in row.items() if k != "data_key"}
 
 
-def main(args: list[str]) -> None:
-    from rich.table import Table
-
-    from dlfound.commands.options import parse_options, resolve_device
-    from dlfound.errors import ConfigError, DlfoundError
-    from dlfound.runs.console import console, fail
-
-    options_spec = option_table()
-    try:
-        opt_args, paths = split_args(args, options_spec)
-        options, _ = parse_options(opt_args, options_spec, "compare_generative", USAGE)
-        if options["checkpoint"] not in ("best", "last"):
-            raise ConfigError(f"checkpoint={options['checkpoint']}: choose best or last")
-        if not paths:
-            raise ConfigError("give at least one run folder or checkpoint to compare")
-        device = resolve_device(options["device"])
-        entries = [resolve(arg, options["checkpoint"], options["sampler"], options["steps"]) for arg in paths]
-        for entry in entries:
-            check_generative(entry)
-        images = [e.arg for e in entries if (e.config.get("data") or {}).get("image_size")]
-        if images and not options["features"]:
-            raise ConfigError(f"{', '.join(images)} {'is an image model' if len(images) == 1 else 'are image models'}"
-                              f", and FID and KID need a classifier's features (features=PATH.ckpt): {LENET_HINT}")
-        extractor = None
-        if options["features"]:
-            from dlfound.runs.build import load_feature_extractor
-
-            extractor = load_feature_extractor(options["features"]).to(device).eval()
-        real = Real(extractor)
-        rows = []
-        for entry in entries:
-            row = measure(entry, options, device, real)
-            rows.append(row)
-            print(json.dumps(public(row)), flush=True)
-        floors = floor_rows(rows, real, options) if options["floor"] else []
-        for floor in floors:
-            print(json.dumps(public(floor)), flush=True)
-        everything = rows + floors
-        disambiguate(everything)
-        parts = []
-        for kind, make, title in (("images", image_table, "Images"), ("2d", points_table, "2-D mixtures")):
-            kind_rows = [r for r in everything if r["kind"] == kind]
-            if not kind_rows:
-                continue
-            order = {key: i for i, key in reversed(list(enumerate(r["data_key"] for r in kind_rows)))}
-            kind_rows.sort(key=lambda r: (order[r["data_key"]], bool(r.get("floor"))))  # each data set's floor last
-            header, body = make(kind_rows)
-            table = Table(title=f"{title}: {captions(kind, options, device)}", title_justify="left")
-            for column in header:
-                table.add_column(column, justify="left" if column in ("model", "family", "data", "sampler")
-                                 else "right")
-            for cells in body:
-                table.add_row(*cells)
-            console.print(table)
-            parts.append(f"{captions(kind, options, device)}\n\n{markdown_table(header, body)}\n")
-        if options["markdown"]:
-            from dlfound.files import write_text
-
-            out = write_text(options["markdown"], "\n".join(parts))
-            console.print(f"wrote {out}")
-    except DlfoundError as err:
-        message = str(err).rstrip(". ")
-        fail(f"compare_generative: {message}." + ("" if "Usage:" in message else f" Usage: {USAGE}"))
 
 
-if __name__ == "__main__":
-    main(sys.argv[1:])
+def compare(paths: list[str], options: dict, device: str, on_row=None) -> list[dict]:
+    """Every model's row (and, with floor=true, each data set's own row), labelled apart; `on_row(row)` sees each
+    row as soon as it is measured. Non-generative checkpoints and image models without features= are refused
+    before anything is sampled."""
+    entries = [resolve(arg, options["checkpoint"], options["sampler"], options["steps"]) for arg in paths]
+    for entry in entries:
+        check_generative(entry)
+    images = [e.arg for e in entries if (e.config.get("data") or {}).get("image_size")]
+    if images and not options["features"]:
+        raise ConfigError(f"{', '.join(images)} {'is an image model' if len(images) == 1 else 'are image models'}, "
+                          f"and FID and KID need a classifier's features (features=PATH.ckpt): {LENET_HINT}")
+    extractor = None
+    if options["features"]:
+        from dlfound.runs.build import load_feature_extractor
+
+        extractor = load_feature_extractor(options["features"]).to(device).eval()
+    real = Real(extractor)
+    rows = []
+    for entry in entries:
+        rows.append(measure(entry, options, device, real))
+        if on_row:
+            on_row(public(rows[-1]))
+    floors = floor_rows(rows, real, options) if options["floor"] else []
+    for floor in floors:
+        if on_row:
+            on_row(public(floor))
+    everything = rows + floors
+    disambiguate(everything)
+    return everything
+
+
+def tables(rows: list[dict], options: dict, device: str) -> list[tuple[str, str, list[str], list[list[str]]]]:
+    """(title, caption, header, cells) of the images table and the 2-D table, where there are such rows; each data
+    set's rows together, its floor last."""
+    found = []
+    for kind, make, title in (("images", image_table, "Images"), ("2d", points_table, "2-D mixtures")):
+        kind_rows = [r for r in rows if r["kind"] == kind]
+        if not kind_rows:
+            continue
+        order = {key: i for i, key in reversed(list(enumerate(r["data_key"] for r in kind_rows)))}
+        kind_rows.sort(key=lambda r: (order[r["data_key"]], bool(r.get("floor"))))
+        found.append((title, captions(kind, options, device), *make(kind_rows)))
+    return found
+
+
+# -- the class a conditional model was asked for ---------------------------------------------------------------
+def requested_class_shares(task, datamodule, classifier, n: int, scales: list[float | None], sampler: str | None,
+                           steps: int | None, seed: int, device: str):
+    """For each guidance scale (None: the run's own), how often `classifier` labels n samples (cycling through the
+    classes) as the class they were asked for, overall and per class, beside the classifier's accuracy on the first
+    n real test images: the check of classifier-free guidance (Ho & Salimans 2022), or of any conditional VAE or
+    GAN (a task with num_classes). Yields one dict per scale."""
+    test_x, test_y = datamodule.load(train=False)
+    real = as_unit_images(test_x[:n])
+    reference = float((classifier.classify(real.to(device)).argmax(1).cpu() == test_y[:n]).float().mean())
+    for scale in scales:
+        torch.manual_seed(seed)
+        if hasattr(task, "set_sampler"):
+            task.set_sampler(sampler, steps, None, scale)
+        elif scale is not None or sampler or steps:
+            raise ConfigError("guidance=, sampler= and steps= apply to diffusion models; this checkpoint holds a "
+                              f"{type(task).__name__}")
+        wanted = torch.arange(n) % task.num_classes
+        seen = []
+        with torch.no_grad():
+            for chunk in wanted.split(CHUNK):
+                seen.append(classifier.classify(task.sample(len(chunk), y=chunk.to(device))).argmax(1).cpu())
+        hits = torch.cat(seen) == wanted
+        per_class = [round(float(hits[wanted == k].float().mean()), 4) for k in range(task.num_classes)]
+        yield {"n": n, "sampling": getattr(task, "sampling", None),
+               "as_requested": round(float(hits.float().mean()), 4), "per_class": per_class,
+               "classifier_on_test_images": round(reference, 4)}
