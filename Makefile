@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: train test install install-dev bench clean
+.PHONY: train test test-fast lint install install-dev bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,13 @@ train: install
 test: install-dev
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile $(ARGS)
 
+# The rules and the line length live in pyproject.toml ([tool.ruff]).
+lint: install-dev
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
+
 bench: install
 	$(BIN)/python scripts/benchmark_loop.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) outputs multirun build *.egg-info
+	rm -rf $(VENV) outputs multirun build src/*.egg-info

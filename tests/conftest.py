@@ -1,6 +1,8 @@
-"""Shared fixtures: run the real `dlfound` command in a subprocess, offline, with outputs in a temp folder."""
+"""Shared fixtures: run the real `dlfound` command in a subprocess (or, for its error messages, in this process),
+offline, with outputs in a temp folder."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -23,6 +25,52 @@ def run_dlfound(args: list[str], cwd: Path, env: dict | None = None, check: bool
     if check and proc.returncode != 0:
         raise AssertionError(f"dlfound {' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     return proc
+
+
+@pytest.fixture
+def dlfound_in_process(monkeypatch, request):
+    """`dlfound ARGS` as `dlfound.cli.main(ARGS)` in this process, answered as run_dlfound answers (exit code,
+    stdout, stderr): for error messages, which take milliseconds here and seconds in a process of their own.
+    Tests of what only a process shows (signals, exit under a fault, environment read at start) use run_dlfound."""
+    # Lightning's logger writes to the stderr of the moment it is first imported: import it before this test's
+    # capture starts, whose stream is closed when the test ends.
+    import lightning  # noqa: F401
+    from hydra.core.global_hydra import GlobalHydra
+
+    from dlfound.cli import main
+    from dlfound.runs import console
+
+    capsys = request.getfixturevalue("capsys")
+
+    def run(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+        for name, value in {"DLFOUND_DATA": str(cwd / "data"), "DLFOUND_OUTPUTS": str(cwd / "outputs"),
+                            "COLUMNS": "200", **(env or {})}.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.delenv("DLFOUND_COMMAND", raising=False)
+        monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "argv", [sys.argv[0]])  # `train` hands its arguments to Hydra through sys.argv
+        for terminal in (console.console, console.err_console):  # made at import, before COLUMNS was set
+            monkeypatch.setattr(terminal, "width", 200)
+        root_handlers = list(logging.root.handlers)  # Hydra adds its own to the root logger of this process
+        GlobalHydra.instance().clear()
+        capsys.readouterr()
+        try:
+            main(args)
+            code = 0
+        except SystemExit as exit:
+            code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)
+            if isinstance(exit.code, str):
+                print(exit.code, file=sys.stderr)
+        finally:
+            GlobalHydra.instance().clear()
+            os.environ.pop("DLFOUND_COMMAND", None)  # `train` sets it for re-launched DDP ranks
+            for handler in set(logging.root.handlers) - set(root_handlers):
+                logging.root.removeHandler(handler)
+                handler.close()
+        out, err = capsys.readouterr()
+        return subprocess.CompletedProcess(["dlfound", *args], code, out, err)
+
+    return run
 
 
 def run_folders(root: Path) -> list[Path]:

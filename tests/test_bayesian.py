@@ -134,8 +134,8 @@ def test_mc_samples_on_a_network_without_dropout_is_refused():
         ClassificationTask(mlp(dropout=0.5), 10, ADAM, mc_samples=0)
 
 
-def test_mc_samples_refusal_in_the_cli_is_one_paragraph(workdir):
-    proc = run_dlfound(["train", "model=mlp", "data=digits", "task.mc_samples=5"], workdir, check=False)
+def test_mc_samples_refusal_in_the_cli_is_one_paragraph(workdir, dlfound_in_process):
+    proc = dlfound_in_process(["train", "model=mlp", "data=digits", "task.mc_samples=5"], workdir)
     assert proc.returncode != 0
     assert "no dropout layer" in proc.stderr and "Traceback" not in proc.stderr
 

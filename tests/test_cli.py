@@ -93,11 +93,11 @@ def test_resume_continues_epochs_and_logs(workdir):
     assert epochs == {0, 1, 2, 3}
 
 
-def test_refuses_to_overwrite_a_finished_run(workdir):
+def test_refuses_to_overwrite_a_finished_run(workdir, dlfound_in_process):
     run_dlfound(["train", "trainer.max_epochs=1"], workdir)
     [folder] = run_folders(workdir / "outputs")
     before = (folder / "results.json").read_bytes()
-    proc = run_dlfound(["train", f"hydra.run.dir={folder}"], workdir, check=False)
+    proc = dlfound_in_process(["train", f"hydra.run.dir={folder}"], workdir)
     assert proc.returncode != 0 and "already holds a finished run" in proc.stderr
     assert (folder / "results.json").read_bytes() == before
 
@@ -181,8 +181,8 @@ def test_user_config_dir_composes_with_ours(workdir):
     (["list", "nonsense"], "unknown group nonsense"),
     (["frobnicate"], "unknown command"),
 ])
-def test_user_errors_are_one_clear_message(workdir, args, message):
-    proc = run_dlfound(args + ["print_config=false"] * (args[0] == "train"), workdir, check=False)
+def test_user_errors_are_one_clear_message(workdir, dlfound_in_process, args, message):
+    proc = dlfound_in_process(args + ["print_config=false"] * (args[0] == "train"), workdir)
     assert proc.returncode != 0
     assert message in proc.stderr.replace("│", "").replace("\n", " ").replace("  ", " ") or message in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -113,8 +113,8 @@ def test_too_small_init_shrinks_activations_through_depth():
         assert float(net.features(x).std()) > 0.05
 
 
-def test_bad_interval_is_one_paragraph(workdir):
-    proc = run_dlfound([*DEEP, "callbacks.diagnostics.every_n_steps=0"], workdir, check=False)
+def test_bad_interval_is_one_paragraph(workdir, dlfound_in_process):
+    proc = dlfound_in_process([*DEEP, "callbacks.diagnostics.every_n_steps=0"], workdir)
     assert proc.returncode != 0 and "every_n_steps must be at least 1" in proc.stderr
     assert "Traceback" not in proc.stderr
 

@@ -29,8 +29,8 @@ def test_range_test_writes_its_curve_and_the_run_trains_with_the_suggestion(work
     assert ckpt["optimizer_states"][0]["param_groups"][0]["max_lr"] == suggestion
 
 
-def test_too_few_steps_is_one_paragraph(workdir):
-    proc = run_dlfound([*FIND, "lr_find_settings.steps=5"], workdir, check=False)
+def test_too_few_steps_is_one_paragraph(workdir, dlfound_in_process):
+    proc = dlfound_in_process([*FIND, "lr_find_settings.steps=5"], workdir)
     assert proc.returncode != 0 and "at least 13 steps" in proc.stderr and "Traceback" not in proc.stderr
 
 

@@ -1,6 +1,7 @@
 """dlfound works from an installed wheel, from any working directory, with its config tree inside it."""
 
 import os
+import shutil
 import subprocess
 import sys
 try:
@@ -8,23 +9,40 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 import zipfile
+from pathlib import Path
 
 from conftest import REPO, read_results, run_folders
 
 
-def test_every_package_is_listed_in_pyproject():
+def not_in_a_fresh_clone(folder: str, names: list[str]) -> set[str]:
+    at_top = {".git", ".venv", "build", "outputs", "multirun", "data"} if Path(folder) == REPO else set()
+    return {n for n in names if n in at_top or n == "__pycache__" or n.endswith((".egg-info", "_cache"))}
+
+
+def test_pyproject_lists_every_package_and_config_folder():
     listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
-    found = {".".join(p.parent.relative_to(REPO / "src").parts) for p in (REPO / "src").rglob("__init__.py")}
-    assert found <= listed, f"add {found - listed} to [tool.setuptools] packages"
+    code = {".".join(p.parent.relative_to(REPO / "src").parts) for p in (REPO / "src").rglob("__init__.py")}
+    configs = {".".join(("dlfound", "configs", *p.relative_to(REPO / "configs").parts))
+               for p in [REPO / "configs", *(REPO / "configs").rglob("*")] if p.is_dir() and p.name != "__pycache__"}
+    assert code | configs == listed, (f"add {(code | configs) - listed} to [tool.setuptools] packages"
+                                      f" and remove {listed - (code | configs)}")
 
 
 def test_wheel_ships_the_configs_and_trains_from_anywhere(tmp_path):
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                    "-w", str(tmp_path / "wheel"), str(REPO)], check=True, capture_output=True)
+    # Built from a copy, as from a fresh clone: setuptools leaves build/ and an egg-info in the tree it builds,
+    # and stale modules in an old build/ would ship in the next wheel.
+    source = tmp_path / "source"
+    shutil.copytree(REPO, source, ignore=not_in_a_fresh_clone)
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                            "-w", str(tmp_path / "wheel"), str(source)], capture_output=True, text=True)
+    assert build.returncode == 0, build.stdout + build.stderr
+    assert "Warning" not in build.stdout + build.stderr, "the build warns about our packaging"
     [wheel] = (tmp_path / "wheel").glob("dlfound-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     configs = {f"dlfound/configs/{p.relative_to(REPO / 'configs')}" for p in (REPO / "configs").rglob("*.yaml")}
     assert configs and configs <= names
+    modules = {str(p.relative_to(REPO / "src")) for p in (REPO / "src").rglob("*.py")}
+    assert modules <= names
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp_path / "site"),
                     str(wheel)], check=True, capture_output=True)
     elsewhere = tmp_path / "elsewhere"

@@ -259,7 +259,7 @@ def test_experiments_compose_and_build(experiment, tmp_path):
     assert task.net(x).shape == x.shape
 
 
-def test_train_restore_and_pnp_from_the_command_line(workdir):
+def test_train_restore_and_pnp_from_the_command_line(workdir, dlfound_in_process):
     """A tiny DnCNN run of the real CLI, then `dlfound restore` on an image of another size, plain and by
     plug-and-play deblurring, and a clear error for a missing input."""
     root = workdir / "data" / "restoration"
@@ -291,7 +291,7 @@ def test_train_restore_and_pnp_from_the_command_line(workdir):
                  "output=deblurred.png", "degraded_output=blurred.png"], workdir)
     with Image.open(workdir / "deblurred.png") as out:
         assert out.size == (31, 23)
-    missing = run_dlfound(["restore", f"ckpt_path={ckpt}", "input=nothere.png", "output=x.png"], workdir, check=False)
+    missing = dlfound_in_process(["restore", f"ckpt_path={ckpt}", "input=nothere.png", "output=x.png"], workdir)
     assert missing.returncode != 0 and "nothere.png" in missing.stderr and "Traceback" not in missing.stderr
 
 

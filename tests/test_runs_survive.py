@@ -227,7 +227,8 @@ def test_every_checkpoint_refusal_is_a_paragraph(good_checkpoint, tmp_path):
 
 
 @pytest.mark.parametrize("command", ["train", "eval", "sample", "generate", "restore", "predict", "fid"])
-def test_every_command_refuses_a_bad_checkpoint_in_one_paragraph(good_checkpoint, tmp_path, command):
+def test_every_command_refuses_a_bad_checkpoint_in_one_paragraph(good_checkpoint, tmp_path, dlfound_in_process,
+                                                                 command):
     import numpy as np
 
     from dlfound.image_files import write_picture
@@ -243,7 +244,7 @@ def test_every_command_refuses_a_bad_checkpoint_in_one_paragraph(good_checkpoint
                 "restore": ["restore", f"ckpt_path={path}", f"input={image}", f"output={tmp_path}/out.png"],
                 "predict": ["predict", f"ckpt_path={path}", f"input={path}"],
                 }.get(command, [command, f"ckpt_path={path}"])
-        proc = run_dlfound(args, tmp_path, check=False, timeout=120)
+        proc = dlfound_in_process(args, tmp_path)
         text = one_paragraph(proc)
         assert words in text, (command, case, text[-1500:])
         assert "this ran" not in proc.stdout
@@ -260,8 +261,8 @@ def test_legacy_checkpoints_without_a_format_still_load(good_checkpoint, tmp_pat
 
 # ---- typos and output ------------------------------------------------------------------------------------------
 
-def test_an_unknown_group_option_names_the_closest_first(workdir):
-    proc = run_dlfound(["train", "model=resnt18"], workdir, check=False)
+def test_an_unknown_group_option_names_the_closest_first(workdir, dlfound_in_process):
+    proc = dlfound_in_process(["train", "model=resnt18"], workdir)
     text = one_paragraph(proc)
     assert "resnet18" in text and text.index("resnet18") < text.index("dlfound list model")
     assert "vgg19_bn" not in text and "Config search path" not in text

@@ -37,8 +37,8 @@ def test_a_failing_job_is_recorded_and_the_sweep_goes_on(workdir):
     assert done["status"] == "done" and done["metrics"]["test/acc"] > 0.5
 
 
-def test_a_nan_loss_stops_a_single_run_with_a_clear_message(workdir):
-    proc = run_dlfound(["train", "optim=sgd", "optim.lr=1e20", *QUICK], workdir, check=False)
+def test_a_nan_loss_stops_a_single_run_with_a_clear_message(workdir, dlfound_in_process):
+    proc = dlfound_in_process(["train", "optim=sgd", "optim.lr=1e20", *QUICK], workdir)
     assert proc.returncode != 0 and "training loss became" in proc.stderr and "Traceback" not in proc.stderr
     [folder] = run_folders(workdir / "outputs")
     assert read_results(folder)["status"] == "failed"
