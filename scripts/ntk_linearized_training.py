@@ -57,7 +57,7 @@ def train_both(width: int, seed: int, x, y, x_test, lr: float, steps: int) -> tu
 def slope(xs, ys) -> float:
     lx, ly = [math.log(v) for v in xs], [math.log(v) for v in ys]
     mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
-    return sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
+    return sum((a - mx) * (b - my) for a, b in zip(lx, ly, strict=True)) / sum((a - mx) ** 2 for a in lx)
 
 
 def main() -> None:

@@ -8,11 +8,10 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import read_results, run_dlfound
 from dlfound.models.init import SMALL_STD, initialize
 from dlfound.models.mlp import mlp
 from dlfound.runs.diagnostics import Diagnostics, by_layer, dead_fraction, read_diagnostics, watched_layers
-
-from conftest import read_results, run_dlfound
 
 DEEP = ["train", "model=deep_mlp", "callbacks=diagnostics", "callbacks.diagnostics.every_n_steps=4", "trainer.max_epochs=1",
         "print_config=false"]

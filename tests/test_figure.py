@@ -4,12 +4,11 @@ what the lecture claims on short runs, every figure's runs compose, and bad inpu
 import pytest
 from PIL import Image
 
-from dlfound.runs.figures import figure_names, first_job, load_spec, slug, sweeps
-from dlfound.runs.figure_panels import series
+from conftest import run_dlfound
 from dlfound.runs.build import compose
 from dlfound.runs.diagnostics import by_layer, read_diagnostics
-
-from conftest import run_dlfound
+from dlfound.runs.figure_panels import series
+from dlfound.runs.figures import figure_names, first_job, load_spec, slug, sweeps
 
 FIGURES = ["batchnorm", "calibration", "degradation", "dropout", "init", "lr_schedules", "ntk", "optimizers", "perceptron",
            "sequences", "uat", "vanishing"]

@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 
 from conftest import read_results, run_dlfound, run_folders
-from dlfound.runs.records import log_log_fit
 from dlfound.data.function import FunctionDataModule, parse_expression
 from dlfound.errors import ConfigError
+from dlfound.runs.records import log_log_fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

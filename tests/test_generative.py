@@ -7,14 +7,18 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_dlfound, run_folders, read_results
+from conftest import read_results, run_dlfound, run_folders
+from dlfound.metrics.sample_quality import (
+    ClassifierFeatures,
+    frechet_distance,
+    kernel_inception_distance,
+    mmd_rbf,
+    mode_coverage,
+)
 from dlfound.models import flows
 from dlfound.models.gan import GAN, MLPDiscriminator, mlp_gan
-from dlfound.models.vae import ConvVAE, MLPVAE
+from dlfound.models.vae import MLPVAE, ConvVAE
 from dlfound.plots import grid_size
-from dlfound.metrics.sample_quality import (ClassifierFeatures, frechet_distance,
-                                    kernel_inception_distance, mmd_rbf, mode_coverage)
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -115,7 +119,7 @@ def test_vae_steps_lower_the_negative_elbo():
     x = digits_images(256)
     for net in (MLPVAE(1, 8, latent_dim=8, hidden=[64]), ConvVAE(1, 8, latent_dim=8, channels=[8, 16], hidden=32)):
         task = VAETask(net, optim={"_target_": "torch.optim.Adam"})
-        nelbo = lambda: sum(task.elbo_terms(x)).mean()  # noqa: E731
+        nelbo = lambda task=task: sum(task.elbo_terms(x)).mean()  # noqa: E731
         before = nelbo().item()
         _adam_steps(task.parameters(), nelbo, 60, lr=3e-3)
         assert nelbo().item() < before - 5
@@ -281,8 +285,8 @@ def _save_checkpoint(tmp_path, overrides):
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf, open_dict
 
-    from dlfound.runs.paths import config_dir
     from dlfound.runs.build import build
+    from dlfound.runs.paths import config_dir
 
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
@@ -345,8 +349,9 @@ def test_fid_and_kid_are_near_zero_for_the_same_data_and_larger_for_shifted_data
         extractor(torch.rand(4, 1, 28, 28))
     # A GAN measured with these features (the run builder loads them from task.fid_features and hands them
     # to the task) keeps them out of its own checkpoints.
-    from dlfound.runs.build import build, compose
     from omegaconf import OmegaConf
+
+    from dlfound.runs.build import build, compose
 
     cfg = compose(["model=gan", "data=digits", "model.g_hidden=[8]", "model.d_hidden=[8]",
                    f"task.fid_features={ckpt}", "hydra.runtime.output_dir=."])

@@ -12,8 +12,15 @@ import torch
 from conftest import read_results, run_dlfound, run_folders
 from dlfound.errors import ConfigError
 from dlfound.models import ntk_mlp
-from dlfound.ops.ntk import analytic_ntk, empirical_ntk, linearization_distance, linearized_output, ntk_regression
-from dlfound.ops.ntk import parameters_of, relu_ntk
+from dlfound.ops.ntk import (
+    analytic_ntk,
+    empirical_ntk,
+    linearization_distance,
+    linearized_output,
+    ntk_regression,
+    parameters_of,
+    relu_ntk,
+)
 from dlfound.ops.ntk.empirical import GIB
 
 pytestmark = pytest.mark.usefixtures("one_thread")

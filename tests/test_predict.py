@@ -7,9 +7,9 @@ import csv
 import numpy as np
 import pytest
 import torch
-from conftest import run_dlfound
 from PIL import Image
 
+from conftest import run_dlfound
 from dlfound.commands.predict import predict
 
 CLASSES = ["cat", "dog", "eel"]

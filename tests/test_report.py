@@ -25,7 +25,7 @@ def table_rows(stdout: str) -> list[dict[str, str]]:
     header = next(line for line in stdout.splitlines() if line.startswith("┃"))
     names = [c.strip() for c in header.strip("┃").split("┃")]
     rows = [line for line in stdout.splitlines() if line.startswith("│")]
-    return [dict(zip(names, (c.strip() for c in line.strip("│").split("│")))) for line in rows]
+    return [dict(zip(names, (c.strip() for c in line.strip("│").split("│")), strict=False)) for line in rows]
 
 
 def assert_png(path: Path, min_size=(300, 200)) -> None:
@@ -109,7 +109,7 @@ def test_real_sweep_csv_and_markdown(sweep, sweep_report):
     table = [line for line in markdown if line.startswith("|")]
     header = [c.strip() for c in table[0].strip("|").split("|")]
     assert header[:4] == ["optim.lr", "seed", "n", "test/acc"] and set(table[1]) <= set("|-: ")
-    body = [dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in table[2:]]
+    body = [dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=False)) for line in table[2:]]
     assert body == [{k: v for k, v in row.items() if k in header} for row in table_rows(sweep_report.stdout)]
     assert any(line.startswith("Best: `dlfound train optim.lr=") for line in markdown)
 
@@ -173,7 +173,7 @@ def lr_sweep(tmp_path):
     accs = {"0.1": (0.80, 0.82), "0.01": (0.95, 0.97), "0.001": (0.90, 0.90)}
     job = 0
     for lr, pair in accs.items():
-        for seed, acc in zip((1, 2), pair):
+        for seed, acc in zip((1, 2), pair, strict=True):
             fake_run(tmp_path / "sweep" / str(job), [f"optim.lr={lr}", f"seed={seed}", "trainer.max_epochs=3"],
                      seed, acc)
             job += 1

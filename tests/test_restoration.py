@@ -152,7 +152,7 @@ def test_datamodule_patches_and_seeded_evaluation(tmp_path):
     first = [dm.on_after_batch_transfer(b, 0) for b in dm.test_dataloader()]
     second = [dm.on_after_batch_transfer(b, 0) for b in dm.test_dataloader()]
     assert [f[0].shape[-2:] for f in first] == [(33, 47), (33, 47)]
-    assert all(torch.equal(a[0], b[0]) for a, b in zip(first, second))
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(first, second, strict=True))
     assert not torch.equal(first[0][0] - first[0][1], first[1][0] - first[1][1])
     assert first[0][2]["set"] == "test" and first[0][2]["shave"] == 0
 
@@ -224,7 +224,7 @@ def test_pnp_with_an_oracle_denoiser_improves_psnr():
     # The schedule: denoising levels fall geometrically to the noise level, the data weight rises.
     steps = pnp.schedule(pnp.PnPConfig(iters=5, sigma_start=49), 10)
     assert steps[0][0] * 255 == pytest.approx(49) and steps[-1][0] * 255 == pytest.approx(10)
-    assert all(a[1] < b[1] for a, b in zip(steps, steps[1:]))
+    assert all(a[1] < b[1] for a, b in zip(steps, steps[1:], strict=False))
 
 
 def test_pnp_with_a_smoothing_denoiser_beats_the_blurred_input():
@@ -247,8 +247,7 @@ def test_pnp_with_a_smoothing_denoiser_beats_the_blurred_input():
 def test_experiments_compose_and_build(experiment, tmp_path):
     from omegaconf import OmegaConf
 
-    from dlfound.runs.build import compose
-    from dlfound.runs.build import build
+    from dlfound.runs.build import build, compose
 
     cfg = compose([f"experiment={experiment}", f"paths.data_dir={tmp_path}", "hydra.runtime.output_dir=."])
     plain = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("data", "model", "task", "optim", "sched")}

@@ -11,14 +11,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from conftest import SHARED_DATA
 from dlfound.data.memory_tasks import ADDING_BASELINE_MSE, AddingDataModule, CopyDataModule, copy_baseline
 from dlfound.data.seq2seq_toys import Seq2SeqToyDataModule
 from dlfound.data.sequences import MNISTSequenceDataModule
 from dlfound.data.strips import MNISTStripsDataModule
 from dlfound.data.text import CharTextDataModule
 from dlfound.errors import ConfigError, DatasetUnavailableError
-
-from conftest import SHARED_DATA
 
 SHAKESPEARE = SHARED_DATA / "text" / "tinyshakespeare.txt"
 
@@ -94,12 +93,12 @@ def test_ordered_text_batches_continue_each_other_row_by_row(tmp_path):
     L = 3600 // B
     got = batches(dm.train_dataloader())
     assert len(got) == len(dm.train_dataloader()) == (L - 1) // T
-    for (x0, y0), (x1, _) in zip(got, got[1:]):
+    for (_, y0), (x1, _) in zip(got, got[1:], strict=False):
         assert torch.equal(x1[:, 0], y0[:, -1])  # row b of batch i+1 starts where row b of batch i stopped
     rows = torch.cat([x for x, _ in got], 1)
     for b in range(B):
         assert torch.equal(rows[b], ids[b * L: b * L + rows.shape[1]])
-    assert all(torch.equal(a[0], b[0]) for a, b in zip(got, batches(dm.train_dataloader())))  # one pass, in order
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(got, batches(dm.train_dataloader()), strict=False))  # one pass, in order
 
 
 def test_text_validation_never_overlaps_training(tmp_path):
@@ -136,7 +135,7 @@ def test_random_windows_follow_seed_and_epoch(tmp_path):
     second.sampler.set_epoch(1)
     epoch1 = batches(second)
     second.sampler.set_epoch(0)
-    assert all(torch.equal(a[0], b[0]) for a, b in zip(batches(first), batches(second)))  # a resumed run
+    assert all(torch.equal(a[0], b[0]) for a, b in zip(batches(first), batches(second), strict=False))  # a resumed run
     assert not torch.equal(batches(first)[0][0], epoch1[0][0])  # a new epoch draws new windows
 
 
@@ -168,7 +167,7 @@ def test_lightning_sets_the_epoch_of_the_text_sampler(tmp_path):
     for epoch in (0, 1):
         sampler.set_epoch(epoch)
         expected += [dm.train_dataloader().dataset[s][0] for s in sampler]
-    assert len(seen) == 4 and all(torch.equal(a, b) for a, b in zip(seen, expected))
+    assert len(seen) == 4 and all(torch.equal(a, b) for a, b in zip(seen, expected, strict=False))
 
 
 def test_val_batches_caps_validation_only(tmp_path):
@@ -338,7 +337,7 @@ def test_addition_pairs_are_held_out_and_decode_to_the_sum(reverse):
             assert src.dtype == tgt.dtype == torch.long and src.shape[1] <= 5 and tgt.shape[1] <= 5
             assert (tgt[:, 0] == dm.bos_id).all() and ((tgt == dm.eos_id).sum(1) == 1).all()
             assert (src != dm.pad_id).sum(1).max() == src.shape[1]  # padded to the longest in the batch
-            for s, t in zip(src, tgt):
+            for s, t in zip(src, tgt, strict=True):
                 question = dm.decode(s)[::-1] if reverse else dm.decode(s)
                 a, b = map(int, question.split("+"))
                 assert dm.decode(t) == str(a + b)
@@ -354,7 +353,7 @@ def test_sorting_and_fixed_padding():
     assert dm.vocab_size == 13 and "+" not in dm.vocabulary
     src, tgt = next(iter(dm.val_dataloader()))
     assert src.shape == (32, 6) and tgt.shape == (32, 8)
-    for s, t in zip(src, tgt):
+    for s, t in zip(src, tgt, strict=True):
         assert dm.decode(t) == "".join(sorted(dm.decode(s))) and len(dm.decode(s)) == 6
     assert dm.decode([1, 5, 6, 2, 7, 0]) == "23"  # stops at EOS, skips BOS
 
@@ -399,7 +398,7 @@ def test_strips_labels_match_the_digits_and_test_strips_use_test_digits(fake_mni
             assert x.shape == (len(x), 1, 28, W) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
             assert targets.shape == (len(x), 4) and targets.dtype == lengths.dtype == torch.long
             assert (lengths == 4).all() and targets.min() >= 1
-            for strip, target in zip(x, targets):
+            for strip, target in zip(x, targets, strict=True):
                 values = read_strip(strip)
                 assert len(values) == 4
                 if split == "test":

@@ -102,7 +102,7 @@ def stripes_mnist(workdir):
     def digits(n):
         labels = rng.integers(0, 10, n).astype(np.uint8)
         images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
-        for image, d in zip(images, labels):
+        for image, d in zip(images, labels, strict=True):
             image[2 * d: 2 * d + 6, 4:24] = 255
         return images, labels
 

@@ -2,11 +2,11 @@
 closest valid names; every shipped config passes the same check."""
 
 import pytest
-from test_configs import GROUPS, compose_train, options
 
 from dlfound.errors import ConfigError
 from dlfound.runs.build import build, build_trainer
 from dlfound.runs.settings import check_section
+from test_configs import GROUPS, compose_train, options
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

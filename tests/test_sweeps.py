@@ -1,12 +1,10 @@
 """Sweeps and runs that survive: Optuna, failing jobs, NaN losses, kills, exact resume, parallel launchers."""
 
-import json
 import signal
 import subprocess
 import sys
 import time
 
-import pytest
 import torch
 
 from conftest import read_results, run_dlfound, run_folders
@@ -62,8 +60,9 @@ def test_resume_at_an_epoch_boundary_equals_the_uninterrupted_run(workdir):
 
 
 def test_a_run_killed_mid_epoch_resumes_from_an_intact_checkpoint(workdir):
-    from conftest import REPO  # noqa: F401  (the same environment as run_dlfound)
     import os
+
+    from conftest import REPO  # noqa: F401  (the same environment as run_dlfound)
 
     env = {**os.environ, "DLFOUND_OUTPUTS": str(workdir / "outputs"), "DLFOUND_DATA": str(workdir / "data")}
     env.pop("DLFOUND_COMMAND", None)

@@ -28,11 +28,10 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from conftest import REPO, read_results, run_dlfound, run_folders
 from dlfound import models
 from dlfound.models import ZOO
 from dlfound.models.googlenet import INCEPTIONS
-
-from conftest import REPO, read_results, run_dlfound, run_folders
 
 IMAGENET_FORWARD = ["alexnet", "vgg11_bn", "nin", "googlenet", "resnet18", "resnet50", "preact_resnet18",
                     "se_resnet18", "resnet20", "densenet121", "densenet_bc100", "mobilenet_v2", "vit_tiny"]

@@ -9,6 +9,7 @@ import os
 import sys
 from typing import NamedTuple
 
+
 class Command(NamedTuple):
     module: str  # of dlfound.commands, imported only when the command runs
     usage: str  # the arguments, on one line

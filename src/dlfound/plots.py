@@ -1,10 +1,12 @@
-"""Pictures of what a model learned (samples, densities, decision regions), as uint8 arrays [H, W, 3] ready for PNG files and TensorBoard.
+"""Pictures of what a model learned (samples, densities, decision regions), as uint8 arrays [H, W, 3] ready for
+PNG files and TensorBoard.
 
 Image grids come from torchvision's `make_grid`; scatter plots and density heat-maps of 2-D models are drawn
 with Pillow alone (no plotting library needed). dlfound.image_files.write_picture saves them.
 """
 
 from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -125,7 +127,7 @@ def decision_regions(predict: Callable[[torch.Tensor], torch.Tensor], points: to
     classes = predict(grid).cpu().reshape(size, size).numpy() % len(PALETTE)
     image = Image.fromarray((PALETTE[classes] * 0.3 + 255 * 0.7).astype(np.uint8))
     draw = ImageDraw.Draw(image)
-    for (px, py), label in zip(_to_pixels(points, limits, size), labels.cpu().numpy()):
+    for (px, py), label in zip(_to_pixels(points, limits, size), labels.cpu().numpy(), strict=True):
         colour = tuple(int(v) for v in PALETTE[label % len(PALETTE)])
         draw.ellipse([px - 2.5, py - 2.5, px + 2.5, py + 2.5], fill=colour, outline=(60, 60, 60))
     draw.rectangle([0, 0, size - 1, size - 1], outline=(120, 120, 120))
@@ -145,7 +147,7 @@ def curve_plot(x: torch.Tensor, curves: list[torch.Tensor], size: int = 384) -> 
     image = Image.new("RGB", (size, size), "white")
     draw = ImageDraw.Draw(image)
     colours = [(150, 150, 150), *(tuple(int(v) for v in c) for c in PALETTE)]
-    for y, colour, width in zip(ys, colours, [5] + [2] * len(ys)):
+    for y, colour, width in zip(ys, colours, [5] + [2] * len(ys), strict=False):
         points = _to_pixels(torch.stack([xs, y], 1), limits, size)
         draw.line([tuple(p) for p in points], fill=colour, width=width)
     draw.rectangle([0, 0, size - 1, size - 1], outline=(120, 120, 120))

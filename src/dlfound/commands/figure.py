@@ -15,8 +15,17 @@ import time
 from pathlib import Path
 
 from dlfound.runs.console import console, err_console, fail
-from dlfound.runs.figures import (check_data, collect_lines, figure_names, figures_dir, folder_of, load_spec,
-                                  run_sweeps, sweeps, write_sidecar)
+from dlfound.runs.figures import (
+    check_data,
+    collect_lines,
+    figure_names,
+    figures_dir,
+    folder_of,
+    load_spec,
+    run_sweeps,
+    sweeps,
+    write_sidecar,
+)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -36,9 +45,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def list_figures() -> None:
-    from rich.table import Table
-
     import yaml
+    from rich.table import Table
 
     table = Table(title="dlfound figure NAME", title_style="bold")
     for column in ("figure", "shows", "budgets"):

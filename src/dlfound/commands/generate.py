@@ -13,8 +13,8 @@ from the file alone (torch.load(weights_only=True)); the text file is not needed
 
 import sys
 
-from dlfound.runs.options import Option, parse_options, print_help_if_asked
 from dlfound.errors import ConfigError, DlfoundError
+from dlfound.runs.options import Option, parse_options, print_help_if_asked
 
 USAGE = 'dlfound generate ckpt_path=PATH [prompt="ROMEO:"] [length=500] [temperature=1.0] [top_k=40] [seed=0] ' \
         "[device=auto]"

@@ -11,8 +11,8 @@ folder's class folders); runs on sets without names show class numbers.
 import csv
 from pathlib import Path
 
-from dlfound.runs.options import Option, parse_options, print_help_if_asked
 from dlfound.errors import ConfigError, DlfoundError
+from dlfound.runs.options import Option, parse_options, print_help_if_asked
 
 USAGE = "dlfound predict ckpt_path=PATH input=IMAGE|FOLDER [top_k=5] [output=predictions.csv] [device=auto]"
 OPTIONS = {"ckpt_path": Option(required=True), "input": Option(required=True), "top_k": Option(5, int, minimum=1),
@@ -55,8 +55,8 @@ def predict(options: dict) -> tuple[list[dict], list[str]]:
     """(one row per readable image: path and its top-k (class, probability) pairs; the problems of the others)."""
     import torch
 
-    from dlfound.runs.options import resolve_device
     from dlfound.data.imagefolder import load_image
+    from dlfound.runs.options import resolve_device
 
     device = resolve_device(options["device"])
     files = image_inputs(Path(options["input"]))
@@ -77,8 +77,8 @@ def predict(options: dict) -> tuple[list[dict], list[str]]:
         with torch.no_grad():
             probs = torch.softmax(task(x).float(), dim=-1)
         top = probs.topk(k, dim=-1)
-        for path, p, i in zip(paths, top.values.tolist(), top.indices.tolist()):
-            rows.append({"path": str(path), "top": [(names[c], v) for c, v in zip(i, p)]})
+        for path, p, i in zip(paths, top.values.tolist(), top.indices.tolist(), strict=True):
+            rows.append({"path": str(path), "top": [(names[c], v) for c, v in zip(i, p, strict=True)]})
     if not rows:
         raise DlfoundError(f"no readable image in {options['input']}: {'; '.join(problems[:3])}")
     return rows, problems

@@ -21,8 +21,19 @@ from pathlib import Path
 from rich.table import Table
 
 from dlfound.runs.console import console, err_console, fail
-from dlfound.runs.records import (Row, Run, check_metric, default_metric, group_runs, higher_is_better, load_runs,
-                                  log_log_fit, read_curves, sort_rows, split_keys)
+from dlfound.runs.records import (
+    Row,
+    Run,
+    check_metric,
+    default_metric,
+    group_runs,
+    higher_is_better,
+    load_runs,
+    log_log_fit,
+    read_curves,
+    sort_rows,
+    split_keys,
+)
 
 # More default metric columns than this make the table unreadable; --columns picks others.
 MAX_DEFAULT_METRICS = 5
@@ -202,14 +213,14 @@ def plot_learning_curves(rows: list[Row], out: Path, monitor: str | None) -> Pat
     for i, row in enumerate(rows):
         color = colors[i % len(colors)]
         for j, run in enumerate(row.runs):  # every seed drawn in its group's colour: the spread stays visible
-            for ax, column in zip(axes[0], panels):
+            for ax, column in zip(axes[0], panels, strict=False):
                 points = sorted(curves[id(run)].get(column, {}).items())
                 if points:
-                    ax.plot(*zip(*points), color=color, marker=".", alpha=0.85,
+                    ax.plot(*zip(*points, strict=True), color=color, marker=".", alpha=0.85,
                             label=row_label(row) if j == 0 else None)
     from matplotlib.ticker import MaxNLocator
 
-    for ax, column in zip(axes[0], panels):
+    for ax, column in zip(axes[0], panels, strict=False):
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
         ax.set_xlabel("epoch")
         ax.set_ylabel(column)
@@ -242,7 +253,7 @@ def plot_sweep(rows: list[Row], out: Path, metric: str) -> Path | None:
         return None  # a categorical sweep (model=mlp,lenet5) has no axis to draw
     import matplotlib.pyplot as plt
 
-    xs, means, stds = zip(*points)
+    xs, means, stds = zip(*points, strict=True)
     fig, ax = plt.subplots(figsize=(6, 4))
     errors = [s or 0.0 for s in stds] if any(s is not None for s in stds) else None
     ax.errorbar(xs, means, yerr=errors, marker="o", capsize=4)

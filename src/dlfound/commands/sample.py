@@ -123,8 +123,8 @@ def render(task, datamodule, options: dict):
 def main(args: list[str]) -> None:
     if print_help_if_asked(args, __doc__):
         return
-    from dlfound.runs.console import console, fail
     from dlfound.errors import DlfoundError
+    from dlfound.runs.console import console, fail
 
     try:
         options, _ = parse_options(args, OPTIONS, "sample", USAGE)

@@ -84,7 +84,7 @@ def find_bad_images(files: list[Path], folder: Path) -> dict[Path, str]:
             todo.append((key, path, stamp))
     if todo:
         with ThreadPoolExecutor(max_workers=min(32, 4 * (os.cpu_count() or 1))) as pool:
-            for (key, _, stamp), problem in zip(todo, pool.map(problem_with, [p for _, p, _ in todo])):
+            for (key, _, stamp), problem in zip(todo, pool.map(problem_with, [p for _, p, _ in todo]), strict=True):
                 verdicts[key] = [*stamp, problem]
         _save_cache(cache_path, {**cached, **verdicts})
     return {folder / key: entry[2] for key, entry in verdicts.items() if entry[2]}

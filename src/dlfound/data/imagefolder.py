@@ -134,7 +134,7 @@ class ImageFolderDataModule(InMemoryDataModule):
     # -- loading -----------------------------------------------------------------------------------------
     def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         loader = DataLoader(self._parts(train), batch_size=256, num_workers=self.num_workers)
-        xs, ys = zip(*loader)
+        xs, ys = zip(*loader, strict=True)
         return torch.cat(xs), torch.cat(ys)
 
     def setup(self, stage: str | None = None) -> None:

@@ -23,9 +23,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dlfound.data.loading import BatchedDataModule
-from dlfound.data.splits import (FixedBatches, check_augment, check_fact, check_int, derived_seed,
-                                  rank_and_world)
 from dlfound.data.memory import scale_and_standardise
+from dlfound.data.splits import FixedBatches, check_augment, check_fact, check_int, derived_seed, rank_and_world
 from dlfound.data.vision import _read, _to_tensors
 from dlfound.errors import ConfigError
 
@@ -95,7 +94,7 @@ class StripRecipes(Sampler):
         return digits, gaps, offsets
 
     def __iter__(self):
-        yield from zip(*(part.split(self.batch_size) for part in self.recipes()))
+        yield from zip(*(part.split(self.batch_size) for part in self.recipes()), strict=True)
 
     def __len__(self) -> int:
         return -(-self._count() // self.batch_size)

@@ -25,8 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dlfound.data.loading import BatchedDataModule
-from dlfound.data.splits import (FixedBatches, check_augment, check_fact, check_int, derived_seed,
-                                  rank_and_world)
+from dlfound.data.splits import FixedBatches, check_augment, check_fact, check_int, derived_seed, rank_and_world
 from dlfound.errors import ConfigError, DatasetUnavailableError
 
 

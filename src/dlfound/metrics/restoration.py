@@ -4,7 +4,8 @@ PSNR = 10 log10(MAX^2 / MSE) with MAX = 1 for images in [0, 1].
 SSIM (Wang, Bovik, Sheikh & Simoncelli 2004, "Image quality assessment: from error visibility to structural
 similarity"): local means, variances and covariance under an 11x11 Gaussian window of sigma 1.5,
 
-    SSIM(x, y) = mean over windows of (2 mu_x mu_y + C1)(2 sigma_xy + C2) / ((mu_x^2 + mu_y^2 + C1)(sigma_x^2 + sigma_y^2 + C2)),
+    SSIM(x, y) = mean over windows of (2 mu_x mu_y + C1)(2 sigma_xy + C2)
+                                      / ((mu_x^2 + mu_y^2 + C1)(sigma_x^2 + sigma_y^2 + C2)),
 
 C1 = (0.01 L)^2, C2 = (0.03 L)^2, only over windows that fit inside the image (MATLAB's ssim_index 'valid'),
 averaged over channels.

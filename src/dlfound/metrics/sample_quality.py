@@ -30,7 +30,6 @@ from torch import nn
 from dlfound.errors import ConfigError
 
 
-
 # -- distances between feature sets ----------------------------------------------------------------------------
 def _mean_cov(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     f = f.double()

@@ -26,4 +26,4 @@ def edit_distance(a: Sequence, b: Sequence) -> int:
 
 def label_error_rate(predictions: Sequence[Sequence], targets: Sequence[Sequence]) -> float:
     total = sum(len(t) for t in targets)
-    return sum(edit_distance(p, t) for p, t in zip(predictions, targets)) / max(1, total)
+    return sum(edit_distance(p, t) for p, t in zip(predictions, targets, strict=True)) / max(1, total)

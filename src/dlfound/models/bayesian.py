@@ -107,7 +107,7 @@ class BayesLayer(nn.Module):
         if draws is None:  # local reparameterisation drew no weights: draw some for the estimate alone
             draws = [mu + sigma * torch.randn_like(mu) for mu, sigma in pairs]
         return sum(gaussian_log_prob(w, mu, sigma).sum() - self.prior.log_prob(w)
-                   for w, (mu, sigma) in zip(draws, pairs))
+                   for w, (mu, sigma) in zip(draws, pairs, strict=True))
 
     def affine(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError

@@ -157,16 +157,16 @@ class DDPMUNet(nn.Module):
         emb = self.embed(t, y)
         h = self.stem(x)
         kept = [h]
-        for level, down in zip(self.down, self.downsample):
-            for block, attn in zip(level.blocks, level.attns):
+        for level, down in zip(self.down, self.downsample, strict=True):
+            for block, attn in zip(level.blocks, level.attns, strict=True):
                 h = attn(block(h, emb))
                 kept.append(h)
             if not isinstance(down, nn.Identity):
                 h = down(h)
                 kept.append(h)
         h = self.mid2(self.mid_attn(self.mid1(h, emb)), emb)
-        for level, up in zip(self.up, self.upsample):
-            for block, attn in zip(level.blocks, level.attns):
+        for level, up in zip(self.up, self.upsample, strict=True):
+            for block, attn in zip(level.blocks, level.attns, strict=True):
                 h = attn(block(torch.cat([h, kept.pop()], dim=1), emb))
             if not isinstance(up, nn.Identity):
                 h = up(F.interpolate(h, scale_factor=2, mode="nearest"))
@@ -183,14 +183,14 @@ class ScoreMLP(nn.Module):
         self.num_classes = num_classes if conditional else 0
         self.embed = TimeEmbedding(embed_dim, embed_dim, self.num_classes)
         widths = [in_channels, *hidden]
-        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:], strict=True))
         self.embeds = nn.ModuleList(nn.Linear(embed_dim, b) for b in hidden)
         self.out = nn.Linear(widths[-1], in_channels)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         emb = self.embed(t, y)
         h = x
-        for layer, embed in zip(self.layers, self.embeds):
+        for layer, embed in zip(self.layers, self.embeds, strict=False):
             h = F.silu(layer(h) + embed(emb))
         return self.out(h)
 

@@ -379,7 +379,7 @@ class Flow(nn.Module):
 
     def inverse(self, z: torch.Tensor) -> torch.Tensor:
         sizes = [math.prod(s) for s in self.shapes]
-        parts = [p.reshape(len(z), *s) for p, s in zip(z.split(sizes, 1), self.shapes)]
+        parts = [p.reshape(len(z), *s) for p, s in zip(z.split(sizes, 1), self.shapes, strict=True)]
         h = parts[-1]
         for i in reversed(range(len(self.scales))):
             if i < len(self.splits):
@@ -498,7 +498,7 @@ def glow(in_channels: int, image_size: int | None = None, levels: int = 2, steps
         layers: list[nn.Module] = [] if i else [Shift(-0.5) if alpha is None else LogitTransform(alpha)]
         layers.append(Squeeze())
         c, h, w = 4 * c, h // 2, w // 2
-        for j in range(steps):
+        for _ in range(steps):
             layers += [ActNorm(c), InvertibleLinear(c),
                        ChannelCoupling(conv_net(c // 2, 2 * (c - c // 2), hidden, 0), c, True, 0)]
         if i < levels - 1:

@@ -247,7 +247,7 @@ class ResNet(nn.Module):
         options = dict(shortcut=shortcut, groups=groups, width_per_group=width_per_group,
                        se_reduction=se_reduction, dropout=dropout)
         stages, in_planes = [], stem_width
-        for i, (count, planes) in enumerate(zip(layers, widths)):
+        for i, (count, planes) in enumerate(zip(layers, widths, strict=True)):
             blocks = []
             for j in range(count):
                 stride = 2 if i > 0 and j == 0 else 1

@@ -160,7 +160,7 @@ class UNet(nn.Module):
             x = block(x if i == 0 else F.max_pool2d(x, 2))
             skips.append(x)
         skips.pop()
-        for upsample, block in zip(self.upsample, self.up):
+        for upsample, block in zip(self.upsample, self.up, strict=True):
             x = block(torch.cat([skips.pop(), upsample(x)], 1))
         out = self.head(x)[..., :h, :w]
         return y + out if self.residual else out

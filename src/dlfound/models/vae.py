@@ -41,7 +41,7 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 
 def mlp(widths: Sequence[int], activation=nn.ReLU, last_activation: bool = False) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
         layers.append(nn.Linear(a, b))
         if i < len(widths) - 2 or last_activation:
             layers.append(activation())
@@ -169,7 +169,7 @@ class _ConvEncoder(nn.Module):
                  latent_dim: int):
         super().__init__()
         layers: list[nn.Module] = []
-        for c_in, c_out in zip([in_channels, *channels[:-1]], channels):
+        for c_in, c_out in zip([in_channels, *channels[:-1]], channels, strict=True):
             layers += [nn.Conv2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]  # halves the side
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.head = mlp([channels[-1] * side * side + num_classes, hidden, 2 * latent_dim])
@@ -187,7 +187,7 @@ class _ConvDecoder(nn.Module):
         self.head = mlp([latent_dim + num_classes, hidden, channels[-1] * side * side], last_activation=True)
         layers: list[nn.Module] = []
         backwards = list(reversed(channels))
-        for c_in, c_out in zip(backwards, [*backwards[1:], out_channels]):
+        for c_in, c_out in zip(backwards, [*backwards[1:], out_channels], strict=True):
             layers += [nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), nn.ReLU()]  # doubles the side
         self.features = nn.Sequential(*layers[:-1])
 

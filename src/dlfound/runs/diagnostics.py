@@ -175,8 +175,8 @@ class Diagnostics(L.Callback):
     def _measure(self, trainer) -> dict:
         with torch.no_grad():
             weights = torch.stack([norm(ws) for _, _, ws in self._layers])
-            updates = torch.stack([norm([w.detach() - b for w, b in zip(ws, before)])
-                                   for (_, _, ws), before in zip(self._layers, self._before)])
+            updates = torch.stack([norm([w.detach() - b for w, b in zip(ws, before, strict=True)])
+                                   for (_, _, ws), before in zip(self._layers, self._before, strict=True)])
             before = torch.stack([norm(b) for b in self._before])
         names = [name for name, _, _ in self._layers]
         record = {"step": trainer.global_step - 1, "epoch": trainer.current_epoch, "layers": names,
@@ -187,7 +187,7 @@ class Diagnostics(L.Callback):
                            ("activation_input_quantiles", self._outputs.get("inputs")),
                            ("dead_relu", self._outputs.get("dead"))):
             if found:
-                record[key] = dict(zip(found, torch.stack(list(found.values())).tolist()))
+                record[key] = dict(zip(found, torch.stack(list(found.values())).tolist(), strict=True))
         self._grads, self._before, self._outputs = None, None, {}
         return record
 
@@ -271,7 +271,7 @@ def read_diagnostics(run_dir: str | Path) -> list[dict]:
 def by_layer(records: list[dict], key: str, epoch: int) -> list[float]:
     """The mean of `key` over the records of one epoch, per layer."""
     rows = [r[key] for r in records if r["epoch"] == epoch]
-    return [sum(values) / len(rows) for values in zip(*rows)]
+    return [sum(values) / len(rows) for values in zip(*rows, strict=True)]
 
 
 def summary_picture(records: list[dict], layers: list[str]):
@@ -285,7 +285,7 @@ def summary_picture(records: list[dict], layers: list[str]):
 
     first, last = records[0]["epoch"], records[-1]["epoch"]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for ax, key, title in zip(axes, ("grad_norm", "update_ratio"), ("gradient norm |dL/dW|", "update / weight")):
+    for ax, key, title in zip(axes, ("grad_norm", "update_ratio"), ("gradient norm |dL/dW|", "update / weight"), strict=True):
         for epoch, style in ((first, "o-"), (last, "s--")) if last != first else ((first, "o-"),):
             ax.plot(by_layer(records, key, epoch), style, label=f"epoch {epoch}")
         ax.set_yscale("log")

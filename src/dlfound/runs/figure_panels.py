@@ -20,8 +20,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from dlfound.runs.records import Row, log_log_fit, read_curves
 from dlfound.runs.diagnostics import by_layer, read_diagnostics
+from dlfound.runs.records import Row, log_log_fit, read_curves
 
 
 @dataclass
@@ -51,7 +51,7 @@ def draw_curve(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
         for j, run in enumerate(line.runs):
             points = series(run.folder, panel["metric"], x, panel.get("error", False))
             if points:
-                ax.plot(*zip(*points), color=colors[i % len(colors)], alpha=0.9, lw=1.5,
+                ax.plot(*zip(*points, strict=True), color=colors[i % len(colors)], alpha=0.9, lw=1.5,
                         marker="." if len(points) < 40 else None, label=line.label if j == 0 else None)
                 finals.setdefault(line.label, points[-1][1])
     if x == "epoch":
@@ -89,7 +89,7 @@ def draw_quantiles(ax, panel: dict, lines: list[Line], colors) -> dict[str, floa
         name = list(records[0]["activation_input_quantiles"])[panel.get("layer", -1)]
         steps = [r["step"] for r in records]
         values = [r["activation_input_quantiles"][name] for r in records]
-        for q, style in zip(range(3), (":", "-", ":")):
+        for q, style in zip(range(3), (":", "-", ":"), strict=True):
             ax.plot(steps, [v[q] for v in values], style, color=colors[i % len(colors)],
                     label=f"{line.label}: 15th, 50th, 85th percentile" if q == 1 else None)
         spreads[line.label] = values[-1][2] - values[-1][0]
@@ -109,7 +109,7 @@ def draw_sweep(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
                 points.append((float(line.runs[0].value(key)), mean, std or 0.0))
         if not points:
             continue
-        xs, means, stds = zip(*sorted(points))
+        xs, means, stds = zip(*sorted(points), strict=True)
         ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, color=colors[i % len(colors)],
                     label=f"{group} (mean ± std over seeds)")
         if panel.get("log") and len(xs) > 1 and min(means) > 0:
@@ -157,7 +157,7 @@ def draw_figure(panels: list[dict], lines: list[Line], title: str, path: Path) -
     fig, axes = plt.subplots(rows, columns, figsize=(5.2 * columns, 3.9 * rows), squeeze=False)
     colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     numbers = []
-    for ax, panel in zip(axes.flat, panels):
+    for ax, panel in zip(axes.flat, panels, strict=False):
         numbers.append(DRAW[panel["kind"]](ax, panel, lines, colors))
         if panel.get("log"):
             ax.set_yscale("log")

@@ -71,9 +71,10 @@ def check_data(name: str, jobs: dict[str, list[str]]) -> None:
     """Every data set the runs read is there (or can be downloaded): one paragraph naming it, before any run."""
     import json
 
+    from omegaconf import OmegaConf
+
     from dlfound.errors import DlfoundError
     from dlfound.runs.build import compose, instantiate_section
-    from omegaconf import OmegaConf
 
     seen = set()
     for label, overrides in jobs.items():
@@ -134,7 +135,7 @@ def write_sidecar(path: Path, spec: dict, budget: str, jobs: dict[str, list[str]
     text += [shlex.join(train_command(overrides, root / slug(label))) for label, overrides in jobs.items()]
     text += ["```", "", "What each panel shows per line (a curve's last value; a layer statistic's first-to-last "
              "layer ratio; the final 15th-85th percentile spread; a sweep's log-log slope; an image's metric):", ""]
-    for panel, found in zip(spec["panels"], numbers):
+    for panel, found in zip(spec["panels"], numbers, strict=False):
         text.append(f"- {panel.get('title', panel['kind'])}: "
                     + ("; ".join(f"{label} {value:.4g}" for label, value in found.items()) or "no data"))
     path.write_text("\n".join(text) + "\n")

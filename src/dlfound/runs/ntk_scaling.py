@@ -62,7 +62,7 @@ def plot(rows: list[dict], fits: dict, out: Path) -> None:
 
     widths = [row["width"] for row in rows]
     fig, axes = plt.subplots(1, len(QUANTITIES), figsize=(5 * len(QUANTITIES), 4))
-    for ax, (key, label) in zip(axes, QUANTITIES.items()):
+    for ax, (key, label) in zip(axes, QUANTITIES.items(), strict=False):
         ys = [row[key] for row in rows]
         slope, intercept = fits[key]
         ax.plot(widths, ys, "o", label="measured")

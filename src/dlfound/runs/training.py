@@ -58,8 +58,13 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
     """Fit, test the best checkpoint and write results.json; returns the results. `plain` is the resolved
     config as plain dicts."""
     from dlfound.runs.build import build, build_trainer
-    from dlfound.runs.callbacks import (ConfigInCheckpoint, RNGStateInCheckpoint, SaveOnSigterm,
-                                        StopOnNonFiniteLoss, Throughput)
+    from dlfound.runs.callbacks import (
+        ConfigInCheckpoint,
+        RNGStateInCheckpoint,
+        SaveOnSigterm,
+        StopOnNonFiniteLoss,
+        Throughput,
+    )
     from dlfound.runs.console import console
     from dlfound.runs.lr_find import learning_rate_for
     from dlfound.runs.resume import find_resume_checkpoint

@@ -39,7 +39,7 @@ class WarmedUpEMA:
         if averaged[0].is_floating_point():
             torch._foreach_lerp_(averaged, current, 1 - decay)
         else:  # integer buffers (batch norm's counters) take the latest value
-            for a, c in zip(averaged, current):
+            for a, c in zip(averaged, current, strict=True):
                 a.copy_(c)
 
 

@@ -108,11 +108,11 @@ class CTCTask(Task):
             self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=n)
             return loss
         self.log(f"{stage}/loss", loss, on_epoch=True, batch_size=n)
-        truth = [row[:length].tolist() for row, length in zip(targets, lengths)]
+        truth = [row[:length].tolist() for row, length in zip(targets, lengths, strict=True)]
         greedy = greedy_decode(log_probs)
         weight = int(lengths.sum())  # LER is errors over labels: the epoch mean must weigh batches by labels
         self.log(f"{stage}/ler", label_error_rate(greedy, truth), on_epoch=True, prog_bar=True, batch_size=weight)
-        self.log(f"{stage}/seq_acc", sum(g == t for g, t in zip(greedy, truth)) / n, on_epoch=True, batch_size=n)
+        self.log(f"{stage}/seq_acc", sum(g == t for g, t in zip(greedy, truth, strict=True)) / n, on_epoch=True, batch_size=n)
         if stage == "test" and self.beam_size > 1:
             beams = prefix_beam_decode(log_probs, self.beam_size)
             self.log("test/ler_beam", label_error_rate(beams, truth), on_epoch=True, batch_size=weight)
@@ -133,7 +133,7 @@ class CTCTask(Task):
         from PIL import Image, ImageDraw
 
         tiles = []
-        for strip, label in zip(strips, labels):
+        for strip, label in zip(strips, labels, strict=True):
             gray = strip[0].float().cpu()
             gray = ((gray - gray.min()) / (gray.max() - gray.min()).clamp_min(1e-6) * 255).byte().numpy()
             canvas = Image.new("L", (gray.shape[1], gray.shape[0] + 14), 0)

@@ -125,7 +125,7 @@ class PerceptronTask(Task):
             self._first_epoch.append((x.cpu(), y.cpu()))
         layer = self.net.classifier
         targets = torch.where(F.one_hot(y, self.num_classes).bool(), 1.0, -1.0)
-        for xi, ti in zip(x, targets):  # one example at a time: the rule is online
+        for xi, ti in zip(x, targets, strict=True):  # one example at a time: the rule is online
             wrong = ti * layer(xi) <= 0
             n = int(wrong.sum())
             if n:

@@ -53,7 +53,7 @@ class RegressionTask(Task):
     def _log_set_errors(self, stage: str) -> None:
         if not self._seen:
             return
-        x, y, out = (torch.cat(parts) for parts in zip(*self._seen))
+        x, y, out = (torch.cat(parts) for parts in zip(*self._seen, strict=True))
         self._seen = []
         error = (out - y).float()
         self.log(f"{stage}/sup_error", error.abs().max(), reduce_fx="max")

@@ -58,7 +58,7 @@ def beam_decode(net, src: torch.Tensor, beam_size: int, max_len: int, length_pen
             best = total.flatten().topk(beam_size)
             beams, tokens = best.indices // total.shape[1], best.indices % total.shape[1]
             scores = best.values.clone()
-            history = [history[b] + [int(t)] for b, t in zip(beams.tolist(), tokens.tolist())]
+            history = [history[b] + [int(t)] for b, t in zip(beams.tolist(), tokens.tolist(), strict=True)]
             for i, tokens_so_far in enumerate(history):
                 if tokens_so_far[-1] == net.eos_id and torch.isfinite(scores[i]):
                     finished.append((tokens_so_far[:-1], float(scores[i]) / len(tokens_so_far) ** length_penalty))
@@ -66,7 +66,7 @@ def beam_decode(net, src: torch.Tensor, beam_size: int, max_len: int, length_pen
             if len(finished) >= beam_size or not torch.isfinite(scores).any():
                 break
             state, prev = net.reorder_state(state, beams), tokens
-        finished += [(h, float(sc) / len(h) ** length_penalty) for h, sc in zip(history, scores) if torch.isfinite(sc)]
+        finished += [(h, float(sc) / len(h) ** length_penalty) for h, sc in zip(history, scores, strict=True) if torch.isfinite(sc)]
         results.append(max(finished, key=lambda f: f[1])[0] if finished else [])
     return results
 
@@ -122,11 +122,11 @@ class Seq2SeqTask(Task):
         max_len = self.decode_len(tgt)
         greedy, _ = self.greedy(src, max_len)
         truth = self.answers(tgt)
-        exact = sum(g == t for g, t in zip(greedy, truth)) / n
+        exact = sum(g == t for g, t in zip(greedy, truth, strict=True)) / n
         self.log(f"{stage}/exact", exact, on_epoch=True, prog_bar=True, batch_size=n)
         if stage == "test" and self.beam_size > 1:
             beams = beam_decode(self.model, src, self.beam_size, max_len, self.length_penalty)
-            self.log("test/exact_beam", sum(b == t for b, t in zip(beams, truth)) / n, on_epoch=True, batch_size=n)
+            self.log("test/exact_beam", sum(b == t for b, t in zip(beams, truth, strict=True)) / n, on_epoch=True, batch_size=n)
         return loss
 
     def validation_step(self, batch, batch_idx):

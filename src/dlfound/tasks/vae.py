@@ -94,7 +94,7 @@ class VAETask(GenerativeTask):
             eps = torch.randn(m, *mu.shape, device=mu.device, dtype=mu.dtype)  # [m, N, latent]
             z = mu + std * eps
             zf = z.reshape(-1, mu.shape[1])
-            rep = lambda t: None if t is None else t.repeat(m, *([1] * (t.dim() - 1)))  # noqa: E731
+            rep = lambda t, m=m: None if t is None else t.repeat(m, *([1] * (t.dim() - 1)))  # noqa: E731
             log_px = self.model.log_likelihood(rep(x), self.model.decode(zf, rep(y))).view(m, -1)
             log_pz = (-0.5 * z.pow(2) - 0.5 * math.log(2 * math.pi)).sum(-1)
             log_qz = (-0.5 * eps.pow(2) - 0.5 * math.log(2 * math.pi) - 0.5 * logvar).sum(-1)
