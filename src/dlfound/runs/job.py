@@ -104,5 +104,7 @@ class SweepOutcome(Callback):
 
         failed = failed_jobs(Path(config.hydra.sweep.dir))
         if failed:
-            fail(f"{len(failed)} job(s) of the sweep failed; each failure is recorded in its results.json: "
-                 + ", ".join(str(p) for p in failed))
+            fail(
+                f"{len(failed)} job(s) of the sweep failed; each failure is recorded in its results.json: "
+                + ", ".join(str(p) for p in failed)
+            )

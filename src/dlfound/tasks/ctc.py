@@ -79,9 +79,18 @@ class CTCTask(Task):
     monitor = "val/ler"
     monitor_mode = "min"
 
-    def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", beam_size: int = 8,
-                 log_strips: int = 4, compile: bool = False, channels_last: bool = False,
-                 ema_decay: float | None = None):
+    def __init__(
+        self,
+        net,
+        optim: dict,
+        sched: dict | None = None,
+        init: str = "default",
+        beam_size: int = 8,
+        log_strips: int = 4,
+        compile: bool = False,
+        channels_last: bool = False,
+        ema_decay: float | None = None,
+    ):
         super().__init__(net, optim, sched, init, compile, channels_last, ema_decay)
         self.beam_size, self.log_strips = beam_size, log_strips
         self.ctc = torch.nn.CTCLoss(blank=BLANK, zero_infinity=True)
@@ -93,9 +102,11 @@ class CTCTask(Task):
         steps = log_probs.shape[1]
         too_long = int((lengths > steps).sum())
         if too_long:
-            raise ConfigError(f"{too_long} target(s) of this batch hold more labels (up to {int(lengths.max())}) "
-                              f"than the network has output steps ({steps}); CTC cannot align them. Make the "
-                              "input wider or the labellings shorter.")
+            raise ConfigError(
+                f"{too_long} target(s) of this batch hold more labels (up to {int(lengths.max())}) "
+                f"than the network has output steps ({steps}); CTC cannot align them. Make the "
+                "input wider or the labellings shorter."
+            )
         input_lengths = torch.full((len(targets),), steps, dtype=torch.long, device=targets.device)
         return self.ctc(log_probs.transpose(0, 1), targets, input_lengths, lengths)
 
@@ -112,7 +123,9 @@ class CTCTask(Task):
         greedy = greedy_decode(log_probs)
         weight = int(lengths.sum())  # LER is errors over labels: the epoch mean must weigh batches by labels
         self.log(f"{stage}/ler", label_error_rate(greedy, truth), on_epoch=True, prog_bar=True, batch_size=weight)
-        self.log(f"{stage}/seq_acc", sum(g == t for g, t in zip(greedy, truth, strict=True)) / n, on_epoch=True, batch_size=n)
+        self.log(
+            f"{stage}/seq_acc", sum(g == t for g, t in zip(greedy, truth, strict=True)) / n, on_epoch=True, batch_size=n
+        )
         if stage == "test" and self.beam_size > 1:
             beams = prefix_beam_decode(log_probs, self.beam_size)
             self.log("test/ler_beam", label_error_rate(beams, truth), on_epoch=True, batch_size=weight)
