@@ -159,7 +159,8 @@ def load_ood(ood: str, data_dir: str, download: bool, channels: int, size: int) 
     files = image_files(Path(ood)) if Path(ood).is_dir() else []
     if not files:
         raise DatasetUnavailableError(
-            f"data.ood={ood!r} is neither a torchvision set ({', '.join(LAYOUTS)}, read from {Path(data_dir).resolve()}) "
+            f"data.ood={ood!r} is neither a torchvision set ({', '.join(LAYOUTS)}, read from "
+            f"{Path(data_dir).resolve()}) "
             "nor a folder holding images; name one of those sets, give the path of a folder of images, or drop "
             "data.ood (null) to test without an out-of-distribution set."
         )
