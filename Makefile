@@ -20,8 +20,15 @@ train: install
 
 # Two pytest workers, each test file on one of them (module fixtures are built once): the suite's runs spend
 # much of their time starting processes and reading files, so two workers nearly halve its wall time on 2 cores.
+# The lint runs first: a finding fails the test command before the suite starts.
 test: install-dev
+	$(BIN)/ruff check src tests scripts
+	$(BIN)/ruff format --check src tests scripts
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile $(ARGS)
+
+# The edit-test loop: every test not marked slow (each such test takes more than about 2 s on 2 cores).
+test-fast: install-dev
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not slow" $(ARGS)
 
 # The rules and the line length live in pyproject.toml ([tool.ruff]).
 lint: install-dev
