@@ -1,0 +1,38 @@
+"""What a new user hit (issue 29, items 2, 5, 6 and 8): empty class folders, offline errors that point at what is
+present, type errors and GPU requests that say what to use, outputs never overwritten silently, a report that fits
+the terminal, whole list descriptions, quiet runs, and presets that run without their optional parts."""
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import read_results, run_dlfound, run_folders
+
+
+def write_class_tree(root, classes, n=6):
+    rng = np.random.default_rng(0)
+    for name in classes:
+        (root / name).mkdir(parents=True)
+        for i in range(n if name != "fish" else 0):
+            Image.fromarray(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(root / name / f"{i}.png")
+    return root
+
+
+IMAGE_FOLDER_RUN = ["model=mlp", "data=imagefolder", "data.image_size=16", "data.num_workers=0", "trainer=cpu",
+                    "trainer.max_epochs=1", "print_config=false"]
+
+
+def test_an_empty_class_folder_is_an_error_naming_it_or_skipped_with_a_warning(tmp_path):
+    pets = write_class_tree(tmp_path / "pets", ("bird", "cat", "dog", "fish"))
+    refused = run_dlfound(["train", *IMAGE_FOLDER_RUN, f"data.root={pets}"], tmp_path, check=False)
+    assert refused.returncode != 0
+    message = " ".join(refused.stderr.replace("│", " ").split())
+    assert "1 of the 4 class folders" in message and "no images" in message and ": fish." in message
+    assert "data.skip_empty_classes=true" in message and "Traceback" not in refused.stderr
+
+    skipped = run_dlfound(["train", *IMAGE_FOLDER_RUN, f"data.root={pets}", "data.skip_empty_classes=true"],
+                          tmp_path, env={"PYTHONWARNINGS": "default"})
+    assert "fish. They are left out (data.skip_empty_classes=true)" in skipped.stderr
+    done = [f for f in run_folders(tmp_path / "outputs") if read_results(f)["status"] == "done"]
+    assert len(done) == 1
+    assert f"3 classes in {pets}: bird 6, cat 6, dog 6" in skipped.stdout + skipped.stderr
