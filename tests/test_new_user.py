@@ -36,3 +36,17 @@ def test_an_empty_class_folder_is_an_error_naming_it_or_skipped_with_a_warning(t
     done = [f for f in run_folders(tmp_path / "outputs") if read_results(f)["status"] == "done"]
     assert len(done) == 1
     assert f"3 classes in {pets}: bird 6, cat 6, dog 6" in skipped.stdout + skipped.stderr
+
+
+def one_line(text: str) -> str:
+    """An error panel's paragraph as one line: the border and the wrapping taken out."""
+    return " ".join(text.replace("│", " ").replace("╭", " ").replace("╰", " ").split())
+
+
+def test_a_missing_data_set_names_the_ones_present_in_data(tmp_path):
+    (tmp_path / "data" / "cifar10-jpeg").mkdir(parents=True)  # the JPEG copy is there, torchvision's files are not
+    proc = run_dlfound(["train", "model=resnet18", "data=cifar10", "data.download=false", "print_config=false"],
+                       tmp_path, check=False)
+    message = one_line(proc.stderr)
+    assert proc.returncode != 0 and "CIFAR10 is missing" in message
+    assert f"Present in {tmp_path / 'data'} instead: data=cifar10_jpeg (same shape and classes)" in message
