@@ -50,3 +50,22 @@ def test_a_missing_data_set_names_the_ones_present_in_data(tmp_path):
     message = one_line(proc.stderr)
     assert proc.returncode != 0 and "CIFAR10 is missing" in message
     assert f"Present in {tmp_path / 'data'} instead: data=cifar10_jpeg (same shape and classes)" in message
+
+
+@pytest.mark.parametrize("override, expected", [
+    ("data.batch_size=abc", "data.batch_size takes an integer (int), not the text 'abc'"),
+    ("optim.lr=fast", "optim.lr=fast: optim.lr takes a number (float), not the text 'fast'; give e.g. optim.lr=0.01."),
+    ("trainer.max_epochs=abc", "trainer.max_epochs takes an integer (int), not the text 'abc'"),
+    ("model.dropout=half", "model.dropout takes a number (float), not the text 'half'"),
+])
+def test_a_value_of_the_wrong_type_names_the_key_and_the_type(tmp_path, override, expected):
+    proc = run_dlfound(["train", override, "print_config=false"], tmp_path, check=False)
+    assert proc.returncode != 0 and expected in one_line(proc.stderr) and "Traceback" not in proc.stderr
+
+
+def test_a_gpu_trainer_without_a_gpu_says_what_to_use(tmp_path):
+    proc = run_dlfound(["train", "trainer=gpu", "print_config=false"], tmp_path, check=False,
+                       env={"CUDA_VISIBLE_DEVICES": ""})
+    message = one_line(proc.stderr)
+    assert proc.returncode != 0 and "needs a CUDA GPU" in message and "trainer=cpu" in message
+    assert "nvidia-smi" in message
