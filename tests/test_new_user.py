@@ -2,11 +2,14 @@
 present, type errors and GPU requests that say what to use, outputs never overwritten silently, a report that fits
 the terminal, whole list descriptions, quiet runs, and presets that run without their optional parts."""
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import read_results, run_dlfound, run_folders
+from conftest import SHARED_DATA, read_results, run_dlfound, run_folders
 
 
 def write_class_tree(root, classes, n=6):
@@ -69,3 +72,24 @@ def test_a_gpu_trainer_without_a_gpu_says_what_to_use(tmp_path):
     message = one_line(proc.stderr)
     assert proc.returncode != 0 and "needs a CUDA GPU" in message and "trainer=cpu" in message
     assert "nvidia-smi" in message
+
+
+@pytest.mark.shared_data
+def test_a_preset_runs_without_its_missing_out_of_distribution_set(tmp_path):
+    mnist = Path(os.environ.get("DLFOUND_DATA") or SHARED_DATA) / "MNIST"
+    if not mnist.is_dir():
+        pytest.skip("MNIST is not in the shared data")
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "MNIST").symlink_to(mnist)  # MNIST without Fashion-MNIST beside it
+    proc = run_dlfound(["train", "experiment=mnist_mc_dropout", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
+                        "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "task.mc_samples=2",
+                        "print_config=false"], tmp_path, env={"PYTHONWARNINGS": "default"})
+    skipped = [line for line in proc.stderr.splitlines() if "out-of-distribution score skipped" in line]
+    assert skipped == [f"warning: out-of-distribution score skipped: FashionMNIST is not in "
+                       f"{tmp_path / 'data' / 'FashionMNIST' / 'raw'} (offline). Copy its files there to add "
+                       "test/ood_auroc, or set data.ood=null to test without it."]
+    [folder] = run_folders(tmp_path / "outputs")
+    results = read_results(folder)
+    assert results["status"] == "done" and "test/acc" in results["metrics"]
+    assert "test/ood_auroc" not in results["metrics"]
+    assert "log_every_n_steps" not in proc.stderr and "srun" not in proc.stderr  # noise filtered
