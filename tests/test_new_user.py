@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dlfound.cli import main
+
 from conftest import SHARED_DATA, read_results, run_dlfound, run_folders
 
 
@@ -25,7 +27,7 @@ IMAGE_FOLDER_RUN = ["model=mlp", "data=imagefolder", "data.image_size=16", "data
                     "trainer.max_epochs=1", "print_config=false"]
 
 
-def test_an_empty_class_folder_is_an_error_naming_it_or_skipped_with_a_warning(tmp_path):
+def test_an_empty_class_folder_is_an_error_naming_it_or_skipped_with_a_warning(tmp_path, capsys):
     pets = write_class_tree(tmp_path / "pets", ("bird", "cat", "dog", "fish"))
     refused = run_dlfound(["train", *IMAGE_FOLDER_RUN, f"data.root={pets}"], tmp_path, check=False)
     assert refused.returncode != 0
@@ -36,8 +38,17 @@ def test_an_empty_class_folder_is_an_error_naming_it_or_skipped_with_a_warning(t
     skipped = run_dlfound(["train", *IMAGE_FOLDER_RUN, f"data.root={pets}", "data.skip_empty_classes=true"],
                           tmp_path, env={"PYTHONWARNINGS": "default"})
     assert "fish. They are left out (data.skip_empty_classes=true)" in skipped.stderr
-    done = [f for f in run_folders(tmp_path / "outputs") if read_results(f)["status"] == "done"]
-    assert len(done) == 1
+    statuses = sorted(read_results(f)["status"] for f in run_folders(tmp_path / "outputs"))
+    assert statuses == ["done", "not_started"]  # the refused run never started, and says so
+
+    # `dlfound report` hides the run that never started, and says how to show it.
+    main(["report", str(tmp_path / "outputs")])
+    shown = capsys.readouterr()
+    assert "1 run under" in shown.out and "not_started" not in shown.out
+    assert "1 run that never started (an error before training, e.g. a missing data set) is not shown; --all " \
+           "shows it" in " ".join(shown.err.split())
+    main(["report", str(tmp_path / "outputs"), "--all"])
+    assert "2 runs under" in capsys.readouterr().out
     assert f"3 classes in {pets}: bird 6, cat 6, dog 6" in skipped.stdout + skipped.stderr
 
 

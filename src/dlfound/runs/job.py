@@ -16,7 +16,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from dlfound.errors import ConfigError, DatasetUnavailableError, DlfoundError
-from dlfound.runs.results import RESULTS_FILE, objective, read_results, record_failure
+from dlfound.runs.results import FAILED_STATUSES, RESULTS_FILE, objective, read_results, record_failure
 
 
 def threads_per_job(hydra_cfg) -> int | None:
@@ -100,11 +100,11 @@ def present_instead(cfg: DictConfig, choices: dict) -> str:
 
 
 def failed_jobs(sweep_dir: Path) -> list[Path]:
-    """The job folders under a sweep folder whose results.json says the job failed."""
+    """The job folders under a sweep folder whose results.json says the job failed (or never started)."""
     failed = []
     for path in sorted(Path(sweep_dir).rglob(RESULTS_FILE)):
         results = read_results(path.parent)
-        if results is None or results.get("status") == "failed":
+        if results is None or results.get("status") in FAILED_STATUSES:
             failed.append(path.parent)
     return failed
 
