@@ -104,3 +104,15 @@ def test_a_preset_runs_without_its_missing_out_of_distribution_set(tmp_path):
     assert results["status"] == "done" and "test/acc" in results["metrics"]
     assert "test/ood_auroc" not in results["metrics"]
     assert "log_every_n_steps" not in proc.stderr and "srun" not in proc.stderr  # noise filtered
+
+
+def test_sample_never_overwrites_a_file_it_did_not_write(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    ckpt = Path(__file__).parent / "fixtures" / "legacy_runs" / "gan" / "checkpoints" / "last.ckpt"
+    (tmp_path / "samples.png").write_bytes(b"the user's own picture")
+    main(["sample", f"ckpt_path={ckpt}", "n=4", "device=cpu"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "samples.png exists and is kept; writing samples-1.png instead" in out and "wrote samples-1.png" in out
+    assert (tmp_path / "samples.png").read_bytes() == b"the user's own picture"
+    main(["sample", f"ckpt_path={ckpt}", "n=4", "device=cpu"])
+    assert "writing samples-2.png instead" in capsys.readouterr().out and (tmp_path / "samples-2.png").is_file()
