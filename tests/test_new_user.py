@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dlfound.cli import main
-
 from conftest import SHARED_DATA, read_results, run_dlfound, run_folders
+from dlfound.cli import main
 
 
 def write_class_tree(root, classes, n=6):
@@ -23,8 +22,15 @@ def write_class_tree(root, classes, n=6):
     return root
 
 
-IMAGE_FOLDER_RUN = ["model=mlp", "data=imagefolder", "data.image_size=16", "data.num_workers=0", "trainer=cpu",
-                    "trainer.max_epochs=1", "print_config=false"]
+IMAGE_FOLDER_RUN = [
+    "model=mlp",
+    "data=imagefolder",
+    "data.image_size=16",
+    "data.num_workers=0",
+    "trainer=cpu",
+    "trainer.max_epochs=1",
+    "print_config=false",
+]
 
 
 def test_an_empty_class_folder_is_an_error_naming_it_or_skipped_with_a_warning(tmp_path, capsys):
@@ -35,8 +41,11 @@ def test_an_empty_class_folder_is_an_error_naming_it_or_skipped_with_a_warning(t
     assert "1 of the 4 class folders" in message and "no images" in message and ": fish." in message
     assert "data.skip_empty_classes=true" in message and "Traceback" not in refused.stderr
 
-    skipped = run_dlfound(["train", *IMAGE_FOLDER_RUN, f"data.root={pets}", "data.skip_empty_classes=true"],
-                          tmp_path, env={"PYTHONWARNINGS": "default"})
+    skipped = run_dlfound(
+        ["train", *IMAGE_FOLDER_RUN, f"data.root={pets}", "data.skip_empty_classes=true"],
+        tmp_path,
+        env={"PYTHONWARNINGS": "default"},
+    )
     assert "fish. They are left out (data.skip_empty_classes=true)" in skipped.stderr
     statuses = sorted(read_results(f)["status"] for f in run_folders(tmp_path / "outputs"))
     assert statuses == ["done", "not_started"]  # the refused run never started, and says so
@@ -45,8 +54,10 @@ def test_an_empty_class_folder_is_an_error_naming_it_or_skipped_with_a_warning(t
     main(["report", str(tmp_path / "outputs")])
     shown = capsys.readouterr()
     assert "1 run under" in shown.out and "not_started" not in shown.out
-    assert "1 run that never started (an error before training, e.g. a missing data set) is not shown; --all " \
-           "shows it" in " ".join(shown.err.split())
+    assert (
+        "1 run that never started (an error before training, e.g. a missing data set) is not shown; --all "
+        "shows it" in " ".join(shown.err.split())
+    )
     main(["report", str(tmp_path / "outputs"), "--all"])
     assert "2 runs under" in capsys.readouterr().out
     assert f"3 classes in {pets}: bird 6, cat 6, dog 6" in skipped.stdout + skipped.stderr
@@ -59,27 +70,35 @@ def one_line(text: str) -> str:
 
 def test_a_missing_data_set_names_the_ones_present_in_data(tmp_path):
     (tmp_path / "data" / "cifar10-jpeg").mkdir(parents=True)  # the JPEG copy is there, torchvision's files are not
-    proc = run_dlfound(["train", "model=resnet18", "data=cifar10", "data.download=false", "print_config=false"],
-                       tmp_path, check=False)
+    proc = run_dlfound(
+        ["train", "model=resnet18", "data=cifar10", "data.download=false", "print_config=false"], tmp_path, check=False
+    )
     message = one_line(proc.stderr)
     assert proc.returncode != 0 and "CIFAR10 is missing" in message
     assert f"Present in {tmp_path / 'data'} instead: data=cifar10_jpeg (same shape and classes)" in message
 
 
-@pytest.mark.parametrize("override, expected", [
-    ("data.batch_size=abc", "data.batch_size takes an integer (int), not the text 'abc'"),
-    ("optim.lr=fast", "optim.lr=fast: optim.lr takes a number (float), not the text 'fast'; give e.g. optim.lr=0.01."),
-    ("trainer.max_epochs=abc", "trainer.max_epochs takes an integer (int), not the text 'abc'"),
-    ("model.dropout=half", "model.dropout takes a number (float), not the text 'half'"),
-])
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("data.batch_size=abc", "data.batch_size takes an integer (int), not the text 'abc'"),
+        (
+            "optim.lr=fast",
+            "optim.lr=fast: optim.lr takes a number (float), not the text 'fast'; give e.g. optim.lr=0.01.",
+        ),
+        ("trainer.max_epochs=abc", "trainer.max_epochs takes an integer (int), not the text 'abc'"),
+        ("model.dropout=half", "model.dropout takes a number (float), not the text 'half'"),
+    ],
+)
 def test_a_value_of_the_wrong_type_names_the_key_and_the_type(tmp_path, override, expected):
     proc = run_dlfound(["train", override, "print_config=false"], tmp_path, check=False)
     assert proc.returncode != 0 and expected in one_line(proc.stderr) and "Traceback" not in proc.stderr
 
 
 def test_a_gpu_trainer_without_a_gpu_says_what_to_use(tmp_path):
-    proc = run_dlfound(["train", "trainer=gpu", "print_config=false"], tmp_path, check=False,
-                       env={"CUDA_VISIBLE_DEVICES": ""})
+    proc = run_dlfound(
+        ["train", "trainer=gpu", "print_config=false"], tmp_path, check=False, env={"CUDA_VISIBLE_DEVICES": ""}
+    )
     message = one_line(proc.stderr)
     assert proc.returncode != 0 and "needs a CUDA GPU" in message and "trainer=cpu" in message
     assert "nvidia-smi" in message
@@ -92,13 +111,26 @@ def test_a_preset_runs_without_its_missing_out_of_distribution_set(tmp_path):
         pytest.skip("MNIST is not in the shared data")
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "MNIST").symlink_to(mnist)  # MNIST without Fashion-MNIST beside it
-    proc = run_dlfound(["train", "experiment=mnist_mc_dropout", "trainer.max_epochs=1", "trainer.limit_train_batches=2",
-                        "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "task.mc_samples=2",
-                        "print_config=false"], tmp_path, env={"PYTHONWARNINGS": "default"})
+    proc = run_dlfound(
+        [
+            "train",
+            "experiment=mnist_mc_dropout",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=2",
+            "trainer.limit_val_batches=1",
+            "trainer.limit_test_batches=1",
+            "task.mc_samples=2",
+            "print_config=false",
+        ],
+        tmp_path,
+        env={"PYTHONWARNINGS": "default"},
+    )
     skipped = [line for line in proc.stderr.splitlines() if "out-of-distribution score skipped" in line]
-    assert skipped == [f"warning: out-of-distribution score skipped: FashionMNIST is not in "
-                       f"{tmp_path / 'data' / 'FashionMNIST' / 'raw'} (offline). Copy its files there to add "
-                       "test/ood_auroc, or set data.ood=null to test without it."]
+    assert skipped == [
+        f"warning: out-of-distribution score skipped: FashionMNIST is not in "
+        f"{tmp_path / 'data' / 'FashionMNIST' / 'raw'} (offline). Copy its files there to add "
+        "test/ood_auroc, or set data.ood=null to test without it."
+    ]
     [folder] = run_folders(tmp_path / "outputs")
     results = read_results(folder)
     assert results["status"] == "done" and "test/acc" in results["metrics"]

@@ -11,14 +11,44 @@ from pathlib import Path
 
 from dlfound.errors import ConfigError
 
-GROUPS = ("model", "data", "optim", "sched", "experiment", "trainer", "task", "debug", "callbacks", "logger",
-          "hparams_search", "hydra/launcher")
-ALIASES = {"launcher": "hydra/launcher", "launchers": "hydra/launcher", "models": "model", "datasets": "data", "dataset": "data", "optimizers": "optim", "optimizer": "optim",
-           "schedulers": "sched", "scheduler": "sched", "experiments": "experiment", "trainers": "trainer",
-           "tasks": "task"}
+GROUPS = (
+    "model",
+    "data",
+    "optim",
+    "sched",
+    "experiment",
+    "trainer",
+    "task",
+    "debug",
+    "callbacks",
+    "logger",
+    "hparams_search",
+    "hydra/launcher",
+)
+ALIASES = {
+    "launcher": "hydra/launcher",
+    "launchers": "hydra/launcher",
+    "models": "model",
+    "datasets": "data",
+    "dataset": "data",
+    "optimizers": "optim",
+    "optimizer": "optim",
+    "schedulers": "sched",
+    "scheduler": "sched",
+    "experiments": "experiment",
+    "trainers": "trainer",
+    "tasks": "task",
+}
 # Sizes of the standard sets (train + test), for the table.
-DATA_SIZES = {"digits": "1,797", "mnist": "70,000", "fashionmnist": "70,000", "cifar10": "60,000",
-              "cifar100": "60,000", "svhn": "99,289", "cifar10_jpeg": "60,000"}
+DATA_SIZES = {
+    "digits": "1,797",
+    "mnist": "70,000",
+    "fashionmnist": "70,000",
+    "cifar10": "60,000",
+    "cifar100": "60,000",
+    "svhn": "99,289",
+    "cifar10_jpeg": "60,000",
+}
 
 
 def options(group: str) -> list[Path]:
@@ -129,8 +159,16 @@ def data_rows() -> list[list[str]]:
         cfg = data_config(name)
         present, where = files_present(cfg)
         here = "[green]yes[/]" if present or present is None else f"[red]no[/] ({escape(where)})"
-        rows.append([name, sample_shape(cfg), str(cfg.get("num_classes")), DATA_SIZES.get(name, "-"), here,
-                     description(config_dir() / "data" / f"{name}.yaml")])
+        rows.append(
+            [
+                name,
+                sample_shape(cfg),
+                str(cfg.get("num_classes")),
+                DATA_SIZES.get(name, "-"),
+                here,
+                description(config_dir() / "data" / f"{name}.yaml"),
+            ]
+        )
     return rows
 
 
@@ -142,8 +180,10 @@ def main(args: list[str]) -> None:
     wanted = [ALIASES.get(a, a) for a in args] or list(GROUPS[:5])
     unknown = [g for g in wanted if g not in GROUPS]
     if unknown:
-        fail(f"dlfound list: unknown group {', '.join(unknown)}; choose from {', '.join(GROUPS)}"
-             + (" (the figures: `dlfound figure`)" if "figure" in unknown else ""))
+        fail(
+            f"dlfound list: unknown group {', '.join(unknown)}; choose from {', '.join(GROUPS)}"
+            + (" (the figures: `dlfound figure`)" if "figure" in unknown else "")
+        )
     try:
         for group in wanted:
             if group == "model":

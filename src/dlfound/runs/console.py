@@ -21,8 +21,11 @@ NOISE = ("💡 Tip:", "litlogger", "litmodels", "already configured with", "to e
 # Deprecation notes from inside Lightning about its own use of torch: no user can act on them. Lightning's hint
 # on every run of a machine with SLURM installed, and its note that a short epoch logs less often than
 # log_every_n_steps (dlfound logs each epoch's metrics regardless): they tell a user nothing on every run.
-INTERNAL_WARNINGS = (r".*isinstance\(treespec, LeafSpec\).*", r"The `srun` command is available on your system",
-                     r".*smaller than the logging interval Trainer\(log_every_n_steps")
+INTERNAL_WARNINGS = (
+    r".*isinstance\(treespec, LeafSpec\).*",
+    r"The `srun` command is available on your system",
+    r".*smaller than the logging interval Trainer\(log_every_n_steps",
+)
 
 TREE_ORDER = ("data", "model", "task", "optim", "sched", "trainer", "callbacks", "logger", "paths")
 
@@ -81,6 +84,7 @@ def quiet_lightning() -> None:
 def one_line_warning(format_warning):
     """dlfound's own warnings (a skipped class folder or out-of-distribution set) as one line that says what was
     skipped and how to add it, without Python's file, line and source prefix."""
+
     def formatted(message, category, filename, lineno, line=None):
         if "/dlfound/" in filename.replace("\\", "/"):
             return f"warning: {message}\n"

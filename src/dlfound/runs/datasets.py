@@ -107,5 +107,7 @@ def suggestion(missing: str | None, data_dir: str) -> str:
     if not others:
         return ""
     shown = ", ".join(f"data={name}" + (" (same shape and classes)" if same else "") for name, same in others[:6])
-    return (f" Present in {Path(data_dir).resolve()} instead: {shown}{' and more' if len(others) > 6 else ''} "
-            f"(`dlfound list data` shows them all).")
+    return (
+        f" Present in {Path(data_dir).resolve()} instead: {shown}{' and more' if len(others) > 6 else ''} "
+        f"(`dlfound list data` shows them all)."
+    )

@@ -69,16 +69,19 @@ STARTED_MARKS = ("csv", "tensorboard")
 def record_failure(run_dir: Path, error: str, overrides: list[str], choices: dict) -> None:
     last = last_checkpoint(run_dir)
     started = last is not None or any((Path(run_dir) / mark).exists() for mark in STARTED_MARKS)
-    write_json(Path(run_dir) / RESULTS_FILE, {
-        "status": "failed" if started else "not_started",
-        "error": error,
-        "last_checkpoint": str(last) if last else None,
-        "choices": choices,
-        "overrides": overrides,
-        "run_dir": str(run_dir),
-        "finished_at": now(),
-        "versions": versions(),
-    })
+    write_json(
+        Path(run_dir) / RESULTS_FILE,
+        {
+            "status": "failed" if started else "not_started",
+            "error": error,
+            "last_checkpoint": str(last) if last else None,
+            "choices": choices,
+            "overrides": overrides,
+            "run_dir": str(run_dir),
+            "finished_at": now(),
+            "versions": versions(),
+        },
+    )
 
 
 def objective(results: dict, key: str | None) -> float | None:

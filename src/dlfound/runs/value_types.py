@@ -76,5 +76,7 @@ def check_value_types(section: str, cfg: dict, filled_in: tuple[str, ...] = ()) 
         value = cfg[key]
         if wanted is not None and isinstance(value, str) and value not in filled_in:
             what, example = NAMED[wanted]
-            raise ConfigError(f"{section}.{key}={value}: {section}.{key} takes {what} ({wanted.__name__}), not the "
-                              f"text {value!r}; give e.g. {section}.{key}={example}.")
+            raise ConfigError(
+                f"{section}.{key}={value}: {section}.{key} takes {what} ({wanted.__name__}), not the "
+                f"text {value!r}; give e.g. {section}.{key}={example}."
+            )
