@@ -95,6 +95,19 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def fresh_output_path(path: str | Path) -> tuple[Path, str | None]:
+    """Where a command writes the output the user named: `path` when no file is there, else the first free numbered
+    name beside it (samples.png -> samples-1.png), with the line that says so. A command never overwrites a file it
+    did not write in this call: the samples or predictions of an earlier call may be all that is left of them."""
+    path = Path(path)
+    if not path.exists():
+        return path, None
+    n = 1
+    while (numbered := path.with_name(f"{path.stem}-{n}{path.suffix}")).exists():
+        n += 1
+    return numbered, f"{path} exists and is kept; writing {numbered} instead"
+
+
 def write_text(path: str | Path, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 

@@ -6,6 +6,7 @@ CIFAR-shaped input (built on the meta device, so even the largest costs no memor
 sample shape, classes, size and whether their files are on this machine.
 """
 
+import re
 from pathlib import Path
 
 from dlfound.errors import ConfigError
@@ -68,12 +69,34 @@ def plugin_options(group: str) -> list[str]:
         return []
 
 
+# Where one sentence ends and the next begins: a full stop (or ! ?) and a capital, not "e.g. the" or "Fig. 1".
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z`(])")
+# A description's length beyond which no further sentence is added (the first is always whole).
+DESCRIPTION_CHARS = 160
+
+
 def description(path: Path) -> str:
+    """The config's first comment block, as whole sentences (a sentence runs on over the block's lines), as many
+    as fit DESCRIPTION_CHARS; rich markup escaped, so that `[low, high]` shows as typed."""
+    from rich.markup import escape
+
+    block = []
     for line in path.read_text().splitlines():
         line = line.strip()
-        if line.startswith("#") and not line.startswith("# @package"):
-            return line.lstrip("# ").strip()
-    return ""
+        if line.startswith("# @package"):
+            continue
+        if not line.startswith("#"):
+            if block:
+                break
+            continue
+        block.append(line.lstrip("#").strip())
+    sentences = SENTENCE_END.split(" ".join(block).strip())
+    text = sentences[0]
+    for sentence in sentences[1:]:
+        if len(text) + 1 + len(sentence) > DESCRIPTION_CHARS:
+            break
+        text += " " + sentence
+    return escape(text)
 
 
 def parameter_count(model_cfg: dict) -> str:
@@ -126,33 +149,24 @@ def sample_shape(cfg) -> str:
 
 
 def data_rows() -> list[list[str]]:
-    from omegaconf import OmegaConf
+    from rich.markup import escape
 
-    from dlfound.data.vision import LAYOUTS, TorchvisionDataModule
-    from dlfound.runs.build import compose
+    from dlfound.runs.datasets import data_config, data_options, files_present
+    from dlfound.runs.paths import config_dir
 
     rows = []
-    for path in options("data"):
-        cfg = compose([f"data={path.stem}", "hydra.runtime.output_dir=."]).data
-        name = cfg.get("name")
-        if name in LAYOUTS:
-            present = TorchvisionDataModule.files_present(name, cfg.data_dir)
-            where = cfg.data_dir
-        elif "root" in cfg:
-            present, where = Path(cfg.root).is_dir(), cfg.root
-        elif "path" in cfg:
-            where = "data.path=FILE" if OmegaConf.is_missing(cfg, "path") else cfg.path
-            present = not OmegaConf.is_missing(cfg, "path") and Path(cfg.path).is_file()
-        else:
-            present, where = True, "generated / bundled"
+    for name in data_options():
+        cfg = data_config(name)
+        present, where = files_present(cfg)
+        here = "[green]yes[/]" if present or present is None else f"[red]no[/] ({escape(where)})"
         rows.append(
             [
-                path.stem,
+                name,
                 sample_shape(cfg),
                 str(cfg.get("num_classes")),
-                DATA_SIZES.get(path.stem, "-"),
-                "[green]yes[/]" if present else f"[red]no[/] ({where})",
-                description(path),
+                DATA_SIZES.get(name, "-"),
+                here,
+                description(config_dir() / "data" / f"{name}.yaml"),
             ]
         )
     return rows

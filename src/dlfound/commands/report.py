@@ -71,6 +71,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         metavar="M1,M2",
         help="metrics to show, comma-separated (any key of results.json's metrics, or wall_time_s, epochs, ...)",
     )
+    parser.add_argument(
+        "--all",
+        action="store_true",
+        help="also show the runs that never started (stopped by an error before training, e.g. a missing data set)",
+    )
     parser.add_argument("--csv", metavar="FILE", type=Path, help="write the table as CSV")
     parser.add_argument("--markdown", metavar="FILE", type=Path, help="write the table as Markdown")
     parser.add_argument(
@@ -355,9 +360,24 @@ def print_best(rows: list[Row], metric: str, higher: bool) -> str | None:
     return command
 
 
+def shown_runs(runs: list[Run], everything: bool) -> list[Run]:
+    """The runs to report: without --all, not those that never started (a line says how many and how to show them)."""
+    never = [run for run in runs if run.results.get("status") == "not_started"]
+    if everything or not never:
+        return runs
+    note = (
+        f"{plural(len(never), 'run')} that never started (an error before training, e.g. a missing data set) "
+        f"{'is' if len(never) == 1 else 'are'} not shown; --all shows {'it' if len(never) == 1 else 'them'}"
+    )
+    if len(never) == len(runs):
+        fail(f"{note}; no other run was found to report.")
+    err_console.print(f"[yellow]{note}[/]", highlight=False)
+    return [run for run in runs if run not in never]
+
+
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
-    runs = load_runs(args.paths)
+    runs = shown_runs(load_runs(args.paths), args.all)
     metric = check_metric(args.metric, runs) if args.metric else default_metric(runs)
     sort = check_metric(args.sort, runs) if args.sort else metric
     descending = args.direction == "max" if args.direction else higher_is_better(sort, runs)

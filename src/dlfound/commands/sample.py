@@ -148,7 +148,8 @@ def main(args: list[str]) -> None:
         options, _ = parse_options(args, OPTIONS, "sample", USAGE)
         import torch
 
-        from dlfound.image_files import write_picture
+        from dlfound.files import fresh_output_path
+        from dlfound.image_files import check_suffix, write_picture
         from dlfound.runs.build import load_generative
         from dlfound.runs.options import resolve_device
 
@@ -156,7 +157,10 @@ def main(args: list[str]) -> None:
         torch.manual_seed(options["seed"])
         task, datamodule = load_generative(options["ckpt_path"], device)
         picture, samples = render(task, datamodule, options)
-        out = write_picture(picture, options["output"])
+        out, renamed = fresh_output_path(check_suffix(options["output"]))
+        if renamed:
+            console.print(renamed, highlight=False)
+        out = write_picture(picture, out)
     except DlfoundError as err:
         fail(str(err))
     shape = "x".join(str(s) for s in samples.shape[1:])

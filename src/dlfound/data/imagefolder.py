@@ -3,8 +3,10 @@ or one folder of class folders, which is split into training and test images by 
 
 The class names are the sub-folders' names, sorted; `num_classes` and `class_names` left null are read from the
 folder, and the run builder writes them into the run's config, so that checkpoints carry them (`dlfound
-predict` prints them). Every image is checked before training (see image_check.py); a bad one is an error, or
-left out with a warning under `skip_bad_files: true`.
+predict` prints them). A class folder without images is an error naming it (an empty class would still be a
+class the network predicts), or left out with a warning under `skip_empty_classes: true`; the classes and their
+image counts are shown when the run reads them. Every image is checked before training (see image_check.py); a bad
+one is an error, or left out with a warning under `skip_bad_files: true`.
 
 Images are read by dlfound.image_files.read_image and resized to `image_size` by `load_image`, the one test-time
 transform that `dlfound predict` uses too. With `in_memory: true` they are decoded once into a uint8 tensor and
@@ -12,9 +14,11 @@ served by the fast in-memory path; otherwise each sample is decoded in `__getite
 the path for sets too large for memory.
 """
 
+import warnings
 from pathlib import Path
 
 import torch
+from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
@@ -43,6 +47,10 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
+class EmptyClassesSkipped(UserWarning):
+    """Class folders without images were left out (data.skip_empty_classes=true)."""
+
+
 class ImageFiles(Dataset):
     """(image, label) pairs read from files on each access."""
 
@@ -66,11 +74,14 @@ class ImageFolderDataModule(InMemoryDataModule):
         test_size: float = 0.2,
         in_memory: bool = False,
         skip_bad_files: bool = False,
+        skip_empty_classes: bool = False,
         num_classes: int | None = None,
         class_names: list[str] | None = None,
         **kwargs,
     ):
         self.root, self.train_dir, self.test_dir = Path(root), train_dir, test_dir
+        self.skip_empty_classes = skip_empty_classes
+        self._classes: dict[Path, list[Path]] = {}  # each folder's class folders are listed (and warned of) once
         self._class_names = list(class_names) if class_names else None
         if num_classes is None:  # the models need it when they are built, before setup
             num_classes = len(self.class_names)
@@ -106,8 +117,30 @@ class ImageFolderDataModule(InMemoryDataModule):
     @property
     def class_names(self) -> list[str]:
         if self._class_names is None:
-            self._class_names = [c.name for c in class_folders(self._train_folder())]
+            self._class_names = [c.name for c in self._class_folders(self._train_folder())]
         return self._class_names
+
+    def _class_folders(self, folder: Path) -> list[Path]:
+        """The class folders under `folder`; one without images is an error naming it, or left out with a warning
+        (skip_empty_classes)."""
+        if folder not in self._classes:
+            found = class_folders(folder)
+            empty = [c for c in found if not image_files(c)]
+            if empty:
+                what = (
+                    f"{len(empty)} of the {len(found)} class folders under {folder.resolve()} hold no images "
+                    f"({', '.join(IMAGE_SUFFIXES)}): {', '.join(c.name for c in empty)}."
+                )
+                if not self.skip_empty_classes:
+                    raise DatasetUnavailableError(
+                        f"{what} Each class folder is a class the network learns to predict; add images of it, "
+                        "remove the folder, or leave such folders out with data.skip_empty_classes=true."
+                    )
+                warnings.warn(
+                    f"{what} They are left out (data.skip_empty_classes=true).", EmptyClassesSkipped, stacklevel=2
+                )
+            self._classes[folder] = [c for c in found if c not in empty]
+        return self._classes[folder]
 
     def _samples(self, folder: Path) -> list[tuple[Path, int]]:
         if folder not in self._checked:
@@ -115,7 +148,7 @@ class ImageFolderDataModule(InMemoryDataModule):
         return self._checked[folder]
 
     def _list_samples(self, folder: Path) -> list[tuple[Path, int]]:
-        found = [c.name for c in class_folders(folder)]
+        found = [c.name for c in self._class_folders(folder)]
         if folder == self._train_folder() and found != self.class_names:
             raise ConfigError(
                 f"{folder} has the class folders {found} but the run expects {self.class_names} "
@@ -134,7 +167,13 @@ class ImageFolderDataModule(InMemoryDataModule):
         labelled = {f: index[c] for c in found for f in image_files(folder / c)}
         if not labelled:
             raise DatasetUnavailableError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in the class folders of {folder}")
-        return [(f, labelled[f]) for f in good_images(list(labelled), folder, self.skip_bad_files)]
+        samples = [(f, labelled[f]) for f in good_images(list(labelled), folder, self.skip_bad_files)]
+        counts = [sum(label == i for _, label in samples) for i in range(len(self.class_names))]
+        rank_zero_info(
+            f"{len(found)} classes in {folder}: "
+            + ", ".join(f"{name} {n}" for name, n in zip(self.class_names, counts, strict=True) if name in found)
+        )
+        return samples
 
     def _parts(self, train: bool) -> Dataset:
         test = self._test_folder()

@@ -19,6 +19,8 @@ TASK_FACTS = ("vocabulary", "mode_centers", "mode_std", "mode_weights")
 # checkpoints (`dlfound predict` prints the names) and the run rebuilds without the folder.
 DATA_FACTS = ("num_classes", "class_names")
 RECORDED_FACTS = ("vocab_size", "num_classes", "vocabulary", "class_names")
+# The sections whose values are checked against their constructors' types before anything is built.
+TYPED_SECTIONS = ("data", "model", "task", "optim", "sched")
 
 
 def instantiate_section(cfg: dict, section: str, **kwargs):
@@ -80,8 +82,12 @@ def build(cfg: dict, with_data: bool = True):
     Without data (None is returned for it), the facts of the data must be in the config already, as they are in
     a checkpoint's."""
     from dlfound.runs.settings import explain_type_error
+    from dlfound.runs.value_types import check_value_types
 
     check_inputs(cfg)
+    for section in TYPED_SECTIONS:  # the optimizer is built only when training starts: its values are checked now
+        if isinstance(cfg.get(section), dict):
+            check_value_types(section, cfg[section], filled_in=("auto",) if section == "sched" else ())
     datamodule = instantiate_section(cfg, "data") if with_data else None
     fill_facts(cfg["data"], datamodule, DATA_FACTS)
     fill_facts(cfg["model"], datamodule, MODEL_FACTS)
@@ -170,6 +176,24 @@ def load_feature_extractor(spec: str | None):
     return ClassifierFeatures(net, data["mean"] if normalize else None, data["std"] if normalize else None, shape)
 
 
+def check_accelerator(trainer_cfg: dict) -> None:
+    """A GPU asked for where torch sees none: what to use instead, and how to see why (not Lightning's bare
+    "No supported gpu backend found!")."""
+    import torch
+
+    if str(trainer_cfg.get("accelerator")) in ("gpu", "cuda") and not torch.cuda.is_available():
+        why = (
+            "this torch has no CUDA support (a CPU-only build)"
+            if torch.version.cuda is None
+            else "torch sees no CUDA GPU (none present, the driver not loaded, or CUDA_VISIBLE_DEVICES hiding it)"
+        )
+        raise ConfigError(
+            f"trainer.accelerator={trainer_cfg.get('accelerator')} needs a CUDA GPU, but {why}. Train "
+            'on the CPU with trainer=cpu, or check the GPU with `nvidia-smi` and `python -c "import '
+            'torch; print(torch.cuda.is_available(), torch.version.cuda)"`.'
+        )
+
+
 def build_trainer(cfg: dict, run_dir, extra_callbacks: list, monitor: str, mode: str):
     """Lightning's Trainer with the config's loggers (writing into run_dir) and callbacks; callbacks that watch
     a metric take the task's own unless their config names one."""
@@ -178,6 +202,7 @@ def build_trainer(cfg: dict, run_dir, extra_callbacks: list, monitor: str, mode:
 
     from dlfound.runs.checkpoint_io import AtomicCheckpointIO
     from dlfound.runs.settings import check_section
+    from dlfound.runs.value_types import check_value_types
 
     loggers = [instantiate(spec, save_dir=str(run_dir)) for spec in (cfg.get("logger") or {}).values() if spec]
     callbacks = list(extra_callbacks)
@@ -191,6 +216,8 @@ def build_trainer(cfg: dict, run_dir, extra_callbacks: list, monitor: str, mode:
         if loggers or not isinstance(callback, LearningRateMonitor):  # it has nowhere to write without a logger
             callbacks.append(callback)
     check_section("trainer", cfg["trainer"])
+    check_value_types("trainer", cfg["trainer"])
+    check_accelerator(cfg["trainer"])
     # Checkpoints are written all or nothing, stamped with dlfound's checkpoint format (runs.checkpoint_io).
     plugins = [*(cfg["trainer"].get("plugins") or []), AtomicCheckpointIO()]
     trainer_cfg = {k: v for k, v in cfg["trainer"].items() if k != "plugins"}

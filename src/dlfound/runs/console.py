@@ -18,8 +18,14 @@ err_console = Console(stderr=True)
 # "Trainer already configured with ..." notes about callbacks dlfound chose on purpose, and a note on how it counts
 # batches.
 NOISE = ("💡 Tip:", "litlogger", "litmodels", "already configured with", "to estimate number of stepping batches")
-# Deprecation notes from inside Lightning about its own use of torch: no user can act on them.
-INTERNAL_WARNINGS = (r".*isinstance\(treespec, LeafSpec\).*",)
+# Deprecation notes from inside Lightning about its own use of torch: no user can act on them. Lightning's hint
+# on every run of a machine with SLURM installed, and its note that a short epoch logs less often than
+# log_every_n_steps (dlfound logs each epoch's metrics regardless): they tell a user nothing on every run.
+INTERNAL_WARNINGS = (
+    r".*isinstance\(treespec, LeafSpec\).*",
+    r"The `srun` command is available on your system",
+    r".*smaller than the logging interval Trainer\(log_every_n_steps",
+)
 
 TREE_ORDER = ("data", "model", "task", "optim", "sched", "trainer", "callbacks", "logger", "paths")
 
@@ -71,3 +77,18 @@ def quiet_lightning() -> None:
             logger.addFilter(DropNoise())
     for message in INTERNAL_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
+    if not getattr(warnings.formatwarning, "dlfound", False):
+        warnings.formatwarning = one_line_warning(warnings.formatwarning)
+
+
+def one_line_warning(format_warning):
+    """dlfound's own warnings (a skipped class folder or out-of-distribution set) as one line that says what was
+    skipped and how to add it, without Python's file, line and source prefix."""
+
+    def formatted(message, category, filename, lineno, line=None):
+        if "/dlfound/" in filename.replace("\\", "/"):
+            return f"warning: {message}\n"
+        return format_warning(message, category, filename, lineno, line)
+
+    formatted.dlfound = True
+    return formatted

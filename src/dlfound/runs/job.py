@@ -15,8 +15,8 @@ from pathlib import Path
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from dlfound.errors import ConfigError, DlfoundError
-from dlfound.runs.results import RESULTS_FILE, objective, read_results, record_failure
+from dlfound.errors import ConfigError, DatasetUnavailableError, DlfoundError
+from dlfound.runs.results import FAILED_STATUSES, RESULTS_FILE, objective, read_results, record_failure
 
 
 def threads_per_job(hydra_cfg) -> int | None:
@@ -68,6 +68,8 @@ def run_job(cfg: DictConfig) -> float | None:
         if isinstance(err, MisconfigurationException):
             err = ConfigError(f"Lightning refused the trainer settings: {err}")
         err = disk_failure(err, run_dir, multirun) or err
+        if isinstance(err, DatasetUnavailableError):
+            err = DatasetUnavailableError(str(err) + present_instead(cfg, choices))
         message = str(err) if isinstance(err, DlfoundError) else f"{type(err).__name__}: {err}"
         rank_zero = L.fabric.utilities.rank_zero.rank_zero_only.rank == 0
         if rank_zero:
@@ -86,12 +88,23 @@ def run_job(cfg: DictConfig) -> float | None:
     return objective(results, cfg.get("objective"))
 
 
+def present_instead(cfg: DictConfig, choices: dict) -> str:
+    """When the run's own data set is missing, the sentence naming the sets whose files are in DATA instead."""
+    from dlfound.runs.datasets import files_present, suggestion
+
+    try:
+        missing = files_present(cfg.data)[0] is False
+        return suggestion(choices.get("data"), cfg.paths.data_dir) if missing else ""
+    except Exception:  # the suggestion is a courtesy: it must never replace the error it adds to
+        return ""
+
+
 def failed_jobs(sweep_dir: Path) -> list[Path]:
-    """The job folders under a sweep folder whose results.json says the job failed."""
+    """The job folders under a sweep folder whose results.json says the job failed (or never started)."""
     failed = []
     for path in sorted(Path(sweep_dir).rglob(RESULTS_FILE)):
         results = read_results(path.parent)
-        if results is None or results.get("status") == "failed":
+        if results is None or results.get("status") in FAILED_STATUSES:
             failed.append(path.parent)
     return failed
 

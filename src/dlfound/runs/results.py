@@ -3,8 +3,10 @@
 A finished run writes {"status": "done", "metrics", "monitor", "epochs", "global_step", "wall_time_s",
 "fit_time_s", "train_samples_per_s", "num_params", "world_size", "cuda_visible_devices", "resumed_from",
 "choices", "overrides", "seed", "run_dir", "finished_at", "versions"}, and with lr_find=true "lr_find":
-{"suggestion", "plot"}; a failed one {"status": "failed", "error",
-"last_checkpoint", "choices", "overrides", "run_dir", "finished_at", "versions"}. Keep these keys stable.
+{"suggestion", "plot"}; a failed one {"status": "failed", "error", "last_checkpoint", "choices", "overrides",
+"run_dir", "finished_at", "versions"}, with the status "not_started" instead of "failed" when the error came
+before training began (no logs, no checkpoint: a data set missing, a setting refused), which `dlfound report`
+hides unless asked. Keep these keys stable.
 """
 
 import json
@@ -59,12 +61,18 @@ def record_done(run_dir: Path, results: dict) -> dict:
     return results
 
 
+FAILED_STATUSES = ("failed", "not_started")
+# What a run writes once training begins: its loggers' folders, then checkpoints.
+STARTED_MARKS = ("csv", "tensorboard")
+
+
 def record_failure(run_dir: Path, error: str, overrides: list[str], choices: dict) -> None:
     last = last_checkpoint(run_dir)
+    started = last is not None or any((Path(run_dir) / mark).exists() for mark in STARTED_MARKS)
     write_json(
         Path(run_dir) / RESULTS_FILE,
         {
-            "status": "failed",
+            "status": "failed" if started else "not_started",
             "error": error,
             "last_checkpoint": str(last) if last else None,
             "choices": choices,
