@@ -1,5 +1,6 @@
 """The notebooks in docs/notebooks run in a real Jupyter kernel (nbclient + ipykernel), offline on the digits, and
-show what they promise: metrics, curves, predictions, pictures inline, a sweep's report."""
+show what they promise: metrics, curves, predictions, pictures inline, a sweep's report. (No lecture figure: the
+smallest, `perceptron`, takes minutes on a shared CPU, its runs being processes of their own.)"""
 
 import os
 import time
@@ -70,12 +71,7 @@ def test_generative_shows_a_sample_grid_inline(tmp_path):
 
 def test_sweep_reports_its_runs(tmp_path):
     cells = execute("sweep", tmp_path)
-    assert text(cells[0]).strip() == "2"
-    rows = [line.split() for line in text(cells[1]).splitlines()]
+    assert eval(text(cells[1])) == [True, True]
+    rows = [line.split() for line in text(cells[2]).splitlines()]
     assert sorted(row[0] for row in rows) == ["0.001", "0.01"] and all(row[2] == "done" for row in rows)
 
-
-def test_figure_is_drawn_inline(tmp_path):
-    cells = execute("figure", tmp_path)
-    assert eval(text(cells[0]))[0] > 300
-    assert shows_picture(cells[1])
