@@ -52,13 +52,14 @@ def _override(key: str, value: Any) -> str:
 @contextmanager
 def _in_process() -> Iterator[None]:
     """What a run changes in its process, put back afterwards: the root logger's handlers (Hydra points them at the
-    run's log file) and dlfound's environment variable; failures raise instead of exiting."""
+    run's log file) and the environment (dlfound's command, Lightning's seed variables); failures raise instead
+    of exiting."""
     from dlfound.runs.console import failures_raise
     from dlfound.runs.job_process import COMMAND_ENV
 
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    command = os.environ.get(COMMAND_ENV)
+    environment = dict(os.environ)
     os.environ[COMMAND_ENV] = "train"
     try:
         with failures_raise():
@@ -68,10 +69,8 @@ def _in_process() -> Iterator[None]:
             if handler not in handlers:
                 handler.close()
         root.handlers[:], root.level = handlers, level
-        if command is None:
-            os.environ.pop(COMMAND_ENV, None)
-        else:
-            os.environ[COMMAND_ENV] = command
+        os.environ.clear()
+        os.environ.update(environment)
 
 
 def _launch(overrides: list[str], multirun: bool) -> list[Path]:
