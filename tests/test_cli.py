@@ -224,7 +224,7 @@ def test_help_is_the_command_table():
         assert importlib.util.find_spec(f"dlfound.commands.{command.module}") is not None, name
 
 
-@pytest.mark.parametrize("name", ["eval", "sample", "restore", "generate", "predict", "compare", "guided", "ensemble",
+@pytest.mark.parametrize("name", ["list", "eval", "sample", "restore", "generate", "predict", "compare", "guided", "ensemble",
                                   "ntk-scaling", "report", "figure"])
 def test_commands_answer_help(name, capsys):
     from dlfound.cli import main
