@@ -21,7 +21,7 @@ def test_import_is_cheap_and_every_name_resolves():
         assert getattr(dlfound, name) is not None
     assert dlfound.DlfoundError is DlfoundError
     with pytest.raises(AttributeError):
-        dlfound.no_such_name
+        _ = dlfound.no_such_name
 
 
 def test_create_model_and_list_models_as_in_timm():

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
     from torch import nn
 
-__all__ = ["Run", "train", "sweep", "load", "report", "figure", "create_model", "list_models", "DlfoundError"]
+__all__ = ["DlfoundError", "Run", "create_model", "figure", "list_models", "load", "report", "sweep", "train"]
 
 
 def _override(key: str, value: Any) -> str:
@@ -216,8 +216,8 @@ class Run:
 
         from dlfound.commands.sample import OPTIONS, USAGE, render
         from dlfound.runs.build import load_generative
-        from dlfound.runs.options import parse_options, resolve_device
         from dlfound.runs.console import failures_raise
+        from dlfound.runs.options import parse_options, resolve_device
 
         options = {("class" if k == "class_" else k): v for k, v in options.items()}
         args = [_override(k, v) for k, v in {"n": n, "ckpt_path": self.checkpoint, **options}.items()]
@@ -250,8 +250,8 @@ class Run:
         from PIL import Image
 
         from dlfound.commands.restore import OPTIONS, USAGE
-        from dlfound.runs.options import parse_options
         from dlfound.runs.console import failures_raise
+        from dlfound.runs.options import parse_options
         from dlfound.runs.restoration import restore
 
         with tempfile.TemporaryDirectory() as scratch:
@@ -284,9 +284,16 @@ def report(paths: str | Path | Run | Sequence[str | Path | Run], metrics: Sequen
     """The table `dlfound report` prints, as rows: one dict per run, or per group of runs that differ only in
     seed, with the overrides that differ, each metric's mean (and ``METRIC_std`` over seeds), ``n`` (runs),
     ``status`` and ``folders``; best first by the first metric (default: the monitored metric's test value)."""
-    from dlfound.runs.records import (check_metric, default_metric, group_runs, higher_is_better, load_runs,
-                                      sort_rows, split_keys)
     from dlfound.runs.console import failures_raise
+    from dlfound.runs.records import (
+        check_metric,
+        default_metric,
+        group_runs,
+        higher_is_better,
+        load_runs,
+        sort_rows,
+        split_keys,
+    )
 
     given = [paths] if isinstance(paths, (str, Path, Run)) else list(paths)
     folders = [p.path if isinstance(p, Run) else Path(p).expanduser() for p in given]

@@ -184,11 +184,14 @@ class Task(L.LightningModule):
 def network_of_checkpoint(path, task_name: str) -> nn.Module:
     """The untrained network a dlfound checkpoint of `task_name` describes (its stored model config), for
     `Task.load_from_checkpoint`, which loads the weights into it."""
+    import pickle
+
+    from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
+    except (OSError, RuntimeError, ValueError, pickle.UnpicklingError) as err:
         raise CheckpointError(f"{path}: not a checkpoint Lightning can read safely ({type(err).__name__}); "
                               f"{FRONT_DOOR}, and says what is wrong with the file.") from None
     cfg = ckpt.get("dlfound_config") if isinstance(ckpt, dict) else None
@@ -200,6 +203,6 @@ def network_of_checkpoint(path, task_name: str) -> nn.Module:
         raise ConfigError(f"{path} was trained by {task or 'an unknown task'}, not {task_name}; {FRONT_DOOR}.")
     try:
         return instantiate(model, _convert_="all")
-    except Exception as err:
+    except InstantiationException as err:
         raise ConfigError(f"{path}: its network ({model['_target_']}) could not be rebuilt ({err}); "
                           f"{FRONT_DOOR}.") from None
