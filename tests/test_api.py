@@ -14,8 +14,10 @@ from dlfound.errors import DlfoundError
 
 
 def test_import_is_cheap_and_every_name_resolves():
-    code = "import sys, dlfound; assert 'torch' not in sys.modules and 'lightning' not in sys.modules; " \
-           "print(sorted(dlfound.__all__))"
+    code = (
+        "import sys, dlfound; assert 'torch' not in sys.modules and 'lightning' not in sys.modules; "
+        "print(sorted(dlfound.__all__))"
+    )
     assert "train" in subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
     for name in dlfound.__all__:
         assert getattr(dlfound, name) is not None

@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import REPO
 
 pytestmark = pytest.mark.slow
@@ -21,11 +22,16 @@ def execute(name: str, folder: Path) -> list[dict]:
     notebook = nbformat.read(NOTEBOOKS / f"{name}.ipynb", as_version=4)
     # The kernel inherits this environment: dlfound from this checkout, runs and data in the test's folder, one
     # thread per small-tensor run on a shared CPU.
-    os.environ.update(DLFOUND_OUTPUTS=str(folder / "outputs"), DLFOUND_DATA=str(folder / "data"), OMP_NUM_THREADS="1",
-                      PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]))
+    os.environ.update(
+        DLFOUND_OUTPUTS=str(folder / "outputs"),
+        DLFOUND_DATA=str(folder / "data"),
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")]),
+    )
     started = time.time()
-    nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
-                            resources={"metadata": {"path": str(folder)}}).execute()
+    nbclient.NotebookClient(
+        notebook, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(folder)}}
+    ).execute()
     print(f"{name}.ipynb ran in {time.time() - started:.1f} s")
     return [cell for cell in notebook.cells if cell.cell_type == "code"]
 
@@ -33,8 +39,9 @@ def execute(name: str, folder: Path) -> list[dict]:
 def text(cell) -> str:
     """What the cell showed as text: its stream output and the plain text of its result."""
     parts = [o.get("text", "") for o in cell.outputs if o.output_type == "stream" and o.name == "stdout"]
-    parts += [o["data"].get("text/plain", "") for o in cell.outputs if o.output_type in ("execute_result",
-                                                                                       "display_data")]
+    parts += [
+        o["data"].get("text/plain", "") for o in cell.outputs if o.output_type in ("execute_result", "display_data")
+    ]
     return "".join(parts)
 
 
@@ -73,4 +80,3 @@ def test_sweep_reports_its_runs(tmp_path):
     assert eval(text(cells[1])) == [True, True]
     rows = [line.split() for line in text(cells[2]).splitlines()]
     assert sorted(row[0] for row in rows) == ["0.001", "0.01"] and all(row[2] == "done" for row in rows)
-

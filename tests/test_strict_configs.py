@@ -2,11 +2,11 @@
 closest valid names; every shipped config passes the same check."""
 
 import pytest
-from test_configs import GROUPS, compose_train, options
 
 from dlfound.errors import ConfigError
 from dlfound.runs.build import build, build_trainer
 from dlfound.runs.settings import check_section
+from test_configs import GROUPS, compose_train, options
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -15,11 +15,14 @@ def digits_config(*overrides):
     return compose_train(["data=digits", "model=mlp", "trainer=cpu", *overrides])
 
 
-@pytest.mark.parametrize("override,message", [
-    ("+data.batchsize=32", "data has no setting 'batchsize'; did you mean batch_size"),
-    ("+model.hiden=[8]", "model has no setting 'hiden'; did you mean hidden"),
-    ("+task.label_smothing=0.1", "task has no setting 'label_smothing'; did you mean label_smoothing"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("+data.batchsize=32", "data has no setting 'batchsize'; did you mean batch_size"),
+        ("+model.hiden=[8]", "model has no setting 'hiden'; did you mean hidden"),
+        ("+task.label_smothing=0.1", "task has no setting 'label_smothing'; did you mean label_smoothing"),
+    ],
+)
 def test_a_typo_in_a_section_names_the_closest_setting(override, message):
     with pytest.raises(ConfigError) as err:
         build(digits_config(override))
@@ -43,11 +46,15 @@ def test_facts_models_read_from_the_data_config_are_not_typos():
     # Restoration data takes no image_size, num_classes or stem, but model configs interpolate them.
     cfg = compose_train(["model=dncnn"])
     settings = check_section("data", cfg["data"])
-    assert "stem" not in settings and "num_classes" not in settings and settings["patch_size"] == cfg["data"]["patch_size"]
+    assert (
+        "stem" not in settings and "num_classes" not in settings and settings["patch_size"] == cfg["data"]["patch_size"]
+    )
 
 
-@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS if g in ("data", "model", "task", "trainer",
-                                                                          "experiment") for o in options(g)])
+@pytest.mark.parametrize(
+    "group,option",
+    [(g, o) for g in GROUPS if g in ("data", "model", "task", "trainer", "experiment") for o in options(g)],
+)
 def test_every_shipped_config_passes_the_strict_check(group, option):
     cfg = compose_train([f"{group}={option}"])
     for section in ("data", "model", "task", "trainer"):

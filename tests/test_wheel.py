@@ -11,18 +11,21 @@ import time
 from pathlib import Path
 
 import pytest
+
 from conftest import REPO
 
 pytestmark = pytest.mark.slow
 # What a copy of the checkout needs to build the wheel; never build output, runs or environments.
-IGNORED = shutil.ignore_patterns(".git", ".venv", "outputs", "build", "dist", "*.egg-info", "__pycache__",
-                                 ".pytest_cache", ".ruff_cache")
+IGNORED = shutil.ignore_patterns(
+    ".git", ".venv", "outputs", "build", "dist", "*.egg-info", "__pycache__", ".pytest_cache", ".ruff_cache"
+)
 
 
 def git_status() -> list[str]:
     """Changed, new and ignored files (build/, *.egg-info), less the caches that running the tests writes."""
-    lines = subprocess.run(["git", "status", "--porcelain", "--ignored"], cwd=REPO, capture_output=True, text=True,
-                           check=True).stdout.splitlines()
+    lines = subprocess.run(
+        ["git", "status", "--porcelain", "--ignored"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
     return [line for line in lines if "__pycache__" not in line and ".pytest_cache" not in line]
 
 
@@ -31,8 +34,22 @@ def test_the_wheel_installs_trains_and_answers_from_an_empty_folder(tmp_path):
     before = git_status()
     source = tmp_path / "source"
     shutil.copytree(REPO, source, ignore=IGNORED)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
-                    str(tmp_path / "wheel"), str(source)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "wheel"),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+    )
     [wheel] = (tmp_path / "wheel").glob("dlfound-*.whl")
     assert git_status() == before, "building the wheel changed the source tree"
 
@@ -41,11 +58,18 @@ def test_the_wheel_installs_trains_and_answers_from_an_empty_folder(tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, capture_output=True)
     python = venv / "bin" / "python"
-    venv_site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
-                               check=True, capture_output=True, text=True).stdout.strip()
+    venv_site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     (Path(venv_site) / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "-q", str(wheel)],
+        check=True,
+        capture_output=True,
+    )
 
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -54,8 +78,9 @@ def test_the_wheel_installs_trains_and_answers_from_an_empty_folder(tmp_path):
 
     def run(*args: str) -> str:
         proc = subprocess.run(args, check=False, cwd=empty, env=env, capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, f"{' '.join(args)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n" \
-                                     f"{proc.stderr[-3000:]}"
+        assert proc.returncode == 0, (
+            f"{' '.join(args)} exited {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+        )
         return proc.stdout
 
     where = run(str(python), "-c", "import dlfound; print(dlfound.__file__)")

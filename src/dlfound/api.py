@@ -110,8 +110,9 @@ def train(*overrides: str, **settings: Any) -> Run:
     """
     args = [*overrides, *(_override(k, v) for k, v in settings.items())]
     if any(a in ("-m", "--multirun") for a in args):
-        raise DlfoundError("dlfound.train runs one job; for a sweep call dlfound.sweep with the same overrides "
-                           "(without -m).")
+        raise DlfoundError(
+            "dlfound.train runs one job; for a sweep call dlfound.sweep with the same overrides (without -m)."
+        )
     [folder] = _launch(args, multirun=False)
     return Run(folder)
 
@@ -172,8 +173,10 @@ class Run:
 
         found = self._checkpoint or best_checkpoint(self.path) or last_checkpoint(self.path)
         if not found:
-            raise CheckpointError(f"{self.path} holds no checkpoint (checkpoints/best-*.ckpt or last.ckpt): the run "
-                                  "stopped before its first validation, or its files were moved.")
+            raise CheckpointError(
+                f"{self.path} holds no checkpoint (checkpoints/best-*.ckpt or last.ckpt): the run "
+                "stopped before its first validation, or its files were moved."
+            )
         return Path(found)
 
     def curves(self, x: str = "epoch") -> dict[str, dict[int, float]]:
@@ -229,8 +232,15 @@ class Run:
             drawn, samples = render(task, datamodule, parsed)
         return Image.fromarray(drawn) if picture else samples
 
-    def generate(self, prompt: str = "\n", length: int = 500, temperature: float = 1.0, top_k: int | None = None,
-                 seed: int = 0, device: str = "cpu") -> str:
+    def generate(
+        self,
+        prompt: str = "\n",
+        length: int = 500,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        seed: int = 0,
+        device: str = "cpu",
+    ) -> str:
         """Text from a language model, continuing `prompt` by `length` characters (as `dlfound generate`)."""
         import torch
 
@@ -272,11 +282,15 @@ def load(path: str | Path) -> Run:
         folder = path.parent.parent if path.parent.name == "checkpoints" else path.parent
         return Run(folder, checkpoint=path)
     if not path.is_dir():
-        raise DlfoundError(f"{path}: no such run folder or checkpoint. Give a run's folder (e.g. "
-                           "outputs/train/runs/<name>) or one of its checkpoints/*.ckpt.")
+        raise DlfoundError(
+            f"{path}: no such run folder or checkpoint. Give a run's folder (e.g. "
+            "outputs/train/runs/<name>) or one of its checkpoints/*.ckpt."
+        )
     if not ((path / "results.json").is_file() or (path / ".hydra").is_dir()):
-        raise DlfoundError(f"{path} is not a run folder (it holds neither results.json nor .hydra/); a sweep's "
-                           "jobs are its numbered sub-folders, and dlfound.report reads a whole sweep.")
+        raise DlfoundError(
+            f"{path} is not a run folder (it holds neither results.json nor .hydra/); a sweep's "
+            "jobs are its numbered sub-folders, and dlfound.report reads a whole sweep."
+        )
     return Run(path)
 
 

@@ -49,13 +49,24 @@ compares only with FIDs on the same checkpoint, never with published Inception F
 from dlfound.errors import ConfigError, DlfoundError
 from dlfound.runs.options import Option, parse_options, print_help_if_asked
 
-USAGE = ("dlfound compare features=CLASSIFIER.ckpt [n=10000] [n2d=2500] [sampler=NAME] [steps=K] "
-         "[checkpoint=best|last] [device=auto] [seed=0] [temperature=1.0] [floor=true] [markdown=PATH] "
-         "RUN_OR_CKPT[@SAMPLER[:STEPS]] ...")
-OPTIONS = {"features": Option(None), "n": Option(10000, int, minimum=2), "n2d": Option(2500, int, minimum=2),
-           "sampler": Option(None), "steps": Option(None, int, minimum=1), "checkpoint": Option("best"),
-           "device": Option("auto"), "seed": Option(0, int), "temperature": Option(1.0, float, above=0),
-           "floor": Option(True, bool), "markdown": Option(None)}
+USAGE = (
+    "dlfound compare features=CLASSIFIER.ckpt [n=10000] [n2d=2500] [sampler=NAME] [steps=K] "
+    "[checkpoint=best|last] [device=auto] [seed=0] [temperature=1.0] [floor=true] [markdown=PATH] "
+    "RUN_OR_CKPT[@SAMPLER[:STEPS]] ..."
+)
+OPTIONS = {
+    "features": Option(None),
+    "n": Option(10000, int, minimum=2),
+    "n2d": Option(2500, int, minimum=2),
+    "sampler": Option(None),
+    "steps": Option(None, int, minimum=1),
+    "checkpoint": Option("best"),
+    "device": Option("auto"),
+    "seed": Option(0, int),
+    "temperature": Option(1.0, float, above=0),
+    "floor": Option(True, bool),
+    "markdown": Option(None),
+}
 
 
 def main(argv: list[str]) -> None:
@@ -83,8 +94,9 @@ def main(argv: list[str]) -> None:
         for title, caption, header, cells in tables(rows, options, device):
             table = Table(title=f"{title}: {caption}", title_justify="left")
             for column in header:
-                table.add_column(column, justify="left" if column in ("model", "family", "data", "sampler")
-                                 else "right")
+                table.add_column(
+                    column, justify="left" if column in ("model", "family", "data", "sampler") else "right"
+                )
             for line in cells:
                 table.add_row(*line)
             console.print(table)

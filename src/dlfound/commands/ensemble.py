@@ -19,10 +19,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="dlfound ensemble",
         description="Average the softmax of a sweep's classifiers (a deep ensemble, Lakshminarayanan et al. 2017) "
-                    "and compare it with its members: error, NLL, ECE, Brier, OOD AUROC.",
-        epilog="example: dlfound train experiment=mnist_ensemble, then dlfound ensemble outputs/train/multiruns/<time>")
-    parser.add_argument("sweep", type=Path, metavar="SWEEP",
-                        help="a folder holding finished runs of one classifier (a seed sweep's folder)")
+        "and compare it with its members: error, NLL, ECE, Brier, OOD AUROC.",
+        epilog="example: dlfound train experiment=mnist_ensemble, then dlfound ensemble outputs/train/multiruns/<time>",
+    )
+    parser.add_argument(
+        "sweep",
+        type=Path,
+        metavar="SWEEP",
+        help="a folder holding finished runs of one classifier (a seed sweep's folder)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda or auto")
     return parser.parse_args(argv)
 
@@ -31,8 +36,10 @@ def main(argv: list[str]) -> None:
     args = parse_args(argv)
     try:
         if not args.sweep.is_dir():
-            raise DlfoundError(f"{args.sweep} is not a folder. Give the folder of a seed sweep of one classifier, "
-                               "e.g. outputs/train/multiruns/<time> after `dlfound train experiment=mnist_ensemble`")
+            raise DlfoundError(
+                f"{args.sweep} is not a folder. Give the folder of a seed sweep of one classifier, "
+                "e.g. outputs/train/multiruns/<time> after `dlfound train experiment=mnist_ensemble`"
+            )
         from dlfound.runs.ensemble import evaluate
         from dlfound.runs.options import resolve_device
 
@@ -57,9 +64,15 @@ def main(argv: list[str]) -> None:
         table.add_row(name, *(f"{metrics[c]:.4f}" for c in columns))
     console.print(table)
     write_text(args.sweep / "ensemble.json", json.dumps(report, indent=2))
-    write_picture(reliability_diagram(probs, y, title=f"ensemble of {report['size']}"),
-                  args.sweep / "ensemble_reliability.png")
-    write_picture(entropy_histogram(probs, ood, title=f"ensemble of {report['size']}: predictive entropy"),
-                  args.sweep / "ensemble_entropy.png")
-    console.print(f"wrote {args.sweep / 'ensemble.json'}, ensemble_reliability.png, ensemble_entropy.png",
-                  highlight=False, soft_wrap=True)
+    write_picture(
+        reliability_diagram(probs, y, title=f"ensemble of {report['size']}"), args.sweep / "ensemble_reliability.png"
+    )
+    write_picture(
+        entropy_histogram(probs, ood, title=f"ensemble of {report['size']}: predictive entropy"),
+        args.sweep / "ensemble_entropy.png",
+    )
+    console.print(
+        f"wrote {args.sweep / 'ensemble.json'}, ensemble_reliability.png, ensemble_entropy.png",
+        highlight=False,
+        soft_wrap=True,
+    )

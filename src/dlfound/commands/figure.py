@@ -15,30 +15,42 @@ import time
 from pathlib import Path
 
 from dlfound.runs.console import console, err_console, fail
-from dlfound.runs.figures import (check_data, collect_lines, figure_names, figures_dir, folder_of, load_spec,
-                                  run_sweeps, sweeps, write_sidecar)
+from dlfound.runs.figures import (
+    check_data,
+    collect_lines,
+    figure_names,
+    figures_dir,
+    folder_of,
+    load_spec,
+    run_sweeps,
+    sweeps,
+    write_sidecar,
+)
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="dlfound figure",
         description="Run a lecture's figure (its sweeps, reusing finished runs) and draw it into one PNG with a "
-                    "sidecar of the commands that made it. Without NAME: the list of figures.",
+        "sidecar of the commands that made it. Without NAME: the list of figures.",
         epilog="example: dlfound figure vanishing;  dlfound figure degradation data=cifar10_jpeg --budget paper "
-               "trainer=gpu")
+        "trainer=gpu",
+    )
     parser.add_argument("name", nargs="?", help="the figure (dlfound figure lists them)")
     parser.add_argument("overrides", nargs="*", metavar="OVERRIDE", help="added to every run, e.g. trainer=gpu")
-    parser.add_argument("--budget", default="cpu", help="the figure's budget: cpu (default), long or paper, where it "
-                                                         "has one (dlfound figure lists them)")
+    parser.add_argument(
+        "--budget",
+        default="cpu",
+        help="the figure's budget: cpu (default), long or paper, where it has one (dlfound figure lists them)",
+    )
     parser.add_argument("--redraw", action="store_true", help="draw from the runs already there; train nothing")
     parser.add_argument("--out", type=Path, metavar="FILE", help="also copy the PNG here")
     return parser.parse_intermixed_args(argv)  # overrides may come before and after --budget
 
 
 def list_figures() -> None:
-    from rich.table import Table
-
     import yaml
+    from rich.table import Table
 
     table = Table(title="dlfound figure NAME", title_style="bold")
     for column in ("figure", "shows", "budgets"):
@@ -55,8 +67,10 @@ def main(argv: list[str]) -> None:
         list_figures()
         return
     if "=" in args.name:
-        fail(f"{args.name!r} is an override, not a figure: give the figure's name first, e.g. dlfound figure "
-             f"vanishing {args.name}. The figures are: {', '.join(figure_names())}.")
+        fail(
+            f"{args.name!r} is an override, not a figure: give the figure's name first, e.g. dlfound figure "
+            f"vanishing {args.name}. The figures are: {', '.join(figure_names())}."
+        )
     started = time.time()
     spec = {"name": args.name, **load_spec(args.name)}
     jobs = sweeps(spec, args.budget, args.overrides)
@@ -70,8 +84,10 @@ def main(argv: list[str]) -> None:
 
     lines = collect_lines(jobs, root)
     if not lines:
-        fail(f"figure {args.name}: no finished run under {root} to draw"
-             + (" (--redraw trains nothing: run it without --redraw first)." if args.redraw else "."))
+        fail(
+            f"figure {args.name}: no finished run under {root} to draw"
+            + (" (--redraw trains nothing: run it without --redraw first)." if args.redraw else ".")
+        )
     png = root / f"{args.name}.png"
     numbers = draw_figure(spec["panels"], lines, spec["title"], png)
     write_sidecar(png.with_suffix(".md"), spec, args.budget, jobs, root, numbers, time.time() - started)
@@ -82,5 +98,8 @@ def main(argv: list[str]) -> None:
         console.print(f"wrote {args.out}", highlight=False)
     if failed:
         err_console.print(f"[red]{len(failed)} line(s) of the figure had failed runs: {', '.join(failed)}[/]")
-        fail(f"figure {args.name} is drawn without the failed runs of: {', '.join(failed)}. Each failure is recorded "
-             f"in its run's results.json under {root}; `dlfound report {root}` shows them.", code=1)
+        fail(
+            f"figure {args.name} is drawn without the failed runs of: {', '.join(failed)}. Each failure is recorded "
+            f"in its run's results.json under {root}; `dlfound report {root}` shows them.",
+            code=1,
+        )

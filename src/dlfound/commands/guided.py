@@ -21,11 +21,20 @@ for reference. Options (key=value):
 from dlfound.errors import ConfigError, DlfoundError
 from dlfound.runs.options import Option, parse_options, print_help_if_asked
 
-USAGE = ("dlfound guided ckpt_path=PATH classifier=PATH [n=1000] [guidance=W1,W2,...] [sampler=NAME] [steps=K] "
-         "[seed=0] [device=auto]")
-OPTIONS = {"ckpt_path": Option(required=True), "classifier": Option(required=True), "n": Option(1000, int, minimum=1),
-           "guidance": Option(None), "sampler": Option(None), "steps": Option(None, int, minimum=1),
-           "seed": Option(0, int), "device": Option("auto")}
+USAGE = (
+    "dlfound guided ckpt_path=PATH classifier=PATH [n=1000] [guidance=W1,W2,...] [sampler=NAME] [steps=K] "
+    "[seed=0] [device=auto]"
+)
+OPTIONS = {
+    "ckpt_path": Option(required=True),
+    "classifier": Option(required=True),
+    "n": Option(1000, int, minimum=1),
+    "guidance": Option(None),
+    "sampler": Option(None),
+    "steps": Option(None, int, minimum=1),
+    "seed": Option(0, int),
+    "device": Option("auto"),
+}
 
 
 def guidance_scales(text: str | None) -> list[float | None]:
@@ -54,11 +63,22 @@ def main(argv: list[str]) -> None:
         device = resolve_device(options["device"])
         task, datamodule = load_generative(options["ckpt_path"], device)
         if not task.num_classes:
-            raise ConfigError(f"{options['ckpt_path']} holds an unconditional model: there is no requested class to "
-                              "check. Give a conditional one (model=cvae, cgan, model.conditional=true)")
+            raise ConfigError(
+                f"{options['ckpt_path']} holds an unconditional model: there is no requested class to "
+                "check. Give a conditional one (model=cvae, cgan, model.conditional=true)"
+            )
         classifier = load_feature_extractor(options["classifier"]).to(device)
-        for shares in requested_class_shares(task, datamodule, classifier, options["n"], scales, options["sampler"],
-                                             options["steps"], options["seed"], device):
+        for shares in requested_class_shares(
+            task,
+            datamodule,
+            classifier,
+            options["n"],
+            scales,
+            options["sampler"],
+            options["steps"],
+            options["seed"],
+            device,
+        ):
             print(json.dumps({"samples": options["ckpt_path"], **shares}), flush=True)
     except DlfoundError as err:
         fail(f"{str(err).rstrip('. ')}.")

@@ -27,14 +27,27 @@ from dlfound.runs.options import Option, parse_options, print_help_if_asked
 
 USAGE = "dlfound restore ckpt_path=RUN/checkpoints/best-*.ckpt input=IMAGE output=OUT.png [task=...] [...]"
 OPTIONS = {
-    "ckpt_path": Option(required=True), "input": Option(required=True), "output": Option(required=True),
-    "reference": Option(), "degraded_output": Option(), "task": Option(), "sigma": Option(None, float, minimum=0),
-    "scale": Option(None, int, minimum=2), "upscale": Option(None, int, minimum=2),
-    "blur_size": Option(None, int, minimum=1), "blur_sigma": Option(None, float, above=0),
-    "mask_ratio": Option(None, float, minimum=0), "mask": Option(), "degrade": Option(True, bool),
-    "seed": Option(0, int), "device": Option("auto"), "pnp_method": Option("hqs"),
-    "pnp_iters": Option(None, int, minimum=1), "pnp_sigma_start": Option(None, float, above=0),
-    "pnp_sigma_end": Option(None, float, above=0), "pnp_lambda": Option(None, float, above=0),
+    "ckpt_path": Option(required=True),
+    "input": Option(required=True),
+    "output": Option(required=True),
+    "reference": Option(),
+    "degraded_output": Option(),
+    "task": Option(),
+    "sigma": Option(None, float, minimum=0),
+    "scale": Option(None, int, minimum=2),
+    "upscale": Option(None, int, minimum=2),
+    "blur_size": Option(None, int, minimum=1),
+    "blur_sigma": Option(None, float, above=0),
+    "mask_ratio": Option(None, float, minimum=0),
+    "mask": Option(),
+    "degrade": Option(True, bool),
+    "seed": Option(0, int),
+    "device": Option("auto"),
+    "pnp_method": Option("hqs"),
+    "pnp_iters": Option(None, int, minimum=1),
+    "pnp_sigma_start": Option(None, float, above=0),
+    "pnp_sigma_end": Option(None, float, above=0),
+    "pnp_lambda": Option(None, float, above=0),
 }
 
 
@@ -59,8 +72,12 @@ def main(args: list[str]) -> None:
         if key in info:
             table.add_row(key, str(info[key]))
     table.add_row("output size (H x W)", " x ".join(map(str, info["size"])))
-    for key, label in (("psnr_input", "PSNR degraded (dB)"), ("psnr", "PSNR restored (dB)"),
-                       ("ssim_input", "SSIM degraded"), ("ssim", "SSIM restored")):
+    for key, label in (
+        ("psnr_input", "PSNR degraded (dB)"),
+        ("psnr", "PSNR restored (dB)"),
+        ("ssim_input", "SSIM degraded"),
+        ("ssim", "SSIM restored"),
+    ):
         if key in info:
             table.add_row(label, f"{info[key]:.4f}" if "ssim" in key else f"{info[key]:.2f}")
     console.print(table)

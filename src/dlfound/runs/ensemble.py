@@ -47,13 +47,16 @@ def evaluate(sweep_dir: Path, device: str = "cpu") -> dict:
 
     runs = member_runs(sweep_dir)
     if len(runs) < 2:
-        raise ConfigError(f"{sweep_dir} holds {len(runs)} finished run(s) with a best checkpoint; an ensemble needs at "
-                          "least two. Train them with `dlfound train experiment=mnist_ensemble` (or `dlfound train -m "
-                          "seed=0,1,2,3,4 ...`) and give the sweep's folder")
+        raise ConfigError(
+            f"{sweep_dir} holds {len(runs)} finished run(s) with a best checkpoint; an ensemble needs at "
+            "least two. Train them with `dlfound train experiment=mnist_ensemble` (or `dlfound train -m "
+            "seed=0,1,2,3,4 ...`) and give the sweep's folder"
+        )
     datamodule, members, test, ood = None, [], [], []
     for run, ckpt in runs:
-        dm, task, _ = load_trained(ckpt, "ClassificationTask", "an ensemble averages classifiers trained with "
-                                   "task=classification")
+        dm, task, _ = load_trained(
+            ckpt, "ClassificationTask", "an ensemble averages classifiers trained with task=classification"
+        )
         task.to(device).eval()
         if datamodule is None:  # the members share their data: one copy serves them all
             datamodule = dm
@@ -68,5 +71,10 @@ def evaluate(sweep_dir: Path, device: str = "cpu") -> dict:
     ensemble_probs = torch.stack(test).mean(0)
     ensemble_ood = torch.stack(ood).mean(0) if ood[0] is not None else None
     ensemble = calibration_metrics(ensemble_probs, y, ensemble_ood)
-    return {"members": members, "member_mean": mean, "ensemble": ensemble, "size": len(members),
-            "_pictures": (ensemble_probs, y, ensemble_ood)}
+    return {
+        "members": members,
+        "member_mean": mean,
+        "ensemble": ensemble,
+        "size": len(members),
+        "_pictures": (ensemble_probs, y, ensemble_ood),
+    }

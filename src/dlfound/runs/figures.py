@@ -37,8 +37,10 @@ def load_spec(name: str) -> dict:
 
     path = figures_dir() / f"{name}.yaml"
     if not path.is_file():
-        fail(f"unknown figure {name!r}. The figures are: {', '.join(figure_names())}. `dlfound figure` lists them "
-             "with what each shows.")
+        fail(
+            f"unknown figure {name!r}. The figures are: {', '.join(figure_names())}. `dlfound figure` lists them "
+            "with what each shows."
+        )
     return yaml.safe_load(path.read_text())
 
 
@@ -63,28 +65,32 @@ def sweeps(spec: dict, budget: str, extra: list[str]) -> dict[str, list[str]]:
 
 def first_job(overrides: list[str]) -> list[str]:
     """The first job of a sweep: `key=a,b,c` becomes `key=a` (lists in brackets are values, not sweeps)."""
-    return [o.split("=", 1)[0] + "=" + o.split("=", 1)[1].split(",")[0]
-            if "=" in o and "," in o and "[" not in o else o for o in overrides]
+    return [
+        o.split("=", 1)[0] + "=" + o.split("=", 1)[1].split(",")[0] if "=" in o and "," in o and "[" not in o else o
+        for o in overrides
+    ]
 
 
 def check_data(name: str, jobs: dict[str, list[str]]) -> None:
     """Every data set the runs read is there (or can be downloaded): one paragraph naming it, before any run."""
     import json
 
+    from omegaconf import OmegaConf
+
     from dlfound.errors import DlfoundError
     from dlfound.runs.build import compose, instantiate_section
-    from omegaconf import OmegaConf
 
     seen = set()
     for label, overrides in jobs.items():
         try:
             cfg = OmegaConf.to_container(compose(first_job(overrides)), resolve=True)
         except Exception as err:  # Hydra's composition errors: an unknown key or option among the overrides
-            fail(f"figure {name}, line {label!r}: its runs' config does not compose ({type(err).__name__}: "
-                 f"{str(err).strip()}). Check the overrides given after the figure's name.")
+            fail(
+                f"figure {name}, line {label!r}: its runs' config does not compose ({type(err).__name__}: "
+                f"{str(err).strip()}). Check the overrides given after the figure's name."
+            )
         # Where the files come from, not how they are augmented: each set is looked for once.
-        key = json.dumps({k: cfg["data"].get(k) for k in ("_target_", "name", "root", "data_dir", "path")},
-                         default=str)
+        key = json.dumps({k: cfg["data"].get(k) for k in ("_target_", "name", "root", "data_dir", "path")}, default=str)
         if key in seen:
             continue
         seen.add(key)
@@ -126,15 +132,38 @@ def collect_lines(jobs: dict[str, list[str]], root: Path) -> list:
     return lines
 
 
-def write_sidecar(path: Path, spec: dict, budget: str, jobs: dict[str, list[str]], root: Path,
-                  numbers: list[dict[str, float]], seconds: float) -> None:
-    text = [f"# {spec['name']}: {spec['title']}", "", spec.get("shows", "").strip(), "",
-            f"Source: {spec.get('paper', '-')}. Budget: `{budget}`. Drawn {time.strftime('%Y-%m-%d %H:%M')}; "
-            f"this call took {seconds:.0f} s.", "", "Commands (finished runs are reused: resume=auto):", "", "```"]
+def write_sidecar(
+    path: Path,
+    spec: dict,
+    budget: str,
+    jobs: dict[str, list[str]],
+    root: Path,
+    numbers: list[dict[str, float]],
+    seconds: float,
+) -> None:
+    text = [
+        f"# {spec['name']}: {spec['title']}",
+        "",
+        spec.get("shows", "").strip(),
+        "",
+        f"Source: {spec.get('paper', '-')}. Budget: `{budget}`. Drawn {time.strftime('%Y-%m-%d %H:%M')}; "
+        f"this call took {seconds:.0f} s.",
+        "",
+        "Commands (finished runs are reused: resume=auto):",
+        "",
+        "```",
+    ]
     text += [shlex.join(train_command(overrides, root / slug(label))) for label, overrides in jobs.items()]
-    text += ["```", "", "What each panel shows per line (a curve's last value; a layer statistic's first-to-last "
-             "layer ratio; the final 15th-85th percentile spread; a sweep's log-log slope; an image's metric):", ""]
+    text += [
+        "```",
+        "",
+        "What each panel shows per line (a curve's last value; a layer statistic's first-to-last "
+        "layer ratio; the final 15th-85th percentile spread; a sweep's log-log slope; an image's metric):",
+        "",
+    ]
     for panel, found in zip(spec["panels"], numbers):
-        text.append(f"- {panel.get('title', panel['kind'])}: "
-                    + ("; ".join(f"{label} {value:.4g}" for label, value in found.items()) or "no data"))
+        text.append(
+            f"- {panel.get('title', panel['kind'])}: "
+            + ("; ".join(f"{label} {value:.4g}" for label, value in found.items()) or "no data")
+        )
     path.write_text("\n".join(text) + "\n")

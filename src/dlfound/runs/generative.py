@@ -21,13 +21,16 @@ from dlfound.runs.results import read_results
 
 CHUNK = 500
 NONE = "–"
-LENET_HINT = ("make one with `dlfound train experiment=mnist_lenet5 trainer.max_epochs=2` and pass "
-              "features=RUN/checkpoints/best-*.ckpt (or features=pixels for distances on raw pixels)")
+LENET_HINT = (
+    "make one with `dlfound train experiment=mnist_lenet5 trainer.max_epochs=2` and pass "
+    "features=RUN/checkpoints/best-*.ckpt (or features=pixels for distances on raw pixels)"
+)
 
 
 @dataclass
 class Entry:
     """One row to measure: a checkpoint, its run folder (if any), and the sampler asked for."""
+
     arg: str
     ckpt: Path
     run_dir: Path | None
@@ -58,8 +61,9 @@ def split_sampler(arg: str) -> tuple[str, str | None, int | None]:
     path, _, spec = arg.rpartition("@")
     name, _, steps = spec.partition(":")
     if not name or (steps and not steps.isdigit()) or steps == "0":
-        raise ConfigError(f"{arg!r}: after '@' give a sampler and optionally its steps, e.g. RUN@ddim:50 or "
-                          "RUN@annealed")
+        raise ConfigError(
+            f"{arg!r}: after '@' give a sampler and optionally its steps, e.g. RUN@ddim:50 or RUN@annealed"
+        )
     return path, name, int(steps) if steps else None
 
 
@@ -78,9 +82,11 @@ def pick_checkpoint(run_dir: Path, which: str) -> Path:
     if last.is_file():
         return last
     have = ", ".join(p.name for p in sorted(folder.glob("*.ckpt"))) if folder.is_dir() else ""
-    raise ConfigError(f"run folder {run_dir} has no {'checkpoint' if which == 'best' else 'checkpoints/last.ckpt'}"
-                      f"{f' (it has {have}; try checkpoint=best)' if have else ''}; runs with debug=fast keep "
-                      "none. Give a run trained without debug=fast, or a checkpoint file")
+    raise ConfigError(
+        f"run folder {run_dir} has no {'checkpoint' if which == 'best' else 'checkpoints/last.ckpt'}"
+        f"{f' (it has {have}; try checkpoint=best)' if have else ''}; runs with debug=fast keep "
+        "none. Give a run trained without debug=fast, or a checkpoint file"
+    )
 
 
 def resolve(arg: str, which: str, sampler: str | None, steps: int | None) -> Entry:
@@ -89,9 +95,11 @@ def resolve(arg: str, which: str, sampler: str | None, steps: int | None) -> Ent
     if path.is_dir():
         results = read_results(path)
         if results is None and not (path / "checkpoints").is_dir():
-            raise ConfigError(f"{arg} is a folder but not a dlfound run folder (no results.json, no checkpoints/). "
-                              "Give run folders of `dlfound train` (they hold results.json and checkpoints/) or "
-                              "checkpoint files (RUN/checkpoints/last.ckpt)")
+            raise ConfigError(
+                f"{arg} is a folder but not a dlfound run folder (no results.json, no checkpoints/). "
+                "Give run folders of `dlfound train` (they hold results.json and checkpoints/) or "
+                "checkpoint files (RUN/checkpoints/last.ckpt)"
+            )
         ckpt, run_dir = pick_checkpoint(path, which), path
     elif path.is_file():
         ckpt = path
@@ -100,8 +108,10 @@ def resolve(arg: str, which: str, sampler: str | None, steps: int | None) -> Ent
         if results is None:
             run_dir = None
     else:
-        raise ConfigError(f"{arg} is neither a checkpoint nor a run folder: no such file or folder. Give run folders "
-                          "of `dlfound train` (outputs/train/runs/...) or checkpoint files (RUN/checkpoints/last.ckpt)")
+        raise ConfigError(
+            f"{arg} is neither a checkpoint nor a run folder: no such file or folder. Give run folders "
+            "of `dlfound train` (outputs/train/runs/...) or checkpoint files (RUN/checkpoints/last.ckpt)"
+        )
     if own_sampler:
         return Entry(arg, ckpt, run_dir, results, own_sampler, own_steps, own_sampler=True)
     return Entry(arg, ckpt, run_dir, results, sampler, steps)
@@ -126,8 +136,10 @@ def check_generative(entry: Entry) -> None:
     cls = task_class(target)
     if cls is None or not issubclass(cls, GenerativeTask):
         what = cls.__name__ if cls is not None else (target or "no task")
-        raise ConfigError(f"{entry.arg}: {entry.ckpt} holds a {what}, not a generative model; this table compares "
-                          "VAEs, flows, GANs, diffusion and score models. Drop it from the list")
+        raise ConfigError(
+            f"{entry.arg}: {entry.ckpt} holds a {what}, not a generative model; this table compares "
+            "VAEs, flows, GANs, diffusion and score models. Drop it from the list"
+        )
     entry.config = config
 
 
@@ -141,8 +153,11 @@ def describe(entry: Entry, task) -> dict:
     cfg = entry.config
     model = choices.get("model") or short_name(cfg.get("model", {}).get("_target_", ""))
     family = choices.get("task") or type(task).__name__.removesuffix("Task").lower()
-    data = choices.get("data") or cfg.get("data", {}).get("name") or \
-        short_name(cfg.get("data", {}).get("_target_", "")).removesuffix("DataModule").lower()
+    data = (
+        choices.get("data")
+        or cfg.get("data", {}).get("name")
+        or short_name(cfg.get("data", {}).get("_target_", "")).removesuffix("DataModule").lower()
+    )
     name = choices.get("experiment") or model
     return {"model": name, "family": family, "data": data}
 
@@ -170,8 +185,11 @@ def draw(task, n: int, device: str, seed: int, label: str, temperature: float = 
     takes_labels = task.num_classes and not hasattr(task, "steps_per_level")  # score models are unconditional
     with torch.no_grad():
         if device.startswith("cuda"):
-            task.sample(2, y=torch.arange(2, device=device) % task.num_classes if takes_labels else None,
-                        **({"steps": 1} if stepwise else {}))
+            task.sample(
+                2,
+                y=torch.arange(2, device=device) % task.num_classes if takes_labels else None,
+                **({"steps": 1} if stepwise else {}),
+            )
         torch.manual_seed(seed)
         chunks, made, seconds = [], 0, 0.0
         with Progress(console=err_console, transient=True) as progress:
@@ -196,10 +214,20 @@ def as_unit_images(x: torch.Tensor) -> torch.Tensor:
 
 def data_key(config: dict) -> str:
     """Which data set a model was trained on, for sharing the real samples between rows."""
-    skip = {"batch_size", "eval_batch_size", "num_workers", "pin_memory", "persistent_workers", "data_dir",
-            "download", "augment", "val_size"}
-    return json.dumps({k: v for k, v in (config.get("data") or {}).items() if k not in skip}, sort_keys=True,
-                      default=str)
+    skip = {
+        "batch_size",
+        "eval_batch_size",
+        "num_workers",
+        "pin_memory",
+        "persistent_workers",
+        "data_dir",
+        "download",
+        "augment",
+        "val_size",
+    }
+    return json.dumps(
+        {k: v for k, v in (config.get("data") or {}).items() if k not in skip}, sort_keys=True, default=str
+    )
 
 
 # -- measurements ----------------------------------------------------------------------------------------------
@@ -216,8 +244,7 @@ class Real:
         if key not in self.cache:
             test_x, _ = datamodule.load(train=False)
             real = as_unit_images(test_x[:n])
-            self.cache[key] = {"features": features_of(self.extractor, real), "n": len(real),
-                               "datamodule": datamodule}
+            self.cache[key] = {"features": features_of(self.extractor, real), "n": len(real), "datamodule": datamodule}
         return self.cache[key]
 
     def points(self, key: str, datamodule, n: int) -> dict:
@@ -243,8 +270,9 @@ def point_scores(datamodule, real: torch.Tensor, fake: torch.Tensor) -> dict:
     if not finite.all():
         return {"mmd": None, "finite_fraction": float(finite.float().mean())}
     centers = getattr(datamodule, "mode_centers", None)
-    scores = score_points(real, fake, centers, getattr(datamodule, "mode_std", None),
-                          getattr(datamodule, "mode_weights", None))
+    scores = score_points(
+        real, fake, centers, getattr(datamodule, "mode_std", None), getattr(datamodule, "mode_weights", None)
+    )
     if centers is not None:
         scores["modes"] = len(centers)
     return scores
@@ -256,11 +284,14 @@ def measure(entry: Entry, options: dict, device: str, real: Real) -> dict:
         try:
             task.set_sampler(entry.sampler, entry.steps)
         except ConfigError as err:
-            raise ConfigError(f"{entry.arg}: {err}. Give this model its own sampler with {entry.arg}@SAMPLER[:STEPS]"
-                              ) from None
+            raise ConfigError(
+                f"{entry.arg}: {err}. Give this model its own sampler with {entry.arg}@SAMPLER[:STEPS]"
+            ) from None
     elif entry.own_sampler:
-        raise ConfigError(f"{entry.arg}: @SAMPLER applies to diffusion and score models; this checkpoint holds a "
-                          f"{type(task).__name__}")
+        raise ConfigError(
+            f"{entry.arg}: @SAMPLER applies to diffusion and score models; this checkpoint holds a "
+            f"{type(task).__name__}"
+        )
     row = {"kind": None, **describe(entry, task)}
     row["sampler"], row["network_evals"] = sampler_label(task)
     row["params"] = sum(p.numel() for p in task.net.parameters())
@@ -272,28 +303,36 @@ def measure(entry: Entry, options: dict, device: str, real: Real) -> dict:
     row["epochs"] = results.get("epochs")
     row["train_time_s"] = results.get("fit_time_s", results.get("wall_time_s"))
     row["wall_time_s"] = results.get("wall_time_s")
-    row["trainer"] = ((results.get("choices") or {}).get("trainer"))
+    row["trainer"] = (results.get("choices") or {}).get("trainer")
     key = data_key(entry.config)
     label = f"{row['model']} ({row['sampler']})"
     if task.is_image:
         if real.extractor is None:
-            raise ConfigError(f"{entry.arg} is an image model, and FID and KID need a classifier's features: "
-                              f"{LENET_HINT}")
+            raise ConfigError(
+                f"{entry.arg} is an image model, and FID and KID need a classifier's features: {LENET_HINT}"
+            )
         reference = real.images(key, datamodule, options["n"])
         fake, seconds = draw(task, options["n"], device, options["seed"], label, options["temperature"])
-        row.update(kind="images", n=len(fake), n_real=reference["n"], features=options["features"],
-                   bits_per_dim=metrics.get("test/bpd"), **image_scores(real.extractor, reference, fake))
+        row.update(
+            kind="images",
+            n=len(fake),
+            n_real=reference["n"],
+            features=options["features"],
+            bits_per_dim=metrics.get("test/bpd"),
+            **image_scores(real.extractor, reference, fake),
+        )
     elif task.data_shape == (2,):
         reference = real.points(key, datamodule, options["n2d"])
         fake, seconds = draw(task, options["n2d"], device, options["seed"], label, options["temperature"])
-        row.update(kind="2d", n=len(fake), n_real=reference["n"],
-                   **point_scores(datamodule, reference["points"], fake))
+        row.update(kind="2d", n=len(fake), n_real=reference["n"], **point_scores(datamodule, reference["points"], fake))
     else:
-        raise ConfigError(f"{entry.arg}: this table scores images and 2-D points; the model's samples have shape "
-                          f"{task.data_shape}")
+        raise ConfigError(
+            f"{entry.arg}: this table scores images and 2-D points; the model's samples have shape {task.data_shape}"
+        )
     row["sample_s_per_1k"] = seconds / len(fake) * 1000
-    row.update(device=device, checkpoint=str(entry.ckpt), run_dir=str(entry.run_dir) if entry.run_dir else None,
-               data_key=key)
+    row.update(
+        device=device, checkpoint=str(entry.ckpt), run_dir=str(entry.run_dir) if entry.run_dir else None, data_key=key
+    )
     task.cpu()
     del task
     if device.startswith("cuda"):
@@ -314,16 +353,25 @@ def floor_rows(rows: list[dict], real: Real, options: dict) -> list[dict]:
         datamodule = reference["datamodule"]
         train_x, _ = datamodule.load(train=True)
         g = torch.Generator().manual_seed(options["seed"])
-        floor = {"kind": row["kind"], "model": f"data: {row['data']} training set", "family": "data",
-                 "data": row["data"], "floor": True, "data_key": key}
+        floor = {
+            "kind": row["kind"],
+            "model": f"data: {row['data']} training set",
+            "family": "data",
+            "data": row["data"],
+            "floor": True,
+            "data_key": key,
+        }
         if row["kind"] == "images":
-            fake = as_unit_images(train_x[torch.randperm(len(train_x), generator=g)[:options["n"]]])
-            floor.update(n=len(fake), n_real=reference["n"], features=options["features"],
-                         **image_scores(real.extractor, reference, fake))
+            fake = as_unit_images(train_x[torch.randperm(len(train_x), generator=g)[: options["n"]]])
+            floor.update(
+                n=len(fake),
+                n_real=reference["n"],
+                features=options["features"],
+                **image_scores(real.extractor, reference, fake),
+            )
         else:
-            fake = train_x[torch.randperm(len(train_x), generator=g)[:options["n2d"]]].float()
-            floor.update(n=len(fake), n_real=reference["n"],
-                         **point_scores(datamodule, reference["points"], fake))
+            fake = train_x[torch.randperm(len(train_x), generator=g)[: options["n2d"]]].float()
+            floor.update(n=len(fake), n_real=reference["n"], **point_scores(datamodule, reference["points"], fake))
         floors.append(floor)
     return floors
 
@@ -366,40 +414,88 @@ def sample_cell(row: dict) -> str:
 
 
 def image_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    header = ["model", "family", "data", "sampler", "params", "epochs", "training", "bits/dim", "FID",
-              "KID", "sampling / 1k"]
+    header = [
+        "model",
+        "family",
+        "data",
+        "sampler",
+        "params",
+        "epochs",
+        "training",
+        "bits/dim",
+        "FID",
+        "KID",
+        "sampling / 1k",
+    ]
     body = []
     for r in rows:
         diverged = r.get("finite_fraction") is not None
-        body.append([r["model"], r["family"], r["data"], r.get("sampler", NONE), fmt_params(r.get("params")),
-                     NONE if r.get("epochs") is None else str(r["epochs"]), train_cell(r),
-                     fmt(r.get("bits_per_dim"), ".3f"),
-                     "diverged" if diverged else fmt(r.get("fid"), ".2f"),
-                     "diverged" if diverged else fmt(r.get("kid"), ".4g"), sample_cell(r)])
+        body.append(
+            [
+                r["model"],
+                r["family"],
+                r["data"],
+                r.get("sampler", NONE),
+                fmt_params(r.get("params")),
+                NONE if r.get("epochs") is None else str(r["epochs"]),
+                train_cell(r),
+                fmt(r.get("bits_per_dim"), ".3f"),
+                "diverged" if diverged else fmt(r.get("fid"), ".2f"),
+                "diverged" if diverged else fmt(r.get("kid"), ".4g"),
+                sample_cell(r),
+            ]
+        )
     return header, body
 
 
 def points_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    header = ["model", "family", "data", "sampler", "params", "epochs", "training", "modes", "high quality",
-              "weight error", "MMD²", "sampling / 1k"]
+    header = [
+        "model",
+        "family",
+        "data",
+        "sampler",
+        "params",
+        "epochs",
+        "training",
+        "modes",
+        "high quality",
+        "weight error",
+        "MMD²",
+        "sampling / 1k",
+    ]
     body = []
     for r in rows:
         modes = NONE if r.get("modes_covered") is None else f"{r['modes_covered']:.0f}/{r['modes']}"
-        body.append([r["model"], r["family"], r["data"], r.get("sampler", NONE), fmt_params(r.get("params")),
-                     NONE if r.get("epochs") is None else str(r["epochs"]), train_cell(r), modes,
-                     fmt(r.get("hq_fraction"), ".1%"), fmt(r.get("weight_error"), ".3f"),
-                     "diverged" if r.get("finite_fraction") is not None else fmt(r.get("mmd"), ".4f"),
-                     sample_cell(r)])
+        body.append(
+            [
+                r["model"],
+                r["family"],
+                r["data"],
+                r.get("sampler", NONE),
+                fmt_params(r.get("params")),
+                NONE if r.get("epochs") is None else str(r["epochs"]),
+                train_cell(r),
+                modes,
+                fmt(r.get("hq_fraction"), ".1%"),
+                fmt(r.get("weight_error"), ".3f"),
+                "diverged" if r.get("finite_fraction") is not None else fmt(r.get("mmd"), ".4f"),
+                sample_cell(r),
+            ]
+        )
     return header, body
 
 
 def captions(kind: str, options: dict, device: str) -> str:
     if kind == "images":
-        return (f"{options['n']:,} samples per model against the first {options['n']:,} test images; FID and KID "
-                f"on the features of {options['features']}; sampling in batches of {CHUNK} on {device}.")
-    return (f"{options['n2d']:,} samples per model against the test points; a mode is covered with "
-            f"{20 * options['n2d'] / 2500:g} high-quality samples (within 3 std of its centre); MMD² with a sum of "
-            f"Gaussian kernels; sampling on {device}.")
+        return (
+            f"{options['n']:,} samples per model against the first {options['n']:,} test images; FID and KID "
+            f"on the features of {options['features']}; sampling in batches of {CHUNK} on {device}."
+        )
+    return (
+        f"{options['n2d']:,} samples per model against the test points; a mode is covered with "
+        f"{20 * options['n2d'] / 2500:g} high-quality samples (within 3 std of its centre); MMD² with a sum of "
+        f"Gaussian kernels; sampling on {device}."
+    )
 
 
 def markdown_table(header: list[str], body: list[list[str]]) -> str:
@@ -430,8 +526,6 @@ def public(row: dict) -> dict:
     return {k: v for k, v in row.items() if k != "data_key"}
 
 
-
-
 def compare(paths: list[str], options: dict, device: str, on_row=None) -> list[dict]:
     """Every model's row (and, with floor=true, each data set's own row), labelled apart; `on_row(row)` sees each
     row as soon as it is measured. Non-generative checkpoints and image models without features= are refused
@@ -441,8 +535,10 @@ def compare(paths: list[str], options: dict, device: str, on_row=None) -> list[d
         check_generative(entry)
     images = [e.arg for e in entries if (e.config.get("data") or {}).get("image_size")]
     if images and not options["features"]:
-        raise ConfigError(f"{', '.join(images)} {'is an image model' if len(images) == 1 else 'are image models'}, "
-                          f"and FID and KID need a classifier's features (features=PATH.ckpt): {LENET_HINT}")
+        raise ConfigError(
+            f"{', '.join(images)} {'is an image model' if len(images) == 1 else 'are image models'}, "
+            f"and FID and KID need a classifier's features (features=PATH.ckpt): {LENET_HINT}"
+        )
     extractor = None
     if options["features"]:
         from dlfound.runs.build import load_feature_extractor
@@ -478,8 +574,17 @@ def tables(rows: list[dict], options: dict, device: str) -> list[tuple[str, str,
 
 
 # -- the class a conditional model was asked for ---------------------------------------------------------------
-def requested_class_shares(task, datamodule, classifier, n: int, scales: list[float | None], sampler: str | None,
-                           steps: int | None, seed: int, device: str):
+def requested_class_shares(
+    task,
+    datamodule,
+    classifier,
+    n: int,
+    scales: list[float | None],
+    sampler: str | None,
+    steps: int | None,
+    seed: int,
+    device: str,
+):
     """For each guidance scale (None: the run's own), how often `classifier` labels n samples (cycling through the
     classes) as the class they were asked for, overall and per class, beside the classifier's accuracy on the first
     n real test images: the check of classifier-free guidance (Ho & Salimans 2022), or of any conditional VAE or
@@ -492,8 +597,10 @@ def requested_class_shares(task, datamodule, classifier, n: int, scales: list[fl
         if hasattr(task, "set_sampler"):
             task.set_sampler(sampler, steps, None, scale)
         elif scale is not None or sampler or steps:
-            raise ConfigError("guidance=, sampler= and steps= apply to diffusion models; this checkpoint holds a "
-                              f"{type(task).__name__}")
+            raise ConfigError(
+                "guidance=, sampler= and steps= apply to diffusion models; this checkpoint holds a "
+                f"{type(task).__name__}"
+            )
         wanted = torch.arange(n) % task.num_classes
         seen = []
         with torch.no_grad():
@@ -501,6 +608,10 @@ def requested_class_shares(task, datamodule, classifier, n: int, scales: list[fl
                 seen.append(classifier.classify(task.sample(len(chunk), y=chunk.to(device))).argmax(1).cpu())
         hits = torch.cat(seen) == wanted
         per_class = [round(float(hits[wanted == k].float().mean()), 4) for k in range(task.num_classes)]
-        yield {"n": n, "sampling": getattr(task, "sampling", None),
-               "as_requested": round(float(hits.float().mean()), 4), "per_class": per_class,
-               "classifier_on_test_images": round(reference, 4)}
+        yield {
+            "n": n,
+            "sampling": getattr(task, "sampling", None),
+            "as_requested": round(float(hits.float().mean()), 4),
+            "per_class": per_class,
+            "classifier_on_test_images": round(reference, 4),
+        }

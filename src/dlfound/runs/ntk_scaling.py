@@ -18,9 +18,11 @@ from pathlib import Path
 from dlfound.runs.console import err_console
 from dlfound.runs.records import log_log_fit, natural_key, read_results_file
 
-QUANTITIES = {"test/ntk_kernel_change": "kernel change ||K_T - K_0|| / ||K_0||",
-              "test/ntk_linearization_distance": "linearisation distance RMS |f - f_lin|",
-              "test/ntk_weight_change": "weight change ||theta_T - theta_0|| / ||theta_0||"}
+QUANTITIES = {
+    "test/ntk_kernel_change": "kernel change ||K_T - K_0|| / ||K_0||",
+    "test/ntk_linearization_distance": "linearisation distance RMS |f - f_lin|",
+    "test/ntk_weight_change": "weight change ||theta_T - theta_0|| / ||theta_0||",
+}
 
 
 def collect(sweep: Path) -> list[dict]:
@@ -34,8 +36,11 @@ def collect(sweep: Path) -> list[dict]:
         width = run.value("model.width")
         metrics = run.results.get("metrics") or {}
         if not width or not all(key in metrics for key in QUANTITIES):
-            err_console.print(f"[yellow]skipping {run.folder}: no model.width or no test/ntk_* metrics (was it run "
-                              "with callbacks=ntk?)[/]", highlight=False)
+            err_console.print(
+                f"[yellow]skipping {run.folder}: no model.width or no test/ntk_* metrics (was it run "
+                "with callbacks=ntk?)[/]",
+                highlight=False,
+            )
             continue
         by_width.setdefault(int(width), []).append(metrics)
     rows = []
@@ -66,7 +71,7 @@ def plot(rows: list[dict], fits: dict, out: Path) -> None:
         ys = [row[key] for row in rows]
         slope, intercept = fits[key]
         ax.plot(widths, ys, "o", label="measured")
-        ax.plot(widths, [math.exp(intercept) * w ** slope for w in widths], "-", label=f"fit: slope {slope:.3f}")
+        ax.plot(widths, [math.exp(intercept) * w**slope for w in widths], "-", label=f"fit: slope {slope:.3f}")
         # The reference through the geometric mean of the points, so it sits among them.
         anchor_w = math.exp(sum(math.log(w) for w in widths) / len(widths))
         anchor_y = math.exp(sum(math.log(y) for y in ys) / len(ys))

@@ -70,6 +70,7 @@ class Run:
 @dataclass
 class Row:
     """One table row: a single run, or runs that differ only in seed."""
+
     runs: list[Run]
     label: dict[str, str]  # differing key -> value, shared by all runs in the row
 
@@ -101,9 +102,11 @@ def load_runs(paths: list[Path]) -> list[Run]:
         for file in found:
             files[file.resolve()] = None
     if not files:
-        fail(f"No results.json under {', '.join(map(str, paths))}. A run writes results.json into its folder "
-             "when it finishes (a sweep: one per job folder); give the folder of a finished run or sweep, "
-             "e.g. outputs/train/multiruns/<time>.")
+        fail(
+            f"No results.json under {', '.join(map(str, paths))}. A run writes results.json into its folder "
+            "when it finishes (a sweep: one per job folder); give the folder of a finished run or sweep, "
+            "e.g. outputs/train/multiruns/<time>."
+        )
     runs = [run for run in map(read_results_file, files) if run is not None]
     if not runs:
         fail(f"None of the results.json files under {', '.join(map(str, paths))} could be read.")
@@ -143,8 +146,10 @@ def warn_unfinished(paths: list[Path], finished: set[Path]) -> None:
     unfinished -= {f.resolve() for f in finished}
     if unfinished:
         names = ", ".join(sorted(str(p) for p in unfinished)[:5]) + (" ..." if len(unfinished) > 5 else "")
-        err_console.print(f"[yellow]{len(unfinished)} run folder(s) have no results.json yet (still running, or "
-                          f"stopped before the end): {names}[/]")
+        err_console.print(
+            f"[yellow]{len(unfinished)} run folder(s) have no results.json yet (still running, or "
+            f"stopped before the end): {names}[/]"
+        )
 
 
 def best_checkpoint(run: Run | Path | str) -> Path | None:
@@ -198,8 +203,14 @@ def group_runs(runs: list[Run], differing: list[str]) -> list[Row]:
 
 def available_metrics(runs: list[Run]) -> list[str]:
     names = dict.fromkeys(k for run in runs for k in (run.results.get("metrics") or {}))
-    names.update(dict.fromkeys(k for run in runs for k, v in run.results.items()
-                               if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "seed"))
+    names.update(
+        dict.fromkeys(
+            k
+            for run in runs
+            for k, v in run.results.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "seed"
+        )
+    )
     return list(names)
 
 
@@ -235,6 +246,7 @@ def sort_rows(rows: list[Row], name: str, descending: bool) -> list[Row]:
     def key(row: Row):
         mean = row.stats(name)[0]
         return (mean is None, 0.0 if mean is None else (-mean if descending else mean))  # missing values last
+
     return sorted(rows, key=key)
 
 

@@ -66,9 +66,11 @@ def choose_mode(options: dict, trained) -> tuple[str, bool]:
         raise RestoreError(f"task={mode}: choose denoise, sr, deblur or inpaint")
     direct = TASKS[trained.kind] == mode
     if not direct and not (trained.kind == "noise" and mode in ("deblur", "inpaint")):
-        raise RestoreError(f"this checkpoint was trained for {TASKS[trained.kind]} ({trained.describe()}); it "
-                           f"cannot do task={mode}. Only a denoiser serves other tasks, by plug-and-play "
-                           f"(task=deblur or task=inpaint).")
+        raise RestoreError(
+            f"this checkpoint was trained for {TASKS[trained.kind]} ({trained.describe()}); it "
+            f"cannot do task={mode}. Only a denoiser serves other tasks, by plug-and-play "
+            f"(task=deblur or task=inpaint)."
+        )
     return mode, direct
 
 
@@ -82,8 +84,9 @@ def restore(options: dict) -> dict:
 
     check_paths(options)
     image = load_image(options["input"], "input")
-    datamodule, task, _ = load_trained(options["ckpt_path"], "RestorationTask",
-                                       "train one with e.g. `dlfound train experiment=dncnn_sigma25`")
+    datamodule, task, _ = load_trained(
+        options["ckpt_path"], "RestorationTask", "train one with e.g. `dlfound train experiment=dncnn_sigma25`"
+    )
     device = resolve_device(options["device"])
     image = image.to(device)
     reference = load_image(options["reference"], "reference").to(device) if options["reference"] else None
@@ -131,26 +134,33 @@ def super_resolve(options: dict, image: torch.Tensor, run):
 
     scale, upscale = options["scale"], options["upscale"]
     if (scale is None) == (upscale is None):
-        raise RestoreError("task=sr needs scale=N (shrink the input by N and restore it, a simulation) or "
-                           "upscale=N (enlarge a real low-resolution input by N)")
+        raise RestoreError(
+            "task=sr needs scale=N (shrink the input by N and restore it, a simulation) or "
+            "upscale=N (enlarge a real low-resolution input by N)"
+        )
     simulated = scale is not None
     degraded = quantize(Degradation("bicubic", scale=scale)(image) if simulated else imresize(image, float(upscale)))
     return degraded, run(degraded), simulated, scale or upscale, image.shape[1] == 3
 
 
-def measure(mode: str, degraded: torch.Tensor, restored: torch.Tensor, reference: torch.Tensor, shave: int,
-            luma: bool) -> dict:
+def measure(
+    mode: str, degraded: torch.Tensor, restored: torch.Tensor, reference: torch.Tensor, shave: int, luma: bool
+) -> dict:
     """PSNR and SSIM of the degraded and the restored image against the clean reference."""
     from dlfound.metrics.restoration import psnr, ssim
 
     if reference.shape != restored.shape:
-        raise RestoreError(f"reference is {tuple(reference.shape[-3:])} (C, H, W) but the restored image is "
-                           f"{tuple(restored.shape[-3:])}; give the clean version of the input")
+        raise RestoreError(
+            f"reference is {tuple(reference.shape[-3:])} (C, H, W) but the restored image is "
+            f"{tuple(restored.shape[-3:])}; give the clean version of the input"
+        )
     measured_input = degraded.clamp(0, 1) if mode != "denoise" else degraded
-    return {"psnr_input": psnr(measured_input, reference, shave, luma).item(),
-            "psnr": psnr(restored, reference, shave, luma).item(),
-            "ssim_input": ssim(degraded.clamp(0, 1), reference, shave, luma).item(),
-            "ssim": ssim(restored, reference, shave, luma).item()}
+    return {
+        "psnr_input": psnr(measured_input, reference, shave, luma).item(),
+        "psnr": psnr(restored, reference, shave, luma).item(),
+        "ssim_input": ssim(degraded.clamp(0, 1), reference, shave, luma).item(),
+        "ssim": ssim(restored, reference, shave, luma).item(),
+    }
 
 
 def inverse_problem(options, mode, image, trained, run, direct, generator, info):
@@ -167,8 +177,13 @@ def inverse_problem(options, mode, image, trained, run, direct, generator, info)
     def setting(key: str, fallback):
         return options[key] if options[key] is not None else (getattr(trained, key) if same else fallback)
 
-    degradation = Degradation(kind, sigma=noise if options["degrade"] else 0.0, blur_size=setting("blur_size", 25),
-                              blur_sigma=setting("blur_sigma", 1.6), mask_ratio=setting("mask_ratio", 0.5))
+    degradation = Degradation(
+        kind,
+        sigma=noise if options["degrade"] else 0.0,
+        blur_size=setting("blur_size", 25),
+        blur_sigma=setting("blur_sigma", 1.6),
+        mask_ratio=setting("mask_ratio", 0.5),
+    )
     mask = None
     if kind == "blur":
         size = degradation.blur_size
@@ -179,8 +194,10 @@ def inverse_problem(options, mode, image, trained, run, direct, generator, info)
         if options["mask"]:
             mask = (load_image(options["mask"], "mask").mean(1, keepdim=True) > 0.5).float().to(image.device)
             if mask.shape[-2:] != image.shape[-2:]:
-                raise RestoreError(f"mask={options['mask']} is {tuple(mask.shape[-2:])} but the input is "
-                                   f"{tuple(image.shape[-2:])} (H, W); they must match")
+                raise RestoreError(
+                    f"mask={options['mask']} is {tuple(mask.shape[-2:])} but the input is "
+                    f"{tuple(image.shape[-2:])} (H, W); they must match"
+                )
         elif not options["degrade"]:
             raise RestoreError("task=inpaint degrade=false needs mask=MASK.png (white: observed, black: missing)")
     if options["degrade"]:
@@ -196,15 +213,21 @@ def inverse_problem(options, mode, image, trained, run, direct, generator, info)
     defaults = pnp.gaussian_deblur_default if kind == "blur" else pnp.inpaint_default
     base = defaults(options["pnp_iters"])
     try:
-        pnp_cfg = pnp.PnPConfig(iters=base.iters, method=options["pnp_method"],
-                                sigma_start=options["pnp_sigma_start"] or base.sigma_start,
-                                sigma_end=options["pnp_sigma_end"] or base.sigma_end,
-                                lam=options["pnp_lambda"] or base.lam)
+        pnp_cfg = pnp.PnPConfig(
+            iters=base.iters,
+            method=options["pnp_method"],
+            sigma_start=options["pnp_sigma_start"] or base.sigma_start,
+            sigma_end=options["pnp_sigma_end"] or base.sigma_end,
+            lam=options["pnp_lambda"] or base.lam,
+        )
     except ValueError as err:
         raise RestoreError(str(err)) from None
     blind = isinstance(trained.sigma, (list, tuple))
     denoise = pnp.network_denoiser(run, None if blind else float(trained.sigma))
-    data = pnp.DeblurData(degraded, degradation.kernel().to(image.device)) if kind == "blur" \
+    data = (
+        pnp.DeblurData(degraded, degradation.kernel().to(image.device))
+        if kind == "blur"
         else pnp.InpaintData(degraded, mask)
+    )
     info.update({"pnp": f"{pnp_cfg.method} x{pnp_cfg.iters}", "denoiser": trained.describe()})
     return degraded, pnp.solve(data, denoise, pnp_cfg, noise_sigma=noise)

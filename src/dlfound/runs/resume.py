@@ -60,13 +60,16 @@ def expand_resume(args: list[str]) -> list[str]:
             folder = Path(arg.split("=", 1)[1]).expanduser()
             saved = folder / ".hydra" / "overrides.yaml"
             if not saved.is_file():
-                raise ConfigError(f"resume={folder}: no run folder there ({saved} is missing). Give the folder of a "
-                                  "previous `dlfound train` run, which holds .hydra/ and checkpoints/.")
+                raise ConfigError(
+                    f"resume={folder}: no run folder there ({saved} is missing). Give the folder of a "
+                    "previous `dlfound train` run, which holds .hydra/ and checkpoints/."
+                )
             import yaml
 
-            previous = [o for o in yaml.safe_load(saved.read_text()) or []
-                        if not o.startswith(("resume=", "hydra.run.dir="))]
-            rest = args[:i] + args[i + 1:]
+            previous = [
+                o for o in yaml.safe_load(saved.read_text()) or [] if not o.startswith(("resume=", "hydra.run.dir="))
+            ]
+            rest = args[:i] + args[i + 1 :]
             return previous + rest + [f"hydra.run.dir={folder}", "resume=last"]
     return args
 
@@ -78,8 +81,11 @@ def refuse_overwrite(args: list[str]) -> None:
             folder = Path(arg.split("=", 1)[1])
             if arg.startswith("name="):  # the folder dlfound.runs.naming gives a named run
                 folder = Path(os.environ.get("DLFOUND_OUTPUTS", "outputs")) / "train" / "runs" / folder
-            resuming = slurm_requeued() or any(a.startswith(("resume=", "ckpt_path=")) and not a.endswith("=null")
-                                               for a in args)
+            resuming = slurm_requeued() or any(
+                a.startswith(("resume=", "ckpt_path=")) and not a.endswith("=null") for a in args
+            )
             if (folder / RESULTS_FILE).exists() and not resuming:
-                raise ConfigError(f"{folder} already holds a finished run, and training into it would overwrite its "
-                                  "files. Choose another hydra.run.dir or name, or continue that run with resume=last.")
+                raise ConfigError(
+                    f"{folder} already holds a finished run, and training into it would overwrite its "
+                    "files. Choose another hydra.run.dir or name, or continue that run with resume=last."
+                )

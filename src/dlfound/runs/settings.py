@@ -57,10 +57,11 @@ def settings_of(target) -> tuple[set[str], bool]:
 
 def unknown_setting(section: str, key: str, valid) -> ConfigError:
     close = difflib.get_close_matches(key, sorted(valid), n=3, cutoff=0.6)
-    hint = (f"did you mean {' or '.join(close)}?" if close else
-            f"its settings are {', '.join(sorted(valid))}.")
-    return ConfigError(f"{section} has no setting {key!r}; {hint} Fix or drop {section}.{key} (on the command line "
-                       f"or in the config file).")
+    hint = f"did you mean {' or '.join(close)}?" if close else f"its settings are {', '.join(sorted(valid))}."
+    return ConfigError(
+        f"{section} has no setting {key!r}; {hint} Fix or drop {section}.{key} (on the command line "
+        f"or in the config file)."
+    )
 
 
 def check_section(section: str, cfg: dict, extra: tuple[str, ...] = ()) -> dict:

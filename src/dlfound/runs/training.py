@@ -58,8 +58,13 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
     """Fit, test the best checkpoint and write results.json; returns the results. `plain` is the resolved
     config as plain dicts."""
     from dlfound.runs.build import build, build_trainer
-    from dlfound.runs.callbacks import (ConfigInCheckpoint, RNGStateInCheckpoint, SaveOnSigterm,
-                                        StopOnNonFiniteLoss, Throughput)
+    from dlfound.runs.callbacks import (
+        ConfigInCheckpoint,
+        RNGStateInCheckpoint,
+        SaveOnSigterm,
+        StopOnNonFiniteLoss,
+        Throughput,
+    )
     from dlfound.runs.console import console
     from dlfound.runs.lr_find import learning_rate_for
     from dlfound.runs.resume import find_resume_checkpoint
@@ -72,8 +77,12 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
     monitor = plain.get("monitor") or task.monitor
     mode = plain.get("monitor_mode") or task.monitor_mode
     throughput = Throughput()
-    guards = [ConfigInCheckpoint(plain), StopOnNonFiniteLoss(), SaveOnSigterm(str(run_dir / "checkpoints")),
-              RNGStateInCheckpoint()]
+    guards = [
+        ConfigInCheckpoint(plain),
+        StopOnNonFiniteLoss(),
+        SaveOnSigterm(str(run_dir / "checkpoints")),
+        RNGStateInCheckpoint(),
+    ]
     trainer = build_trainer(plain, run_dir, [throughput, *guards], monitor, mode)
     resume_from = find_resume_checkpoint(plain, run_dir)
     if resume_from and is_zero:
@@ -122,13 +131,23 @@ def record(trainer, plain: dict, run_dir: Path, results: dict) -> dict:
     metrics = results["metrics"]
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(hparams(plain, results["choices"]), {k: v for k, v in metrics.items() if v is not None})
+            logger.log_hyperparams(
+                hparams(plain, results["choices"]), {k: v for k, v in metrics.items() if v is not None}
+            )
             logger.finalize("success")
     results = record_done(run_dir, results)
-    console.print(results_table({**metrics, "epochs": results["epochs"],
-                                 "train samples/s": results["train_samples_per_s"],
-                                 "parameters": results["num_params"],
-                                 "wall time (s)": results["wall_time_s"]}, str(run_dir)))
+    console.print(
+        results_table(
+            {
+                **metrics,
+                "epochs": results["epochs"],
+                "train samples/s": results["train_samples_per_s"],
+                "parameters": results["num_params"],
+                "wall time (s)": results["wall_time_s"],
+            },
+            str(run_dir),
+        )
+    )
     return results
 
 
@@ -142,6 +161,11 @@ def hparams(plain: dict, choices: dict) -> dict:
     for group in HPARAM_GROUPS:
         found[group] = choices.get(group)
         settings = plain.get(group) if isinstance(plain.get(group), dict) else {}
-        found.update({f"{group}.{k}": v for k, v in settings.items()
-                      if k != "_target_" and isinstance(v, (int, float, str, bool)) and not isinstance(v, dict)})
+        found.update(
+            {
+                f"{group}.{k}": v
+                for k, v in settings.items()
+                if k != "_target_" and isinstance(v, (int, float, str, bool)) and not isinstance(v, dict)
+            }
+        )
     return {k: v for k, v in found.items() if v is not None}

@@ -64,12 +64,22 @@ class Task(L.LightningModule):
         (a flow's bits per dimension for images, nats for points)."""
         raise NotImplementedError(f"{type(self).__name__} names no monitored metric (class attribute `monitor`)")
 
-    def __init__(self, net: nn.Module, optim: dict, sched: dict | None = None, init: str = "default",
-                 compile: bool = False, channels_last: bool = False, ema_decay: float | None = None):
+    def __init__(
+        self,
+        net: nn.Module,
+        optim: dict,
+        sched: dict | None = None,
+        init: str = "default",
+        compile: bool = False,
+        channels_last: bool = False,
+        ema_decay: float | None = None,
+    ):
         super().__init__()
         if compile and not self.calls_forward:
-            raise ConfigError(f"task.compile=true compiles the network's forward(), which {type(self).__name__} "
-                              "does not call (it uses the network's other methods); run it with task.compile=false")
+            raise ConfigError(
+                f"task.compile=true compiles the network's forward(), which {type(self).__name__} "
+                "does not call (it uses the network's other methods); run it with task.compile=false"
+            )
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
             raise ConfigError(f"task.ema_decay must lie in (0, 1), e.g. 0.999, or be null; got {ema_decay}")
         self.net = net
@@ -78,8 +88,7 @@ class Task(L.LightningModule):
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         # Polyak averaging of the weights (and buffers); validation, test and sampling use the average.
-        self.ema = AveragedModel(self.net, multi_avg_fn=WarmedUpEMA(ema_decay), use_buffers=True) \
-            if ema_decay else None
+        self.ema = AveragedModel(self.net, multi_avg_fn=WarmedUpEMA(ema_decay), use_buffers=True) if ema_decay else None
         self.use_compile = compile
         self._compiled = None
         self.save_hyperparameters(ignore=INPUTS, logger=False)
@@ -94,8 +103,10 @@ class Task(L.LightningModule):
         try:
             return super().load_from_checkpoint(checkpoint_path, map_location, hparams_file, strict, **kwargs)
         except TypeError as err:  # an input from the data (a toy set's mode centres) that no hyperparameter holds
-            raise ConfigError(f"{cls.__name__}.load_from_checkpoint({checkpoint_path}) cannot rebuild the task "
-                              f"alone ({err}); {FRONT_DOOR}.") from None
+            raise ConfigError(
+                f"{cls.__name__}.load_from_checkpoint({checkpoint_path}) cannot rebuild the task "
+                f"alone ({err}); {FRONT_DOOR}."
+            ) from None
 
     def log(self, name: str, value, *args, **kwargs) -> None:
         """Validation and test metrics are averaged over DDP ranks, each of which sees its own share of the set,
@@ -174,8 +185,9 @@ class Task(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.net, self.hparams.optim)
-        scheduler = build_scheduler(optimizer, self.hparams.sched, int(self.trainer.estimated_stepping_batches),
-                                    self.trainer.max_epochs or 1)
+        scheduler = build_scheduler(
+            optimizer, self.hparams.sched, int(self.trainer.estimated_stepping_batches), self.trainer.max_epochs or 1
+        )
         if scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
@@ -192,17 +204,22 @@ def network_of_checkpoint(path, task_name: str) -> nn.Module:
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, ValueError, pickle.UnpicklingError) as err:
-        raise CheckpointError(f"{path}: not a checkpoint Lightning can read safely ({type(err).__name__}); "
-                              f"{FRONT_DOOR}, and says what is wrong with the file.") from None
+        raise CheckpointError(
+            f"{path}: not a checkpoint Lightning can read safely ({type(err).__name__}); "
+            f"{FRONT_DOOR}, and says what is wrong with the file."
+        ) from None
     cfg = ckpt.get("dlfound_config") if isinstance(ckpt, dict) else None
     model, task = (cfg or {}).get("model") or {}, str(((cfg or {}).get("task") or {}).get("_target_", ""))
     if not str(model.get("_target_", "")).startswith("dlfound.models."):
-        raise CheckpointError(f"{path} stores no dlfound model config, so {task_name}.load_from_checkpoint cannot "
-                              f"rebuild its network; pass net=YOUR_MODULE, or: {FRONT_DOOR}.")
+        raise CheckpointError(
+            f"{path} stores no dlfound model config, so {task_name}.load_from_checkpoint cannot "
+            f"rebuild its network; pass net=YOUR_MODULE, or: {FRONT_DOOR}."
+        )
     if task.rpartition(".")[2] != task_name:
         raise ConfigError(f"{path} was trained by {task or 'an unknown task'}, not {task_name}; {FRONT_DOOR}.")
     try:
         return instantiate(model, _convert_="all")
     except InstantiationException as err:
-        raise ConfigError(f"{path}: its network ({model['_target_']}) could not be rebuilt ({err}); "
-                          f"{FRONT_DOOR}.") from None
+        raise ConfigError(
+            f"{path}: its network ({model['_target_']}) could not be rebuilt ({err}); {FRONT_DOOR}."
+        ) from None
