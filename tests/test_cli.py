@@ -273,6 +273,7 @@ def test_help_is_the_command_table():
 @pytest.mark.parametrize(
     "name",
     [
+        "list",
         "eval",
         "sample",
         "restore",

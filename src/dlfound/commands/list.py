@@ -173,6 +173,10 @@ def data_rows() -> list[list[str]]:
 
 
 def main(args: list[str]) -> None:
+    from dlfound.runs.options import print_help_if_asked
+
+    if print_help_if_asked(args, __doc__):
+        return
     from rich.table import Table
 
     from dlfound.runs.console import console, fail

@@ -12,31 +12,40 @@ from pathlib import Path
 from dlfound.runs.job_process import COMMAND_ENV
 
 
-def main(argv: list[str]) -> None:
-    import hydra
-
-    from dlfound.errors import DlfoundError
-    from dlfound.runs.console import fail
+def prepare(argv: list[str]) -> list[str]:
+    """The overrides Hydra is given, after the checks and expansions made before it starts (resume=RUN_FOLDER,
+    group names, a finished run's folder); a mistake raises DlfoundError. The Python API (dlfound.api) shares it."""
     from dlfound.runs.gpus import gpu_count, register_resolver
     from dlfound.runs.groups import check_group_options
-    from dlfound.runs.job import run_job
     from dlfound.runs.naming import register_run_name
     from dlfound.runs.paths import config_dir
     from dlfound.runs.resume import expand_resume, refuse_overwrite
 
     register_resolver()
     register_run_name()
+    if "hydra/launcher=gpus" in argv:
+        gpu_count()  # here, its refusal is one paragraph; inside Hydra's launcher setup, a traceback
+    argv = expand_resume(argv)
+    check_group_options(argv, config_dir())
+    refuse_overwrite(argv)
+    # Sweeper databases (Optuna's sqlite) live under the outputs folder, which must exist before Hydra starts.
+    Path(os.environ.get("DLFOUND_OUTPUTS", "outputs")).mkdir(parents=True, exist_ok=True)
+    return argv
+
+
+def main(argv: list[str]) -> None:
+    import hydra
+
+    from dlfound.errors import DlfoundError
+    from dlfound.runs.console import fail
+    from dlfound.runs.job import run_job
+    from dlfound.runs.paths import config_dir
+
     try:
-        if "hydra/launcher=gpus" in argv:
-            gpu_count()  # here, its refusal is one paragraph; inside Hydra's launcher setup, a traceback
-        argv = expand_resume(argv)
-        check_group_options(argv, config_dir())
-        refuse_overwrite(argv)
+        argv = prepare(argv)
     except DlfoundError as err:
         fail(str(err))
     os.environ[COMMAND_ENV] = "train"
-    # Sweeper databases (Optuna's sqlite) live under the outputs folder, which must exist before Hydra starts.
-    Path(os.environ.get("DLFOUND_OUTPUTS", "outputs")).mkdir(parents=True, exist_ok=True)
     # Hydra parses sys.argv[1:]; argv[0] stays the real script so that re-launched DDP ranks find it.
     sys.argv = [sys.argv[0], *argv]
     hydra.main(config_path=str(config_dir()), config_name="train", version_base="1.3")(run_job)()

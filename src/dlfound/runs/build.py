@@ -145,13 +145,16 @@ def load_generative(ckpt_path: str, device: str = "cpu"):
 
 
 def load_network(path: str | Path):
-    """(network, its run's config) of a dlfound checkpoint, the network in eval mode with its trained weights."""
+    """(network, its run's config) of a dlfound checkpoint, the network in eval mode with its trained weights: the
+    average (EMA) where the task keeps one, since validation and test measured those."""
     from dlfound.runs.checkpoint import load_checkpoint
 
     ckpt = load_checkpoint(path)
     cfg = ckpt["dlfound_config"]
     net = instantiate_section(cfg, "model")
-    net.load_state_dict({k[len("net.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
+    state = ckpt["state_dict"]
+    prefix = "ema.module." if any(k.startswith("ema.module.") for k in state) else "net."
+    net.load_state_dict({k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)})
     return net.eval(), cfg
 
 

@@ -125,6 +125,22 @@ class ProgressBar(RichProgressBar):
     the logged metrics as Python numbers (a device sync on a GPU) and re-renders the bar, which costs more
     than a small model's whole training step."""
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if jupyter_without_widgets():
+            # Rich animates a bar in Jupyter through ipywidgets, and without them shows nothing at all; as plain
+            # text in the cell's output the bar shows each epoch's end instead.
+            self._console_kwargs = {**self._console_kwargs, "force_jupyter": False}
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if (batch_idx + 1) % self.refresh_rate == 0 or batch_idx + 1 == self.total_train_batches:
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+
+def jupyter_without_widgets() -> bool:
+    """Whether this process is a Jupyter kernel that lacks ipywidgets."""
+    import importlib.util
+
+    from rich.console import Console
+
+    return Console().is_jupyter and importlib.util.find_spec("ipywidgets") is None

@@ -3,6 +3,9 @@
 import logging
 import sys
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import NoReturn
 
 from rich.console import Console
@@ -13,6 +16,8 @@ from rich.tree import Tree
 
 console = Console()
 err_console = Console(stderr=True)
+# Inside the Python API (dlfound.api) a failure is raised, never printed and exited: a notebook must survive it.
+_failures_raise: ContextVar[bool] = ContextVar("failures_raise", default=False)
 
 # Lightning's lines that tell a user nothing to act on: advertisements for its logging and model services, and
 # "Trainer already configured with ..." notes about callbacks dlfound chose on purpose, and a note on how it counts
@@ -56,9 +61,24 @@ def results_table(metrics: dict, run_dir: str, title: str = "results") -> Table:
     return table
 
 
+@contextmanager
+def failures_raise() -> Iterator[None]:
+    """Within this context `fail` raises DlfoundError(message) instead of printing it and exiting."""
+    token = _failures_raise.set(True)
+    try:
+        yield
+    finally:
+        _failures_raise.reset(token)
+
+
 def fail(message: str, code: int = 2) -> NoReturn:
-    """Print a user-facing error as one paragraph and exit non-zero. The message is plain text: the brackets of a
-    usage line ([n=64]) or an override (model.hidden=[32]) are not rich markup."""
+    """Print a user-facing error as one paragraph and exit non-zero (inside `failures_raise`: raise it as a
+    DlfoundError). The message is plain text: the brackets of a usage line ([n=64]) or an override
+    (model.hidden=[32]) are not rich markup."""
+    if _failures_raise.get():
+        from dlfound.errors import DlfoundError
+
+        raise DlfoundError(message)
     err_console.print(Panel(Text(message), title="dlfound: error", border_style="red", expand=False))
     sys.exit(code)
 

@@ -13,12 +13,14 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
-from dlfound.errors import ConfigError
+from dlfound.errors import CheckpointError, ConfigError
 from dlfound.models.init import initialize
 from dlfound.tasks.optim import build_optimizer, build_scheduler
 
 # Constructor arguments that are inputs, not hyperparameters (see dlfound.runs.build.task_inputs).
 INPUTS = ["net", "mode_centers", "mode_std", "mode_weights", "features"]
+# Where a Lightning user who found no network in a checkpoint is sent.
+FRONT_DOOR = "dlfound.load(path).network() gives the trained network, and dlfound.load(path) the whole run"
 # Recurrent networks clip the gradient norm at this value unless trainer.gradient_clip_val says otherwise (0: off):
 # through time, one exploding gradient can undo a whole run (Pascanu, Mikolov & Bengio 2013).
 RECURRENT_CLIP_NORM = 1.0
@@ -90,6 +92,21 @@ class Task(L.LightningModule):
         self.use_compile = compile
         self._compiled = None
         self.save_hyperparameters(ignore=INPUTS, logger=False)
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, map_location=None, hparams_file=None, strict=None, **kwargs):
+        """Lightning's loader for a dlfound checkpoint. The network is an input of the task, not a hyperparameter,
+        so unless `net=` is given it is rebuilt from the model config the checkpoint stores; a checkpoint that
+        cannot be rebuilt this way is one DlfoundError paragraph that points at `dlfound.load`."""
+        if "net" not in kwargs:
+            kwargs["net"] = network_of_checkpoint(checkpoint_path, cls.__name__)
+        try:
+            return super().load_from_checkpoint(checkpoint_path, map_location, hparams_file, strict, **kwargs)
+        except TypeError as err:  # an input from the data (a toy set's mode centres) that no hyperparameter holds
+            raise ConfigError(
+                f"{cls.__name__}.load_from_checkpoint({checkpoint_path}) cannot rebuild the task "
+                f"alone ({err}); {FRONT_DOOR}."
+            ) from None
 
     def log(self, name: str, value, *args, **kwargs) -> None:
         """Validation and test metrics are averaged over DDP ranks, each of which sees its own share of the set,
@@ -174,3 +191,35 @@ class Task(L.LightningModule):
         if scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
+def network_of_checkpoint(path, task_name: str) -> nn.Module:
+    """The untrained network a dlfound checkpoint of `task_name` describes (its stored model config), for
+    `Task.load_from_checkpoint`, which loads the weights into it."""
+    import pickle
+
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except (OSError, RuntimeError, ValueError, pickle.UnpicklingError) as err:
+        raise CheckpointError(
+            f"{path}: not a checkpoint Lightning can read safely ({type(err).__name__}); "
+            f"{FRONT_DOOR}, and says what is wrong with the file."
+        ) from None
+    cfg = ckpt.get("dlfound_config") if isinstance(ckpt, dict) else None
+    model, task = (cfg or {}).get("model") or {}, str(((cfg or {}).get("task") or {}).get("_target_", ""))
+    if not str(model.get("_target_", "")).startswith("dlfound.models."):
+        raise CheckpointError(
+            f"{path} stores no dlfound model config, so {task_name}.load_from_checkpoint cannot "
+            f"rebuild its network; pass net=YOUR_MODULE, or: {FRONT_DOOR}."
+        )
+    if task.rpartition(".")[2] != task_name:
+        raise ConfigError(f"{path} was trained by {task or 'an unknown task'}, not {task_name}; {FRONT_DOOR}.")
+    try:
+        return instantiate(model, _convert_="all")
+    except InstantiationException as err:
+        raise ConfigError(
+            f"{path}: its network ({model['_target_']}) could not be rebuilt ({err}); {FRONT_DOOR}."
+        ) from None
