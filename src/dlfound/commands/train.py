@@ -1,7 +1,8 @@
 """`dlfound train [OVERRIDES]`: compose the config with Hydra and run each job (dlfound.runs.job).
 
 Everything after `train` is Hydra's: overrides, `-m` for sweeps, `--cfg job`, `--help`. Before Hydra starts,
-`resume=RUN_FOLDER` is expanded into that run's overrides, and a finished run's folder is protected from being
+`resume=RUN_FOLDER` is expanded into that run's overrides, settings are checked for typos
+(dlfound.runs.overrides), and a finished run's folder is protected from being
 trained over.
 """
 
@@ -21,6 +22,7 @@ def main(argv: list[str]) -> None:
     from dlfound.runs.groups import check_group_options
     from dlfound.runs.naming import register_run_name
     from dlfound.runs.job import run_job
+    from dlfound.runs.overrides import check_overrides
     from dlfound.runs.paths import config_dir
     from dlfound.runs.resume import expand_resume, refuse_overwrite
 
@@ -31,6 +33,7 @@ def main(argv: list[str]) -> None:
             gpu_count()  # here, its refusal is one paragraph; inside Hydra's launcher setup, a traceback
         argv = expand_resume(argv)
         check_group_options(argv, config_dir())
+        argv = check_overrides(argv, config_dir())
         refuse_overwrite(argv)
     except DlfoundError as err:
         fail(str(err))
