@@ -16,7 +16,8 @@ err_console = Console(stderr=True)
 # Lightning's lines that tell a user nothing to act on: advertisements for its logging and model services, and
 # "Trainer already configured with ..." notes about callbacks dlfound chose on purpose, and a note on how it counts
 # batches.
-NOISE = ("💡 Tip:", "litlogger", "litmodels", "already configured with", "to estimate number of stepping batches")
+NOISE = ("💡 Tip:", "litlogger", "litmodels", "already configured with", "to estimate number of stepping batches",
+         "Received SIGTERM")  # dlfound.runs.stopping says which signal stopped a run, Ctrl-C included
 # Deprecation notes from inside Lightning about its own use of torch: no user can act on them.
 INTERNAL_WARNINGS = (r".*isinstance\(treespec, LeafSpec\).*",)
 
@@ -49,9 +50,12 @@ def results_table(metrics: dict, run_dir: str, title: str = "results") -> Table:
     return table
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
-    """Print a user-facing error as one paragraph and exit non-zero."""
-    err_console.print(Panel(message, title="dlfound: error", border_style="red", expand=False))
+def fail(message: str, code: int = 2, command: str | None = None, title: str = "dlfound: error") -> NoReturn:
+    """Print a user-facing error as one paragraph and exit non-zero; `command`, what to type next, follows on a line
+    of its own, never wrapped, so that it can be copied whole."""
+    err_console.print(Panel(message, title=title, border_style="red", expand=False))
+    if command:
+        err_console.print(command, soft_wrap=True, highlight=False, markup=False)
     sys.exit(code)
 
 
@@ -63,7 +67,8 @@ class DropNoise(logging.Filter):
 
 def quiet_lightning() -> None:
     """Silence Lightning's advertisements and redundant notes (NOISE); its actionable warnings stay."""
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
+                 "lightning.pytorch.trainer.connectors.signal_connector"):
         logger = logging.getLogger(name)
         if not any(isinstance(f, DropNoise) for f in logger.filters):
             logger.addFilter(DropNoise())

@@ -4,7 +4,8 @@ A finished run writes {"status": "done", "metrics", "monitor", "epochs", "global
 "fit_time_s", "train_samples_per_s", "num_params", "world_size", "cuda_visible_devices", "resumed_from",
 "choices", "overrides", "seed", "run_dir", "finished_at", "versions"}, and with lr_find=true "lr_find":
 {"suggestion", "plot"}; a failed one {"status": "failed", "error",
-"last_checkpoint", "choices", "overrides", "run_dir", "finished_at", "versions"}. Keep these keys stable.
+"last_checkpoint", "choices", "overrides", "run_dir", "finished_at", "versions"}, and one stopped by Ctrl-C or
+SIGTERM the same with "status": "interrupted". Keep these keys stable.
 """
 
 import json
@@ -59,10 +60,10 @@ def record_done(run_dir: Path, results: dict) -> dict:
     return results
 
 
-def record_failure(run_dir: Path, error: str, overrides: list[str], choices: dict) -> None:
+def record_failure(run_dir: Path, error: str, overrides: list[str], choices: dict, status: str = "failed") -> None:
     last = last_checkpoint(run_dir)
     write_json(Path(run_dir) / RESULTS_FILE, {
-        "status": "failed",
+        "status": status,
         "error": error,
         "last_checkpoint": str(last) if last else None,
         "choices": choices,
