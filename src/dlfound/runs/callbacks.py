@@ -79,6 +79,30 @@ class SaveOnSigterm(L.Callback):
             trainer.save_checkpoint(f"{self.checkpoint_dir}/last.ckpt")
 
 
+class StopWithinEvaluations(L.Callback):
+    """Lightning looks at SIGTERM (and Ctrl-C, dlfound.runs.stopping) only between batches, but one batch of an
+    evaluation can run the network a thousand times (diffusion sampling, the variational bound, the pictures drawn
+    after validation): there each network evaluation outside a gradient step looks too, and stops the phase."""
+
+    def __init__(self):
+        self.handles = []
+
+    def setup(self, trainer, pl_module, stage):
+        import torch
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        def look(module, args):
+            if trainer.received_sigterm and not torch.is_grad_enabled():
+                raise SIGTERMException
+
+        self.handles = [module.register_forward_pre_hook(look) for module in pl_module.children()]
+
+    def teardown(self, trainer, pl_module, stage):
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+
 class SamplingTimeEstimate(L.Callback):
     """For a task whose test phase samples in many steps (diffusion, score models): after the second training
     batch, when testing would take far longer than training, one warning with both times and the overrides that

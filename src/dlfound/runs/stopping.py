@@ -1,8 +1,8 @@
 """Ctrl-C (SIGINT) and SIGTERM while a run builds, trains or tests: a request to stop cleanly, not a traceback.
 
 While Lightning trains or tests, it has a SIGTERM handler of its own: it sets `trainer.received_sigterm`, its loops
-stop at the next batch, the sampling loops of diffusion and score models within a step
-(dlfound.tasks.generative), and SaveOnSigterm writes last.ckpt when it happens during training. A first Ctrl-C
+stop at the next batch, evaluations and sampling loops (a diffusion model's thousand steps) at the next network
+evaluation (dlfound.runs.callbacks.StopWithinEvaluations), and SaveOnSigterm writes last.ckpt when it happens during training. A first Ctrl-C
 takes that same path; a second one stops the process at once. Outside Lightning's loops (building the data, between
 training and testing) either signal stops the run where it is. The run then ends in RunInterrupted: results.json
 says "interrupted", and the message names the command that continues the run.

@@ -281,11 +281,7 @@ class StepwiseSamplingTask(SampledQualityTask):
         raise NotImplementedError
 
     def draw(self, n: int, y, limit: int | None) -> torch.Tensor:
-        """Sampling in a validation or test phase, watched step by step: SIGTERM and Ctrl-C (which Lightning
-        records in `received_sigterm`, and looks at only between batches) stop it within a step, and a long phase
-        shows the time left."""
-        from lightning.pytorch.utilities.exceptions import SIGTERMException
-
+        """Sampling in a validation or test phase, watched step by step: a long phase shows the time left."""
         trainer = self.trainer
         if self._count == 0:
             stage = "testing" if trainer.testing else "validation"
@@ -294,12 +290,7 @@ class StepwiseSamplingTask(SampledQualityTask):
             self._progress = SamplingProgress(f"{stage} samples ({self.sampler_description()[0]})", int(total),
                                               self.print)
 
-        def watch(i: int, steps: int, x: torch.Tensor) -> None:
-            if trainer.received_sigterm:
-                raise SIGTERMException
-            self._progress.step(n, i, steps)
-
-        samples = self.sample(n, y=y, on_step=watch)
+        samples = self.sample(n, y=y, on_step=lambda i, steps, x: self._progress.step(n, i, steps))
         self._progress.done += n
         return samples
 
