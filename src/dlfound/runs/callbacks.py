@@ -79,23 +79,34 @@ class SaveOnSigterm(L.Callback):
             trainer.save_checkpoint(f"{self.checkpoint_dir}/last.ckpt")
 
 
-class StopWithinEvaluations(L.Callback):
-    """Lightning looks at SIGTERM (and Ctrl-C, dlfound.runs.stopping) only between batches, but one batch of an
-    evaluation can run the network a thousand times (diffusion sampling, the variational bound, the pictures drawn
-    after validation): there each network evaluation outside a gradient step looks too, and stops the phase."""
+class StopOnRequest(L.Callback):
+    """Stops Lightning's loops on a Ctrl-C or SIGTERM that dlfound.runs.stopping recorded (`stops.signum`), the way
+    Lightning stops on SIGTERM (SIGTERMException): at the next batch, and, since one batch of an evaluation can run
+    the network a thousand times (diffusion sampling, the variational bound, the pictures drawn after validation),
+    at the next network evaluation outside a gradient step."""
 
-    def __init__(self):
+    def __init__(self, stops):
+        self.stops = stops
         self.handles = []
 
-    def setup(self, trainer, pl_module, stage):
+    def look(self, *args) -> None:
         import torch
         from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-        def look(module, args):
-            if trainer.received_sigterm and not torch.is_grad_enabled():
-                raise SIGTERMException
+        if self.stops.signum and not torch.is_grad_enabled():
+            raise SIGTERMException
 
-        self.handles = [module.register_forward_pre_hook(look) for module in pl_module.children()]
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if self.stops.signum:
+            raise SIGTERMException
+
+    def setup(self, trainer, pl_module, stage):
+        from torch.nn.modules.module import register_module_forward_pre_hook
+
+        # Every module's: a task may sample with a copy of its network (the weights' moving average).
+        self.handles = [register_module_forward_pre_hook(self.look)]
 
     def teardown(self, trainer, pl_module, stage):
         for handle in self.handles:

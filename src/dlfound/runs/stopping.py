@@ -1,11 +1,11 @@
 """Ctrl-C (SIGINT) and SIGTERM while a run builds, trains or tests: a request to stop cleanly, not a traceback.
 
-While Lightning trains or tests, it has a SIGTERM handler of its own: it sets `trainer.received_sigterm`, its loops
-stop at the next batch, evaluations and sampling loops (a diffusion model's thousand steps) at the next network
-evaluation (dlfound.runs.callbacks.StopWithinEvaluations), and SaveOnSigterm writes last.ckpt when it happens during training. A first Ctrl-C
-takes that same path; a second one stops the process at once. Outside Lightning's loops (building the data, between
-training and testing) either signal stops the run where it is. The run then ends in RunInterrupted: results.json
-says "interrupted", and the message names the command that continues the run.
+Before training, either signal stops the run where it is. Later the signal is recorded here (Lightning's own SIGTERM
+handler, while it trains or tests, records SIGTERM too), and dlfound.runs.callbacks.StopOnRequest stops Lightning's
+loops at the next batch, and evaluations and sampling loops (a diffusion model's thousand steps) at the next network
+evaluation, as Lightning does on SIGTERM: SaveOnSigterm writes last.ckpt when it happens during training. A second
+Ctrl-C stops the process at once. The run then ends in RunInterrupted: results.json says "interrupted", and the
+message names the command that continues the run.
 """
 
 import os
@@ -52,13 +52,11 @@ class StopOnSignals:
                 os._exit(128 + signum)
             return  # Lightning's SIGTERM handler calling this one, or a repeated SIGTERM
         self.signum = signum
-        lightning = signal.getsignal(signal.SIGTERM)
-        if lightning == self.handle:  # no Lightning loop running: stop here
+        if self.phase == "before training":  # nothing to save yet: stop here
             raise self.interrupted()
         if signum == signal.SIGINT:
             print("\nCtrl-C: stopping after this step (training saves checkpoints/last.ckpt); press Ctrl-C again to "
                   "stop at once.", file=sys.stderr, flush=True)
-            lightning(signal.SIGTERM, frame)
 
     def interrupted(self, trainer=None) -> RunInterrupted:
         """The RunInterrupted for a stop in the current phase."""

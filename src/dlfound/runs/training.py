@@ -59,7 +59,7 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
 
     from dlfound.runs.build import build, build_trainer
     from dlfound.runs.callbacks import (ConfigInCheckpoint, RNGStateInCheckpoint, SamplingTimeEstimate, SaveOnSigterm,
-                                        StopOnNonFiniteLoss, StopWithinEvaluations, Throughput)
+                                        StopOnNonFiniteLoss, StopOnRequest, Throughput)
     from dlfound.runs.console import console
     from dlfound.runs.lr_find import learning_rate_for
     from dlfound.runs.resume import find_resume_checkpoint
@@ -75,7 +75,7 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
         mode = plain.get("monitor_mode") or task.monitor_mode
         throughput = Throughput()
         guards = [ConfigInCheckpoint(plain), StopOnNonFiniteLoss(), SaveOnSigterm(str(run_dir / "checkpoints")),
-                  StopWithinEvaluations(), RNGStateInCheckpoint()]
+                  StopOnRequest(stops), RNGStateInCheckpoint()]
         if plain.get("test", True) and isinstance(task, StepwiseSamplingTask) and task.test_samples != 0:
             guards.append(SamplingTimeEstimate())
         trainer = build_trainer(plain, run_dir, [throughput, *guards], monitor, mode)
@@ -86,6 +86,8 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
 
         # Fit.
         stops.phase = "during training"
+        if stops.signum:  # a stop the code that built the run swallowed
+            raise stops.interrupted()
         try:
             trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
         except SIGTERMException:
