@@ -10,6 +10,7 @@ only (every combination a sweep names), and anything the check cannot read (a co
 left to Hydra.
 """
 
+import difflib
 import itertools
 from pathlib import Path
 
@@ -77,9 +78,11 @@ def verdict(cfg: dict, parts: list[str], adds: bool) -> str:
                     names, complete = settings_of(get_object(node["_target_"]))
                 except Exception:  # a target that does not import: the run builder says so
                     return "hydra"
-            if depth == len(parts) - 1 and (part in names or not complete):
+            known = (names | listed) - {"self"}
+            typo = difflib.get_close_matches(part, sorted(known), n=1, cutoff=0.6)
+            if depth == len(parts) - 1 and (part in names or not (complete or typo)):
                 return "takes"  # a **kwargs target: the run builder checks the name when it is called
-            raise unknown_setting(section, part, (names | listed) - {"self"})
+            raise unknown_setting(section, part, known)
         if adds and depth > 0:
             return "added"
         raise unknown_setting(section, part, listed)
