@@ -37,8 +37,10 @@ def plain_loop(text: str, steps: int) -> float:
     model = instantiate_section(cfg, "model")
     data, block, batch = datamodule.train_ids, datamodule.block_size, datamodule.batch_size
     optim = cfg["optim"]
-    groups = [{"params": [p for p in model.parameters() if p.dim() >= 2], "weight_decay": optim["weight_decay"]},
-              {"params": [p for p in model.parameters() if p.dim() < 2], "weight_decay": 0.0}]
+    groups = [
+        {"params": [p for p in model.parameters() if p.dim() >= 2], "weight_decay": optim["weight_decay"]},
+        {"params": [p for p in model.parameters() if p.dim() < 2], "weight_decay": 0.0},
+    ]
     optimizer = torch.optim.AdamW(groups, lr=optim["lr"], betas=tuple(optim["betas"]))
     warmup = max(1, round(cfg["sched"]["warmup_fraction"] * steps))
 
@@ -52,8 +54,8 @@ def plain_loop(text: str, steps: int) -> float:
     start = time.perf_counter()
     for _ in range(steps):
         offsets = torch.randint(len(data) - block - 1, (batch,))
-        x = torch.stack([data[i:i + block] for i in offsets])
-        y = torch.stack([data[i + 1:i + 1 + block] for i in offsets])
+        x = torch.stack([data[i : i + block] for i in offsets])
+        y = torch.stack([data[i + 1 : i + 1 + block] for i in offsets])
         loss = F.cross_entropy(model(x).flatten(0, 1), y.flatten())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -66,9 +68,20 @@ def plain_loop(text: str, steps: int) -> float:
 def dlfound_run(text: str, steps: int, threads: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "DLFOUND_OUTPUTS": tmp, "OMP_NUM_THREADS": str(threads)}
-        cmd = [sys.executable, "-m", "dlfound", "train", PRESET, f"data.path={text}", "trainer.max_epochs=1",
-               f"data.steps_per_epoch={steps}", "data.val_batches=1", "task.sample_length=0", "test=false",
-               "print_config=false"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "dlfound",
+            "train",
+            PRESET,
+            f"data.path={text}",
+            "trainer.max_epochs=1",
+            f"data.steps_per_epoch={steps}",
+            "data.val_batches=1",
+            "task.sample_length=0",
+            "test=false",
+            "print_config=false",
+        ]
         subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         [results] = Path(tmp).rglob("results.json")
         return json.loads(results.read_text())["train_samples_per_s"]

@@ -44,8 +44,18 @@ CASES = {
     "lenet5_mnist": (["experiment=mnist_lenet5"], "MNIST", "classify"),
     "lenet5_mnist_on_device": (["experiment=mnist_lenet5", "data.on_device=true"], "MNIST", "classify"),
     "resnet18_cifar10": (["experiment=cifar10_resnet18", "data=cifar10_jpeg"], "cifar10-jpeg", "classify"),
-    "vit_tiny_cifar10": (["experiment=cifar10_resnet18", "data=cifar10_jpeg", "model=vit_tiny", "optim=adamw",
-                          "optim.lr=1e-3", "optim.weight_decay=0.05"], "cifar10-jpeg", "classify"),
+    "vit_tiny_cifar10": (
+        [
+            "experiment=cifar10_resnet18",
+            "data=cifar10_jpeg",
+            "model=vit_tiny",
+            "optim=adamw",
+            "optim.lr=1e-3",
+            "optim.weight_decay=0.05",
+        ],
+        "cifar10-jpeg",
+        "classify",
+    ),
     "dcgan_mnist": (["experiment=mnist_dcgan"], "MNIST", "gan"),
     # A seeded subset of the ~233,000 DnCNN patches keeps the set-up short; the step is the preset's.
     "dncnn": (["experiment=dncnn_sigma25", "data.max_patches=20000"], "restoration", "restore"),
@@ -129,7 +139,9 @@ def plain_loop(cfg: dict, kind: str, epochs: int, limit: int | None, loop: Loop)
                 with loop.autocast():
                     with torch.no_grad():
                         fake = model.generator(torch.randn(len(x), model.latent_dim, device=device))
-                    d_loss = F.softplus(-model.discriminator(real)).mean() + F.softplus(model.discriminator(fake)).mean()
+                    d_loss = (
+                        F.softplus(-model.discriminator(real)).mean() + F.softplus(model.discriminator(fake)).mean()
+                    )
                 loop.step(d_loss, opt_d)
                 with loop.autocast():
                     fake = model.generator(torch.randn(len(x), model.latent_dim, device=device))
@@ -150,8 +162,18 @@ def plain_loop(cfg: dict, kind: str, epochs: int, limit: int | None, loop: Loop)
 def dlfound_run(overrides: list[str], epochs: int, threads: int) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "DLFOUND_OUTPUTS": tmp, "OMP_NUM_THREADS": str(threads)}
-        cmd = [sys.executable, "-m", "dlfound", "train", *overrides, "sched=none", f"trainer.max_epochs={epochs}",
-               "trainer.limit_val_batches=2", "test=false", "print_config=false"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "dlfound",
+            "train",
+            *overrides,
+            "sched=none",
+            f"trainer.max_epochs={epochs}",
+            "trainer.limit_val_batches=2",
+            "test=false",
+            "print_config=false",
+        ]
         proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"{' '.join(cmd[2:])} exited {proc.returncode}: {proc.stderr[-1500:]}")
@@ -163,16 +185,28 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=None)
     parser.add_argument("--epochs", type=int, default=2)
-    parser.add_argument("--limit-batches", type=int, default=None,
-                        help="training batches per epoch in both loops (trainer.limit_train_batches); default all")
+    parser.add_argument(
+        "--limit-batches",
+        type=int,
+        default=None,
+        help="training batches per epoch in both loops (trainer.limit_train_batches); default all",
+    )
     parser.add_argument("--repeats", type=int, default=1, help="alternate plain/dlfound runs; report the best of each")
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads(),
-                        help="torch threads for both; 1 gives steady figures on a shared machine")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=torch.get_num_threads(),
+        help="torch threads for both; 1 gives steady figures on a shared machine",
+    )
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: dlfound runs trainer=gpu")
     parser.add_argument("--precision", default="32-true", choices=["32-true", "bf16-mixed", "16-mixed"])
     parser.add_argument("--json", help="also write the figures to this file")
-    parser.add_argument("--overrides", nargs="*", default=[], help="more overrides for both loops, e.g. "
-                                                                    "data.batch_size=16 for a dry run")
+    parser.add_argument(
+        "--overrides",
+        nargs="*",
+        default=[],
+        help="more overrides for both loops, e.g. data.batch_size=16 for a dry run",
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.backends.cudnn.benchmark = True  # as Lightning's Trainer sets it (benchmark=None, deterministic off)
@@ -181,9 +215,11 @@ def main() -> None:
     cases = args.cases or (["mlp_digits", "lenet5_mnist"] if mnist_here else ["mlp_digits"])
     device = torch.device(args.device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    setting = (f"torch {torch.__version__}, {name}, {args.precision}, {args.epochs} epochs"
-               f"{f' of {args.limit_batches} batches' if args.limit_batches else ''}, best of {args.repeats}"
-               f"{'; ' + ' '.join(args.overrides) if args.overrides else ''}")
+    setting = (
+        f"torch {torch.__version__}, {name}, {args.precision}, {args.epochs} epochs"
+        f"{f' of {args.limit_batches} batches' if args.limit_batches else ''}, best of {args.repeats}"
+        f"{'; ' + ' '.join(args.overrides) if args.overrides else ''}"
+    )
     print(setting)
     print(f"{'case':<24}{'plain loop (samples/s)':>24}{'dlfound (samples/s)':>22}{'ratio':>8}", flush=True)
     extra = ["trainer=gpu" if device.type == "cuda" else "trainer=cpu", f"trainer.precision={args.precision}"]

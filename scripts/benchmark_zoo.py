@@ -43,15 +43,24 @@ def build(name: str, num_classes: int = 10):
     # Composed (not loaded) so that the config's bases (_zoo, _shape) are in it; the data keys are set below.
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         model = compose("train", overrides=[f"model={name}"]).model
-    cfg = OmegaConf.create({"data": {"in_channels": 3, "image_size": 32, "num_classes": num_classes, "stem": "small"},
-                            "model": OmegaConf.to_container(model, resolve=False)})
+    cfg = OmegaConf.create(
+        {
+            "data": {"in_channels": 3, "image_size": 32, "num_classes": num_classes, "stem": "small"},
+            "model": OmegaConf.to_container(model, resolve=False),
+        }
+    )
     return instantiate(cfg.model, _convert_="all")
 
 
 def random_batches(count: int, batch_size: int, num_classes: int, device: torch.device):
     g = torch.Generator().manual_seed(0)
-    return [(torch.randn(batch_size, 3, 32, 32, generator=g).to(device),
-             torch.randint(0, num_classes, (batch_size,), generator=g).to(device)) for _ in range(count)]
+    return [
+        (
+            torch.randn(batch_size, 3, 32, 32, generator=g).to(device),
+            torch.randint(0, num_classes, (batch_size,), generator=g).to(device),
+        )
+        for _ in range(count)
+    ]
 
 
 def sync(device: torch.device) -> None:
@@ -114,29 +123,50 @@ def dlfound_loop(name, batches, steps, warmup, device, precision, channels_last)
     extra = {"channels_last": True} if channels_last else {}
     task = ClassificationTask(net, 10, optim={"_target_": "torch.optim.SGD", "lr": 0.1, "momentum": 0.9}, **extra)
     clock = Clock()
-    trainer = L.Trainer(accelerator=device.type, devices=1, precision=precision, max_steps=warmup + steps,
-                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, num_sanity_val_steps=0, limit_val_batches=0,
-                        callbacks=[clock])
+    trainer = L.Trainer(
+        accelerator=device.type,
+        devices=1,
+        precision=precision,
+        max_steps=warmup + steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=0,
+        callbacks=[clock],
+    )
     trainer.fit(task, train_dataloaders=DataLoader(Batches(), batch_size=None))
     return steps * batches[0][1].shape[0] / clock.seconds
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--models", nargs="+", default=None, help=f"zoo config names, or all (default on CPU: "
-                                                                   f"{' '.join(CPU_MODELS)})")
+    parser.add_argument(
+        "--models", nargs="+", default=None, help=f"zoo config names, or all (default on CPU: {' '.join(CPU_MODELS)})"
+    )
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--batch-size", type=int, default=None, help="default 128 on a GPU, 32 on CPU")
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default 30 on a GPU, 5 on CPU)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 10 GPU, 2 CPU)")
     parser.add_argument("--repeats", type=int, default=1, help="alternate plain/dlfound runs; report the best of each")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (CPU)")
-    parser.add_argument("--precision", nargs="+", default=None, choices=["32-true", "bf16-mixed", "16-mixed"],
-                        help="default 32-true and bf16-mixed on a GPU, 32-true on CPU")
-    parser.add_argument("--channels-last", nargs="?", const="on", default=None, choices=["off", "on", "both"],
-                        help="run with channels_last memory format (both: contiguous and channels_last; "
-                             "default both on a GPU, off on CPU)")
+    parser.add_argument(
+        "--precision",
+        nargs="+",
+        default=None,
+        choices=["32-true", "bf16-mixed", "16-mixed"],
+        help="default 32-true and bf16-mixed on a GPU, 32-true on CPU",
+    )
+    parser.add_argument(
+        "--channels-last",
+        nargs="?",
+        const="on",
+        default=None,
+        choices=["off", "on", "both"],
+        help="run with channels_last memory format (both: contiguous and channels_last; "
+        "default both on a GPU, off on CPU)",
+    )
     args = parser.parse_args()
     import lightning  # noqa: F401  (configures its loggers on import; quieten them after)
 
@@ -160,10 +190,14 @@ def main() -> None:
     batches = random_batches(4, batch_size, 10, device)
 
     name = torch.cuda.get_device_name(device) if gpu else f"CPU, {torch.get_num_threads()} threads"
-    print(f"torch {torch.__version__}, {name}; batch {batch_size}, {warmup} warm-up + {steps} timed steps, 3x32x32, "
-          f"best of {args.repeats}")
-    header = f"{'model':<18}{'params':>9}{'precision':>12}{'layout':>9}{'plain (samples/s)':>19}" \
-             f"{'dlfound (samples/s)':>21}{'ratio':>7}"
+    print(
+        f"torch {torch.__version__}, {name}; batch {batch_size}, {warmup} warm-up + {steps} timed steps, 3x32x32, "
+        f"best of {args.repeats}"
+    )
+    header = (
+        f"{'model':<18}{'params':>9}{'precision':>12}{'layout':>9}{'plain (samples/s)':>19}"
+        f"{'dlfound (samples/s)':>21}{'ratio':>7}"
+    )
     print(header)
     print("-" * len(header))
     for model in models:
@@ -176,8 +210,11 @@ def main() -> None:
                     plain = max(plain, plain_loop(model, batches, steps, warmup, device, precision, channels_last))
                     ours = max(ours, dlfound_loop(model, batches, steps, warmup, device, precision, channels_last))
                 layout = "NHWC" if channels_last else "NCHW"
-                print(f"{model:<18}{params / 1e6:>8.2f}M{precision:>12}{layout:>9}{plain:>19,.1f}{ours:>21,.1f}"
-                      f"{ours / plain:>7.2f}", flush=True)
+                print(
+                    f"{model:<18}{params / 1e6:>8.2f}M{precision:>12}{layout:>9}{plain:>19,.1f}{ours:>21,.1f}"
+                    f"{ours / plain:>7.2f}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

@@ -56,27 +56,40 @@ import torch
 
 from dlfound.runs.results import read_results
 
-USAGE = ("python scripts/compare_generative.py features=CLASSIFIER.ckpt [n=10000] [n2d=2500] [sampler=NAME] "
-         "[steps=K] [checkpoint=best|last] [device=auto] [seed=0] [floor=true] [markdown=PATH] "
-         "RUN_OR_CKPT[@SAMPLER[:STEPS]] ...")
+USAGE = (
+    "python scripts/compare_generative.py features=CLASSIFIER.ckpt [n=10000] [n2d=2500] [sampler=NAME] "
+    "[steps=K] [checkpoint=best|last] [device=auto] [seed=0] [floor=true] [markdown=PATH] "
+    "RUN_OR_CKPT[@SAMPLER[:STEPS]] ..."
+)
 CHUNK = 500
 NONE = "–"
-LENET_HINT = ("make one with `dlfound train experiment=mnist_lenet5 trainer.max_epochs=2` and pass "
-              "features=RUN/checkpoints/best-*.ckpt (or features=pixels for distances on raw pixels)")
+LENET_HINT = (
+    "make one with `dlfound train experiment=mnist_lenet5 trainer.max_epochs=2` and pass "
+    "features=RUN/checkpoints/best-*.ckpt (or features=pixels for distances on raw pixels)"
+)
 
 
 def option_table():
     from dlfound.commands.options import Option
 
-    return {"features": Option(None), "n": Option(10000, int, minimum=2), "n2d": Option(2500, int, minimum=2),
-            "sampler": Option(None), "steps": Option(None, int, minimum=1), "checkpoint": Option("best"),
-            "device": Option("auto"), "seed": Option(0, int), "floor": Option(True, bool),
-            "markdown": Option(None)}
+    return {
+        "features": Option(None),
+        "n": Option(10000, int, minimum=2),
+        "n2d": Option(2500, int, minimum=2),
+        "sampler": Option(None),
+        "steps": Option(None, int, minimum=1),
+        "checkpoint": Option("best"),
+        "device": Option("auto"),
+        "seed": Option(0, int),
+        "floor": Option(True, bool),
+        "markdown": Option(None),
+    }
 
 
 @dataclass
 class Entry:
     """One row to measure: a checkpoint, its run folder (if any), and the sampler asked for."""
+
     arg: str
     ckpt: Path
     run_dir: Path | None
@@ -109,8 +122,9 @@ def split_sampler(arg: str) -> tuple[str, str | None, int | None]:
     path, _, spec = arg.rpartition("@")
     name, _, steps = spec.partition(":")
     if not name or (steps and not steps.isdigit()) or steps == "0":
-        raise ConfigError(f"{arg!r}: after '@' give a sampler and optionally its steps, e.g. RUN@ddim:50 or "
-                          "RUN@annealed")
+        raise ConfigError(
+            f"{arg!r}: after '@' give a sampler and optionally its steps, e.g. RUN@ddim:50 or RUN@annealed"
+        )
     return path, name, int(steps) if steps else None
 
 
@@ -131,9 +145,11 @@ def pick_checkpoint(run_dir: Path, results: dict | None, which: str) -> Path:
     if last.is_file():
         return last
     have = ", ".join(p.name for p in sorted(folder.glob("*.ckpt"))) if folder.is_dir() else ""
-    raise ConfigError(f"run folder {run_dir} has no {'checkpoint' if which == 'best' else 'checkpoints/last.ckpt'}"
-                      f"{f' (it has {have}; try checkpoint=best)' if have else ''}; runs with debug=fast keep "
-                      "none. Give a run trained without debug=fast, or a checkpoint file")
+    raise ConfigError(
+        f"run folder {run_dir} has no {'checkpoint' if which == 'best' else 'checkpoints/last.ckpt'}"
+        f"{f' (it has {have}; try checkpoint=best)' if have else ''}; runs with debug=fast keep "
+        "none. Give a run trained without debug=fast, or a checkpoint file"
+    )
 
 
 def resolve(arg: str, which: str, sampler: str | None, steps: int | None) -> Entry:
@@ -144,9 +160,11 @@ def resolve(arg: str, which: str, sampler: str | None, steps: int | None) -> Ent
     if path.is_dir():
         results = read_results(path)
         if results is None and not (path / "checkpoints").is_dir():
-            raise ConfigError(f"{arg} is a folder but not a dlfound run folder (no results.json, no checkpoints/). "
-                              "Give run folders of `dlfound train` (they hold results.json and checkpoints/) or "
-                              "checkpoint files (RUN/checkpoints/last.ckpt)")
+            raise ConfigError(
+                f"{arg} is a folder but not a dlfound run folder (no results.json, no checkpoints/). "
+                "Give run folders of `dlfound train` (they hold results.json and checkpoints/) or "
+                "checkpoint files (RUN/checkpoints/last.ckpt)"
+            )
         ckpt, run_dir = pick_checkpoint(path, results, which), path
     elif path.is_file():
         ckpt = path
@@ -155,8 +173,10 @@ def resolve(arg: str, which: str, sampler: str | None, steps: int | None) -> Ent
         if results is None:
             run_dir = None
     else:
-        raise ConfigError(f"{arg} is neither a checkpoint nor a run folder: no such file or folder. Give run folders "
-                          "of `dlfound train` (outputs/train/runs/...) or checkpoint files (RUN/checkpoints/last.ckpt)")
+        raise ConfigError(
+            f"{arg} is neither a checkpoint nor a run folder: no such file or folder. Give run folders "
+            "of `dlfound train` (outputs/train/runs/...) or checkpoint files (RUN/checkpoints/last.ckpt)"
+        )
     if own_sampler:
         return Entry(arg, ckpt, run_dir, results, own_sampler, own_steps, own_sampler=True)
     return Entry(arg, ckpt, run_dir, results, sampler, steps)
@@ -182,8 +202,10 @@ def check_generative(entry: Entry) -> None:
     cls = task_class(target)
     if cls is None or not issubclass(cls, GenerativeTask):
         what = cls.__name__ if cls is not None else (target or "no task")
-        raise ConfigError(f"{entry.arg}: {entry.ckpt} holds a {what}, not a generative model; this table compares "
-                          "VAEs, flows, GANs, diffusion and score models. Drop it from the list")
+        raise ConfigError(
+            f"{entry.arg}: {entry.ckpt} holds a {what}, not a generative model; this table compares "
+            "VAEs, flows, GANs, diffusion and score models. Drop it from the list"
+        )
     entry.config = config
 
 
@@ -197,8 +219,11 @@ def describe(entry: Entry, task) -> dict:
     cfg = entry.config
     model = choices.get("model") or short_name(cfg.get("model", {}).get("_target_", ""))
     family = choices.get("task") or type(task).__name__.removesuffix("Task").lower()
-    data = choices.get("data") or cfg.get("data", {}).get("name") or \
-        short_name(cfg.get("data", {}).get("_target_", "")).removesuffix("DataModule").lower()
+    data = (
+        choices.get("data")
+        or cfg.get("data", {}).get("name")
+        or short_name(cfg.get("data", {}).get("_target_", "")).removesuffix("DataModule").lower()
+    )
     name = choices.get("experiment") or model
     return {"model": name, "family": family, "data": data}
 
@@ -225,8 +250,11 @@ def draw(task, n: int, device: str, seed: int, label: str) -> tuple[torch.Tensor
     takes_labels = task.num_classes and not hasattr(task, "steps_per_level")  # score models are unconditional
     with torch.no_grad():
         if device.startswith("cuda"):
-            task.sample(2, y=torch.arange(2, device=device) % task.num_classes if takes_labels else None,
-                        **({"steps": 1} if stepwise else {}))
+            task.sample(
+                2,
+                y=torch.arange(2, device=device) % task.num_classes if takes_labels else None,
+                **({"steps": 1} if stepwise else {}),
+            )
         torch.manual_seed(seed)
         chunks, made, seconds = [], 0, 0.0
         with Progress(console=err_console, transient=True) as progress:
@@ -251,10 +279,20 @@ def as_unit_images(x: torch.Tensor) -> torch.Tensor:
 
 def data_key(config: dict) -> str:
     """Which data set a model was trained on, for sharing the real samples between rows."""
-    skip = {"batch_size", "eval_batch_size", "num_workers", "pin_memory", "persistent_workers", "data_dir",
-            "download", "augment", "val_size"}
-    return json.dumps({k: v for k, v in (config.get("data") or {}).items() if k not in skip}, sort_keys=True,
-                      default=str)
+    skip = {
+        "batch_size",
+        "eval_batch_size",
+        "num_workers",
+        "pin_memory",
+        "persistent_workers",
+        "data_dir",
+        "download",
+        "augment",
+        "val_size",
+    }
+    return json.dumps(
+        {k: v for k, v in (config.get("data") or {}).items() if k not in skip}, sort_keys=True, default=str
+    )
 
 
 # -- measurements ----------------------------------------------------------------------------------------------
@@ -271,8 +309,7 @@ class Real:
         if key not in self.cache:
             test_x, _ = datamodule.load(train=False)
             real = as_unit_images(test_x[:n])
-            self.cache[key] = {"features": features_of(self.extractor, real), "n": len(real),
-                               "datamodule": datamodule}
+            self.cache[key] = {"features": features_of(self.extractor, real), "n": len(real), "datamodule": datamodule}
         return self.cache[key]
 
     def points(self, key: str, datamodule, n: int) -> dict:
@@ -298,8 +335,9 @@ def point_scores(datamodule, real: torch.Tensor, fake: torch.Tensor) -> dict:
     if not finite.all():
         return {"mmd": None, "finite_fraction": float(finite.float().mean())}
     centers = getattr(datamodule, "mode_centers", None)
-    scores = score_points(real, fake, centers, getattr(datamodule, "mode_std", None),
-                          getattr(datamodule, "mode_weights", None))
+    scores = score_points(
+        real, fake, centers, getattr(datamodule, "mode_std", None), getattr(datamodule, "mode_weights", None)
+    )
     if centers is not None:
         scores["modes"] = len(centers)
     return scores
@@ -314,11 +352,14 @@ def measure(entry: Entry, options: dict, device: str, real: Real) -> dict:
         try:
             task.set_sampler(entry.sampler, entry.steps)
         except ConfigError as err:
-            raise ConfigError(f"{entry.arg}: {err}. Give this model its own sampler with {entry.arg}@SAMPLER[:STEPS]"
-                              ) from None
+            raise ConfigError(
+                f"{entry.arg}: {err}. Give this model its own sampler with {entry.arg}@SAMPLER[:STEPS]"
+            ) from None
     elif entry.own_sampler:
-        raise ConfigError(f"{entry.arg}: @SAMPLER applies to diffusion and score models; this checkpoint holds a "
-                          f"{type(task).__name__}")
+        raise ConfigError(
+            f"{entry.arg}: @SAMPLER applies to diffusion and score models; this checkpoint holds a "
+            f"{type(task).__name__}"
+        )
     row = {"kind": None, **describe(entry, task)}
     row["sampler"], row["network_evals"] = sampler_label(task)
     row["params"] = sum(p.numel() for p in task.net.parameters())
@@ -330,28 +371,36 @@ def measure(entry: Entry, options: dict, device: str, real: Real) -> dict:
     row["epochs"] = results.get("epochs")
     row["train_time_s"] = results.get("fit_time_s", results.get("wall_time_s"))
     row["wall_time_s"] = results.get("wall_time_s")
-    row["trainer"] = ((results.get("choices") or {}).get("trainer"))
+    row["trainer"] = (results.get("choices") or {}).get("trainer")
     key = data_key(entry.config)
     label = f"{row['model']} ({row['sampler']})"
     if task.is_image:
         if real.extractor is None:
-            raise ConfigError(f"{entry.arg} is an image model, and FID and KID need a classifier's features: "
-                              f"{LENET_HINT}")
+            raise ConfigError(
+                f"{entry.arg} is an image model, and FID and KID need a classifier's features: {LENET_HINT}"
+            )
         reference = real.images(key, datamodule, options["n"])
         fake, seconds = draw(task, options["n"], device, options["seed"], label)
-        row.update(kind="images", n=len(fake), n_real=reference["n"], features=options["features"],
-                   bits_per_dim=metrics.get("test/bpd"), **image_scores(real.extractor, reference, fake))
+        row.update(
+            kind="images",
+            n=len(fake),
+            n_real=reference["n"],
+            features=options["features"],
+            bits_per_dim=metrics.get("test/bpd"),
+            **image_scores(real.extractor, reference, fake),
+        )
     elif task.data_shape == (2,):
         reference = real.points(key, datamodule, options["n2d"])
         fake, seconds = draw(task, options["n2d"], device, options["seed"], label)
-        row.update(kind="2d", n=len(fake), n_real=reference["n"],
-                   **point_scores(datamodule, reference["points"], fake))
+        row.update(kind="2d", n=len(fake), n_real=reference["n"], **point_scores(datamodule, reference["points"], fake))
     else:
-        raise ConfigError(f"{entry.arg}: this table scores images and 2-D points; the model's samples have shape "
-                          f"{task.data_shape}")
+        raise ConfigError(
+            f"{entry.arg}: this table scores images and 2-D points; the model's samples have shape {task.data_shape}"
+        )
     row["sample_s_per_1k"] = seconds / len(fake) * 1000
-    row.update(device=device, checkpoint=str(entry.ckpt), run_dir=str(entry.run_dir) if entry.run_dir else None,
-               data_key=key)
+    row.update(
+        device=device, checkpoint=str(entry.ckpt), run_dir=str(entry.run_dir) if entry.run_dir else None, data_key=key
+    )
     task.cpu()
     del task
     if device.startswith("cuda"):
@@ -372,16 +421,25 @@ def floor_rows(rows: list[dict], real: Real, options: dict) -> list[dict]:
         datamodule = reference["datamodule"]
         train_x, _ = datamodule.load(train=True)
         g = torch.Generator().manual_seed(options["seed"])
-        floor = {"kind": row["kind"], "model": f"data: {row['data']} training set", "family": "data",
-                 "data": row["data"], "floor": True, "data_key": key}
+        floor = {
+            "kind": row["kind"],
+            "model": f"data: {row['data']} training set",
+            "family": "data",
+            "data": row["data"],
+            "floor": True,
+            "data_key": key,
+        }
         if row["kind"] == "images":
-            fake = as_unit_images(train_x[torch.randperm(len(train_x), generator=g)[:options["n"]]])
-            floor.update(n=len(fake), n_real=reference["n"], features=options["features"],
-                         **image_scores(real.extractor, reference, fake))
+            fake = as_unit_images(train_x[torch.randperm(len(train_x), generator=g)[: options["n"]]])
+            floor.update(
+                n=len(fake),
+                n_real=reference["n"],
+                features=options["features"],
+                **image_scores(real.extractor, reference, fake),
+            )
         else:
-            fake = train_x[torch.randperm(len(train_x), generator=g)[:options["n2d"]]].float()
-            floor.update(n=len(fake), n_real=reference["n"],
-                         **point_scores(datamodule, reference["points"], fake))
+            fake = train_x[torch.randperm(len(train_x), generator=g)[: options["n2d"]]].float()
+            floor.update(n=len(fake), n_real=reference["n"], **point_scores(datamodule, reference["points"], fake))
         floors.append(floor)
     return floors
 
@@ -424,40 +482,88 @@ def sample_cell(row: dict) -> str:
 
 
 def image_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    header = ["model", "family", "data", "sampler", "params", "epochs", "training", "bits/dim", "FID",
-              "KID", "sampling / 1k"]
+    header = [
+        "model",
+        "family",
+        "data",
+        "sampler",
+        "params",
+        "epochs",
+        "training",
+        "bits/dim",
+        "FID",
+        "KID",
+        "sampling / 1k",
+    ]
     body = []
     for r in rows:
         diverged = r.get("finite_fraction") is not None
-        body.append([r["model"], r["family"], r["data"], r.get("sampler", NONE), fmt_params(r.get("params")),
-                     NONE if r.get("epochs") is None else str(r["epochs"]), train_cell(r),
-                     fmt(r.get("bits_per_dim"), ".3f"),
-                     "diverged" if diverged else fmt(r.get("fid"), ".2f"),
-                     "diverged" if diverged else fmt(r.get("kid"), ".4g"), sample_cell(r)])
+        body.append(
+            [
+                r["model"],
+                r["family"],
+                r["data"],
+                r.get("sampler", NONE),
+                fmt_params(r.get("params")),
+                NONE if r.get("epochs") is None else str(r["epochs"]),
+                train_cell(r),
+                fmt(r.get("bits_per_dim"), ".3f"),
+                "diverged" if diverged else fmt(r.get("fid"), ".2f"),
+                "diverged" if diverged else fmt(r.get("kid"), ".4g"),
+                sample_cell(r),
+            ]
+        )
     return header, body
 
 
 def points_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    header = ["model", "family", "data", "sampler", "params", "epochs", "training", "modes", "high quality",
-              "weight error", "MMD²", "sampling / 1k"]
+    header = [
+        "model",
+        "family",
+        "data",
+        "sampler",
+        "params",
+        "epochs",
+        "training",
+        "modes",
+        "high quality",
+        "weight error",
+        "MMD²",
+        "sampling / 1k",
+    ]
     body = []
     for r in rows:
         modes = NONE if r.get("modes_covered") is None else f"{r['modes_covered']:.0f}/{r['modes']}"
-        body.append([r["model"], r["family"], r["data"], r.get("sampler", NONE), fmt_params(r.get("params")),
-                     NONE if r.get("epochs") is None else str(r["epochs"]), train_cell(r), modes,
-                     fmt(r.get("hq_fraction"), ".1%"), fmt(r.get("weight_error"), ".3f"),
-                     "diverged" if r.get("finite_fraction") is not None else fmt(r.get("mmd"), ".4f"),
-                     sample_cell(r)])
+        body.append(
+            [
+                r["model"],
+                r["family"],
+                r["data"],
+                r.get("sampler", NONE),
+                fmt_params(r.get("params")),
+                NONE if r.get("epochs") is None else str(r["epochs"]),
+                train_cell(r),
+                modes,
+                fmt(r.get("hq_fraction"), ".1%"),
+                fmt(r.get("weight_error"), ".3f"),
+                "diverged" if r.get("finite_fraction") is not None else fmt(r.get("mmd"), ".4f"),
+                sample_cell(r),
+            ]
+        )
     return header, body
 
 
 def captions(kind: str, options: dict, device: str) -> str:
     if kind == "images":
-        return (f"{options['n']:,} samples per model against the first {options['n']:,} test images; FID and KID "
-                f"on the features of {options['features']}; sampling in batches of {CHUNK} on {device}.")
-    return (f"{options['n2d']:,} samples per model against the test points; a mode is covered with "
-            f"{20 * options['n2d'] / 2500:g} high-quality samples (within 3 std of its centre); MMD² with a sum of "
-            f"Gaussian kernels; sampling on {device}.")
+        return (
+            f"{options['n']:,} samples per model against the first {options['n']:,} test images; FID and KID "
+            f"on the features of {options['features']}; sampling in batches of {CHUNK} on {device}."
+        )
+    return (
+        f"{options['n2d']:,} samples per model against the test points; a mode is covered with "
+        f"{20 * options['n2d'] / 2500:g} high-quality samples (within 3 std of its centre); MMD² with a sum of "
+        f"Gaussian kernels; sampling on {device}."
+    )
 
 
 def markdown_table(header: list[str], body: list[list[str]]) -> str:
@@ -509,8 +615,10 @@ def main(args: list[str]) -> None:
             check_generative(entry)
         images = [e.arg for e in entries if (e.config.get("data") or {}).get("image_size")]
         if images and not options["features"]:
-            raise ConfigError(f"{', '.join(images)} {'is an image model' if len(images) == 1 else 'are image models'}"
-                              f", and FID and KID need a classifier's features (features=PATH.ckpt): {LENET_HINT}")
+            raise ConfigError(
+                f"{', '.join(images)} {'is an image model' if len(images) == 1 else 'are image models'}"
+                f", and FID and KID need a classifier's features (features=PATH.ckpt): {LENET_HINT}"
+            )
         extractor = None
         if options["features"]:
             from dlfound.runs.build import load_feature_extractor
@@ -537,8 +645,9 @@ def main(args: list[str]) -> None:
             header, body = make(kind_rows)
             table = Table(title=f"{title}: {captions(kind, options, device)}", title_justify="left")
             for column in header:
-                table.add_column(column, justify="left" if column in ("model", "family", "data", "sampler")
-                                 else "right")
+                table.add_column(
+                    column, justify="left" if column in ("model", "family", "data", "sampler") else "right"
+                )
             for cells in body:
                 table.add_row(*cells)
             console.print(table)

@@ -22,14 +22,28 @@ CASES = {
     "mlp_digits": ["model=mlp", "data=digits", "trainer.max_epochs=40"],
     "deep_mlp_digits": ["model=deep_mlp", "data=digits", "trainer.max_epochs=40"],
     "lenet5_mnist": ["experiment=mnist_lenet5", "trainer.max_epochs=1"],
-    "resnet20_cifar": ["experiment=cifar10_resnet20", "data=cifar10_jpeg", "trainer.max_epochs=1",
-                       "trainer.limit_train_batches=100"],
+    "resnet20_cifar": [
+        "experiment=cifar10_resnet20",
+        "data=cifar10_jpeg",
+        "trainer.max_epochs=1",
+        "trainer.limit_train_batches=100",
+    ],
 }
 
 
 def samples_per_s(overrides: list[str], folder: Path) -> float:
-    command = [sys.executable, "-m", "dlfound", "train", *overrides, f"hydra.run.dir={folder}", "print_config=false",
-               "test=false", "trainer.limit_val_batches=0", "trainer.num_sanity_val_steps=0"]
+    command = [
+        sys.executable,
+        "-m",
+        "dlfound",
+        "train",
+        *overrides,
+        f"hydra.run.dir={folder}",
+        "print_config=false",
+        "test=false",
+        "trainer.limit_val_batches=0",
+        "trainer.num_sanity_val_steps=0",
+    ]
     subprocess.run(command, check=True, capture_output=True, env={**os.environ, "PYTHONWARNINGS": "ignore"})
     return json.loads((folder / "results.json").read_text())["train_samples_per_s"]
 

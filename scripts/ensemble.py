@@ -57,13 +57,16 @@ def evaluate(sweep_dir: Path, device: str = "cpu") -> dict:
 
     runs = member_runs(sweep_dir)
     if len(runs) < 2:
-        raise ConfigError(f"{sweep_dir} holds {len(runs)} finished run(s) with a best checkpoint; an ensemble needs at "
-                          "least two. Train them with `dlfound train experiment=mnist_ensemble` (or `dlfound train -m "
-                          "seed=0,1,2,3,4 ...`) and give the sweep's folder.")
+        raise ConfigError(
+            f"{sweep_dir} holds {len(runs)} finished run(s) with a best checkpoint; an ensemble needs at "
+            "least two. Train them with `dlfound train experiment=mnist_ensemble` (or `dlfound train -m "
+            "seed=0,1,2,3,4 ...`) and give the sweep's folder."
+        )
     datamodule, members, test, ood = None, [], [], []
     for run, ckpt in runs:
-        dm, task, _ = load_trained(ckpt, "ClassificationTask", "an ensemble averages classifiers trained with "
-                                   "task=classification")
+        dm, task, _ = load_trained(
+            ckpt, "ClassificationTask", "an ensemble averages classifiers trained with task=classification"
+        )
         task.to(device).eval()
         if datamodule is None:  # the members share their data: one copy serves them all
             datamodule = dm
@@ -78,8 +81,13 @@ def evaluate(sweep_dir: Path, device: str = "cpu") -> dict:
     ensemble_probs = torch.stack(test).mean(0)
     ensemble_ood = torch.stack(ood).mean(0) if ood[0] is not None else None
     ensemble = calibration_metrics(ensemble_probs, y, ensemble_ood)
-    return {"members": members, "member_mean": mean, "ensemble": ensemble, "size": len(members),
-            "_pictures": (ensemble_probs, y, ensemble_ood)}
+    return {
+        "members": members,
+        "member_mean": mean,
+        "ensemble": ensemble,
+        "size": len(members),
+        "_pictures": (ensemble_probs, y, ensemble_ood),
+    }
 
 
 def main(args: list[str]) -> None:
@@ -118,10 +126,13 @@ def main(args: list[str]) -> None:
         table.add_row(name, *(f"{metrics[c]:.4f}" for c in columns))
     Console().print(table)
     write_text(sweep_dir / "ensemble.json", json.dumps(report, indent=2))
-    write_picture(reliability_diagram(probs, y, title=f"ensemble of {report['size']}"),
-                  sweep_dir / "ensemble_reliability.png")
-    write_picture(entropy_histogram(probs, ood, title=f"ensemble of {report['size']}: predictive entropy"),
-                  sweep_dir / "ensemble_entropy.png")
+    write_picture(
+        reliability_diagram(probs, y, title=f"ensemble of {report['size']}"), sweep_dir / "ensemble_reliability.png"
+    )
+    write_picture(
+        entropy_histogram(probs, ood, title=f"ensemble of {report['size']}: predictive entropy"),
+        sweep_dir / "ensemble_entropy.png",
+    )
     print(f"wrote {sweep_dir / 'ensemble.json'}, ensemble_reliability.png, ensemble_entropy.png")
 
 

@@ -48,15 +48,29 @@ FAMILIES = {
     "bayesian": ("MNIST", ["experiment=mnist_bbb"]),
 }
 # On the CPU the GPU-sized networks shrink, so that a dry run takes seconds per step.
-CPU_FAMILY_EXTRA = {"ddpm": ["model.base_channels=16"], "flow": ["model.blocks=2", "model.hidden=16"],
-                    "classification-cifar": ["data.eval_batch_size=16"]}
+CPU_FAMILY_EXTRA = {
+    "ddpm": ["model.base_channels=16"],
+    "flow": ["model.blocks=2", "model.hidden=16"],
+    "classification-cifar": ["data.eval_batch_size=16"],
+}
 RESNET18 = ["experiment=cifar10_resnet18", "data=cifar10_jpeg"]
 # ResNet-18 at each precision, then its two switches at bf16-mixed (the precision a GPU user would pick).
 RESNET18_VARIANTS = {"channels_last": ["task.channels_last=true"], "compile": ["task.compile=true"]}
-GPU_SHORT = ["trainer.max_epochs=1", "trainer.limit_train_batches=40", "trainer.limit_val_batches=2",
-             "trainer.limit_test_batches=2", "trainer.log_every_n_steps=5"]
-CPU_SHORT = ["trainer.max_epochs=1", "trainer.limit_train_batches=20", "trainer.limit_val_batches=1",
-             "trainer.limit_test_batches=1", "trainer.log_every_n_steps=2", "data.batch_size=16"]
+GPU_SHORT = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=40",
+    "trainer.limit_val_batches=2",
+    "trainer.limit_test_batches=2",
+    "trainer.log_every_n_steps=5",
+]
+CPU_SHORT = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=20",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "trainer.log_every_n_steps=2",
+    "data.batch_size=16",
+]
 
 
 def trainer_args(cpu: bool) -> list[str]:
@@ -73,8 +87,9 @@ def dlfound(args: list[str], log: Path, timeout: float, threads: int | None = No
         out.write("$ dlfound " + " ".join(args) + "\n")
         out.flush()
         try:
-            rc = subprocess.run([sys.executable, "-m", "dlfound", *args], stdout=out, stderr=subprocess.STDOUT,
-                                env=env, timeout=timeout).returncode
+            rc = subprocess.run(
+                [sys.executable, "-m", "dlfound", *args], stdout=out, stderr=subprocess.STDOUT, env=env, timeout=timeout
+            ).returncode
         except subprocess.TimeoutExpired:
             rc = 124
     return rc, time.perf_counter() - start
@@ -93,8 +108,13 @@ def loss_curves(run: Path) -> dict[str, list[float]]:
     if not path.is_file():
         return {}
     rows = list(csv.DictReader(path.open(newline="")))
-    columns = [c for c in (rows[0] if rows else {}) if c.startswith("train/") and not c.endswith("_epoch") and
-               any(word in c for word in ("loss", "nelbo", "nll", "bpd"))]
+    columns = [
+        c
+        for c in (rows[0] if rows else {})
+        if c.startswith("train/")
+        and not c.endswith("_epoch")
+        and any(word in c for word in ("loss", "nelbo", "nll", "bpd"))
+    ]
     return {c: [float(r[c]) for r in rows if r.get(c) not in (None, "")] for c in columns}
 
 
@@ -133,8 +153,12 @@ def eval_check(run: Path, timeout: float) -> dict:
     """`dlfound eval` of last.ckpt on the CPU in fp32; the first test metric beside what the run recorded."""
     ckpt = run / "checkpoints" / "last.ckpt"
     output = run / "eval_cpu.json"
-    rc, seconds = dlfound(["eval", f"ckpt_path={ckpt}", "trainer.accelerator=cpu", "trainer.precision=32-true",
-                           f"output={output}"], run / "eval.log", timeout, threads=2)
+    rc, seconds = dlfound(
+        ["eval", f"ckpt_path={ckpt}", "trainer.accelerator=cpu", "trainer.precision=32-true", f"output={output}"],
+        run / "eval.log",
+        timeout,
+        threads=2,
+    )
     if rc != 0 or not output.is_file():
         return {"eval_ok": False, "eval": f"exit {rc}: {tail(run / 'eval.log', 3)}"}
     result = json.loads(output.read_text())
@@ -157,8 +181,11 @@ def one_run(name: str, overrides: list[str], cpu: bool, timeout: float, family: 
     results = run / "results.json"
     if results.is_file():
         r = json.loads(results.read_text())
-        record.update(status=r.get("status"), train_samples_per_s=r.get("train_samples_per_s"),
-                      metrics={k: v for k, v in (r.get("metrics") or {}).items() if isinstance(v, (int, float))})
+        record.update(
+            status=r.get("status"),
+            train_samples_per_s=r.get("train_samples_per_s"),
+            metrics={k: v for k, v in (r.get("metrics") or {}).items() if isinstance(v, (int, float))},
+        )
     if rc != 0:
         record.update(ok=False, error=tail(run / "train.log", 8))
         return record
@@ -187,8 +214,10 @@ def planned_runs(which: str, precisions: list[str], cpu: bool) -> tuple[list[tup
             return [], ["resnet18 (no cifar10-jpeg under DLFOUND_DATA)"]
         resnet18 = [*RESNET18, *(CPU_FAMILY_EXTRA["classification-cifar"] if cpu else [])]
         plan += [(f"resnet18-{p}", [*resnet18, f"trainer.precision={p}"], "classification") for p in precisions]
-        plan += [(f"resnet18-{v}", [*resnet18, "trainer.precision=bf16-mixed", *o], "classification")
-                 for v, o in RESNET18_VARIANTS.items()]
+        plan += [
+            (f"resnet18-{v}", [*resnet18, "trainer.precision=bf16-mixed", *o], "classification")
+            for v, o in RESNET18_VARIANTS.items()
+        ]
     return plan, skipped
 
 
@@ -201,8 +230,11 @@ def cmd_runs(args) -> None:
         for future in futures:
             record = future.result()
             records.append(record)
-            print(f"{'ok  ' if record['ok'] else 'FAIL'} {record['run']:<28} {record['seconds']:>6.1f} s  "
-                  f"{record.get('loss', '')}  {record.get('eval', '')}", flush=True)
+            print(
+                f"{'ok  ' if record['ok'] else 'FAIL'} {record['run']:<28} {record['seconds']:>6.1f} s  "
+                f"{record.get('loss', '')}  {record.get('eval', '')}",
+                flush=True,
+            )
             if not record["ok"]:
                 print(f"     {record.get('error') or record.get('ckpt') or record.get('eval') or ''}", flush=True)
             # Written after every run, so that a step stopped at its time cap keeps what it measured.
@@ -215,18 +247,37 @@ def cmd_sweep(args) -> None:
     shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True)
     short = CPU_SHORT[:-1] if args.cpu else ["trainer.max_epochs=2"]
-    sweep_args = ["train", "-m", "hydra/launcher=gpus", *trainer_args(args.cpu), "optim.lr=0.1,0.01,0.003", *short,
-                  "print_config=false", f"hydra.sweep.dir={root}"]
+    sweep_args = [
+        "train",
+        "-m",
+        "hydra/launcher=gpus",
+        *trainer_args(args.cpu),
+        "optim.lr=0.1,0.01,0.003",
+        *short,
+        "print_config=false",
+        f"hydra.sweep.dir={root}",
+    ]
     rc, seconds = dlfound(sweep_args, root / "sweep.log", args.timeout)
     jobs = []
     for results in sorted(root.rglob("results.json")):
         r = json.loads(results.read_text())
-        jobs.append({"job": results.parent.name, "status": r.get("status"),
-                     "cuda_visible_devices": r.get("cuda_visible_devices"), "val/acc_best":
-                     (r.get("metrics") or {}).get("val/acc_best"), "wall_time_s": r.get("wall_time_s")})
+        jobs.append(
+            {
+                "job": results.parent.name,
+                "status": r.get("status"),
+                "cuda_visible_devices": r.get("cuda_visible_devices"),
+                "val/acc_best": (r.get("metrics") or {}).get("val/acc_best"),
+                "wall_time_s": r.get("wall_time_s"),
+            }
+        )
     ok = rc == 0 and len(jobs) == 3 and all(j["status"] == "done" for j in jobs)
-    record = {"command": "dlfound " + " ".join(sweep_args), "exit": rc, "seconds": round(seconds, 1), "jobs": jobs,
-              "ok": ok}
+    record = {
+        "command": "dlfound " + " ".join(sweep_args),
+        "exit": rc,
+        "seconds": round(seconds, 1),
+        "jobs": jobs,
+        "ok": ok,
+    }
     if not ok:
         record["error"] = tail(root / "sweep.log", 10)
     print(json.dumps(record, indent=1))
@@ -245,22 +296,39 @@ def cmd_paper(args) -> None:
         print(record["skipped"])
         return
     fast = ["trainer.precision=bf16-mixed", "data.on_device=true"]
-    toy = ["trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
-           "data.batch_size=16", "data.eval_batch_size=16"]
+    toy = [
+        "trainer.limit_train_batches=3",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1",
+        "data.batch_size=16",
+        "data.eval_batch_size=16",
+    ]
     run = WORK / "paper_resnet20"
     shutil.rmtree(run, ignore_errors=True)
     run.mkdir(parents=True)
     share = int(args.seconds * 2 / 3) - 45  # leave start-up and the test inside the share
-    resnet20 = ["train", "experiment=cifar10_resnet56", "model=resnet20", "data=cifar10_jpeg",
-                *trainer_args(args.cpu), *(toy + ["trainer.max_epochs=2"] if args.cpu else fast),
-                f"trainer.max_time=00:00:{share // 60:02d}:{share % 60:02d}", "print_config=false",
-                f"hydra.run.dir={run}"]
+    resnet20 = [
+        "train",
+        "experiment=cifar10_resnet56",
+        "model=resnet20",
+        "data=cifar10_jpeg",
+        *trainer_args(args.cpu),
+        *(toy + ["trainer.max_epochs=2"] if args.cpu else fast),
+        f"trainer.max_time=00:00:{share // 60:02d}:{share % 60:02d}",
+        "print_config=false",
+        f"hydra.run.dir={run}",
+    ]
     rc, seconds = dlfound(resnet20, run / "train.log", max(30.0, deadline - time.monotonic() - 60))
     entry = {"command": "dlfound " + " ".join(resnet20), "exit": rc, "seconds": round(seconds, 1)}
     if (run / "results.json").is_file():
         r = json.loads((run / "results.json").read_text())
-        entry.update(status=r.get("status"), epochs=r.get("epochs"), global_step=r.get("global_step"),
-                     train_samples_per_s=r.get("train_samples_per_s"), metrics=r.get("metrics"))
+        entry.update(
+            status=r.get("status"),
+            epochs=r.get("epochs"),
+            global_step=r.get("global_step"),
+            train_samples_per_s=r.get("train_samples_per_s"),
+            metrics=r.get("metrics"),
+        )
     else:
         entry["error"] = tail(run / "train.log", 8)
     record["resnet20"] = entry
@@ -273,9 +341,16 @@ def cmd_paper(args) -> None:
     if per_run < 20:
         entry["skipped"] = f"{left:.0f} s left for four runs"
     else:
-        figure = ["figure", "degradation", "--budget", "paper", "data=cifar10_jpeg", *trainer_args(args.cpu),
-                  *(toy + ["trainer.max_epochs=1"] if args.cpu else fast),
-                  f"trainer.max_time=00:00:{per_run // 60:02d}:{per_run % 60:02d}"]
+        figure = [
+            "figure",
+            "degradation",
+            "--budget",
+            "paper",
+            "data=cifar10_jpeg",
+            *trainer_args(args.cpu),
+            *(toy + ["trainer.max_epochs=1"] if args.cpu else fast),
+            f"trainer.max_time=00:00:{per_run // 60:02d}:{per_run % 60:02d}",
+        ]
         os.environ["DLFOUND_OUTPUTS"] = str(outputs)
         log = WORK / "figure.log"
         rc, seconds = dlfound(figure, log, max(30.0, deadline - time.monotonic()))
@@ -287,8 +362,14 @@ def cmd_paper(args) -> None:
         runs = []
         for results in sorted(outputs.rglob("results.json")):
             r = json.loads(results.read_text())
-            runs.append({"line": results.parent.parent.name, "status": r.get("status"), "epochs": r.get("epochs"),
-                         "metrics": {k: v for k, v in (r.get("metrics") or {}).items() if "acc" in k}})
+            runs.append(
+                {
+                    "line": results.parent.parent.name,
+                    "status": r.get("status"),
+                    "epochs": r.get("epochs"),
+                    "metrics": {k: v for k, v in (r.get("metrics") or {}).items() if "acc" in k},
+                }
+            )
         entry["runs"] = runs
         if rc != 0:
             entry["error"] = tail(log, 8)
@@ -312,13 +393,17 @@ def fmt(value, digits: int = 4) -> str:
 
 
 def runs_table(data: dict) -> list[str]:
-    lines = ["| run | ok | s | samples/s | training loss | checkpoint on CPU | `dlfound eval` on CPU |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| run | ok | s | samples/s | training loss | checkpoint on CPU | `dlfound eval` on CPU |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in data.get("runs", []):
         problem = r.get("error", "").replace("\n", " ")[-160:].replace("|", "/")
-        lines.append(f"| {r['run']} | {'yes' if r.get('ok') else '**no**'} | {fmt(r.get('seconds'))} | "
-                     f"{fmt(r.get('train_samples_per_s'))} | {r.get('loss', problem) or '-'} | "
-                     f"{r.get('ckpt', '-')} | {r.get('eval', '-')} |".replace("\n", " "))
+        lines.append(
+            f"| {r['run']} | {'yes' if r.get('ok') else '**no**'} | {fmt(r.get('seconds'))} | "
+            f"{fmt(r.get('train_samples_per_s'))} | {r.get('loss', problem) or '-'} | "
+            f"{r.get('ckpt', '-')} | {r.get('eval', '-')} |".replace("\n", " ")
+        )
     if data.get("skipped"):
         lines.append(f"\nSkipped: {', '.join(data['skipped'])}.")
     return lines
@@ -326,22 +411,36 @@ def runs_table(data: dict) -> list[str]:
 
 def cmd_summary(args) -> None:
     out = Path(args.out)
-    steps = [json.loads(line) for line in (WORK / "steps.jsonl").read_text().splitlines() if line.strip()] \
-        if (WORK / "steps.jsonl").is_file() else []
-    parts = {name: read_json(WORK / f"{name}.json") for name in ("env", "families", "resnet18", "sweep", "loop",
-                                                                  "paper")}
+    steps = (
+        [json.loads(line) for line in (WORK / "steps.jsonl").read_text().splitlines() if line.strip()]
+        if (WORK / "steps.jsonl").is_file()
+        else []
+    )
+    parts = {
+        name: read_json(WORK / f"{name}.json") for name in ("env", "families", "resnet18", "sweep", "loop", "paper")
+    }
     env = parts["env"] or {}
     summary = {"steps": steps, **{k: v for k, v in parts.items() if v is not None}}
     (out / "summary.json").write_text(json.dumps(summary, indent=1))
 
-    md = [f"# gpu_check {'(dry run on CPU)' if env.get('dry_run') else ''}", "",
-          f"Device: {env.get('device', '?')}; torch {env.get('torch', '?')}, CUDA {env.get('cuda', '?')}, "
-          f"lightning {env.get('lightning', '?')}, hydra-core {env.get('hydra', '?')}, omegaconf "
-          f"{env.get('omegaconf', '?')}, Python {env.get('python', '?')}; data: {env.get('data', '?')}.", "",
-          "## Steps", "", "| step | result | s | time cap (s) |", "|---|---|---|---|"]
+    md = [
+        f"# gpu_check {'(dry run on CPU)' if env.get('dry_run') else ''}",
+        "",
+        f"Device: {env.get('device', '?')}; torch {env.get('torch', '?')}, CUDA {env.get('cuda', '?')}, "
+        f"lightning {env.get('lightning', '?')}, hydra-core {env.get('hydra', '?')}, omegaconf "
+        f"{env.get('omegaconf', '?')}, Python {env.get('python', '?')}; data: {env.get('data', '?')}.",
+        "",
+        "## Steps",
+        "",
+        "| step | result | s | time cap (s) |",
+        "|---|---|---|---|",
+    ]
     for s in steps:
-        result = {0: "ok", 124: "**ran past its cap**"}.get(s["rc"], f"**exit {s['rc']}**") if s["rc"] >= 0 \
+        result = (
+            {0: "ok", 124: "**ran past its cap**"}.get(s["rc"], f"**exit {s['rc']}**")
+            if s["rc"] >= 0
             else s.get("note", "skipped")
+        )
         md.append(f"| {s['step']} | {result} | {s['seconds']} | {s['cap']} |")
     tests = WORK / "tests.txt"
     if tests.is_file():
@@ -351,19 +450,38 @@ def cmd_summary(args) -> None:
             md += ["", f"## {title}", "", *runs_table(parts[name])]
     if parts["sweep"]:
         sweep = parts["sweep"]
-        md += ["", "## 3-job sweep, hydra/launcher=gpus", "", f"`{sweep['command']}`: exit {sweep['exit']}, "
-               f"{sweep['seconds']} s, {'ok' if sweep['ok'] else '**not ok**'}", ""]
-        md += [f"- {j['job']}: {j['status']}, GPUs {j['cuda_visible_devices']}, val/acc_best {fmt(j['val/acc_best'])}, "
-               f"{fmt(j['wall_time_s'])} s" for j in sweep["jobs"]]
+        md += [
+            "",
+            "## 3-job sweep, hydra/launcher=gpus",
+            "",
+            f"`{sweep['command']}`: exit {sweep['exit']}, "
+            f"{sweep['seconds']} s, {'ok' if sweep['ok'] else '**not ok**'}",
+            "",
+        ]
+        md += [
+            f"- {j['job']}: {j['status']}, GPUs {j['cuda_visible_devices']}, val/acc_best {fmt(j['val/acc_best'])}, "
+            f"{fmt(j['wall_time_s'])} s"
+            for j in sweep["jobs"]
+        ]
         if sweep.get("error"):
             md += ["", "```", sweep["error"], "```"]
     if parts["loop"]:
         loop = parts["loop"]
-        md += ["", "## Loop benchmark: dlfound against a plain PyTorch loop", "", loop.get("setting", ""), "",
-               "| case | precision | plain (samples/s) | dlfound (samples/s) | ratio |", "|---|---|---|---|---|"]
-        md += [f"| {c['case']} | {c['precision']} | {fmt(c['plain'])} | {fmt(c['dlfound'])} | "
-               f"{c['ratio']:.3f} |" if "ratio" in c else f"| {c['case']} | {c.get('precision', '-')} | "
-               f"{c.get('skipped', c.get('error', '?'))} | | |" for c in loop.get("cases", [])]
+        md += [
+            "",
+            "## Loop benchmark: dlfound against a plain PyTorch loop",
+            "",
+            loop.get("setting", ""),
+            "",
+            "| case | precision | plain (samples/s) | dlfound (samples/s) | ratio |",
+            "|---|---|---|---|---|",
+        ]
+        md += [
+            f"| {c['case']} | {c['precision']} | {fmt(c['plain'])} | {fmt(c['dlfound'])} | {c['ratio']:.3f} |"
+            if "ratio" in c
+            else f"| {c['case']} | {c.get('precision', '-')} | {c.get('skipped', c.get('error', '?'))} | | |"
+            for c in loop.get("cases", [])
+        ]
     if parts["paper"]:
         paper = parts["paper"]
         md += ["", "## Paper budgets", ""]
@@ -372,18 +490,25 @@ def cmd_summary(args) -> None:
         r20 = paper.get("resnet20") or {}
         if r20:
             m = r20.get("metrics") or {}
-            md.append(f"- ResNet-20, CIFAR-10 (JPEG copy), the paper's schedule capped by max_time: exit "
-                      f"{r20.get('exit')}, {r20.get('epochs', '?')} of 182 epochs ({r20.get('global_step', '?')} "
-                      f"steps) in {r20.get('seconds')} s, {fmt(r20.get('train_samples_per_s'))} samples/s; test/acc "
-                      f"{fmt(m.get('test/acc'))}, val/acc_best {fmt(m.get('val/acc_best'))} (paper: 91.25 %)")
+            md.append(
+                f"- ResNet-20, CIFAR-10 (JPEG copy), the paper's schedule capped by max_time: exit "
+                f"{r20.get('exit')}, {r20.get('epochs', '?')} of 182 epochs ({r20.get('global_step', '?')} "
+                f"steps) in {r20.get('seconds')} s, {fmt(r20.get('train_samples_per_s'))} samples/s; test/acc "
+                f"{fmt(m.get('test/acc'))}, val/acc_best {fmt(m.get('val/acc_best'))} (paper: 91.25 %)"
+            )
         deg = paper.get("degradation") or {}
         if deg.get("skipped"):
             md.append(f"- degradation --budget paper: skipped, {deg['skipped']}")
         elif deg:
-            md.append(f"- degradation --budget paper, each run capped: exit {deg.get('exit')}, {deg.get('seconds')} s"
-                      + (", figure in degradation.png/.md" if (out / "degradation.png").is_file() else ""))
-            md += [f"  - {r['line']}: {r['status']}, {r['epochs']} epochs, " +
-                   ", ".join(f"{k} {fmt(v)}" for k, v in r["metrics"].items()) for r in deg.get("runs", [])]
+            md.append(
+                f"- degradation --budget paper, each run capped: exit {deg.get('exit')}, {deg.get('seconds')} s"
+                + (", figure in degradation.png/.md" if (out / "degradation.png").is_file() else "")
+            )
+            md += [
+                f"  - {r['line']}: {r['status']}, {r['epochs']} epochs, "
+                + ", ".join(f"{k} {fmt(v)}" for k, v in r["metrics"].items())
+                for r in deg.get("runs", [])
+            ]
     md += ["", "The whole log: log.txt; every figure: summary.json."]
     (out / "summary.md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
@@ -399,10 +524,16 @@ def cmd_env(args) -> None:
         except ImportError as err:
             versions[module] = f"missing ({err})"
     gpu = torch.cuda.is_available()
-    record = {"dry_run": args.cpu, "python": sys.version.split()[0], "torch": torch.__version__,
-              "cuda": torch.version.cuda, "device": torch.cuda.get_device_name(0) if gpu else "CPU only",
-              "bf16_supported": torch.cuda.is_bf16_supported() if gpu else None,
-              "data": ", ".join(sorted(p.name for p in DATA.iterdir())) if DATA.is_dir() else "none", **versions}
+    record = {
+        "dry_run": args.cpu,
+        "python": sys.version.split()[0],
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "device": torch.cuda.get_device_name(0) if gpu else "CPU only",
+        "bf16_supported": torch.cuda.is_bf16_supported() if gpu else None,
+        "data": ", ".join(sorted(p.name for p in DATA.iterdir())) if DATA.is_dir() else "none",
+        **versions,
+    }
     print(json.dumps(record, indent=1))
     Path(args.json).write_text(json.dumps(record, indent=1))
 
@@ -426,7 +557,9 @@ def main() -> None:
     p = sub.add_parser("summary")
     p.add_argument("out")
     args = parser.parse_args()
-    {"env": cmd_env, "runs": cmd_runs, "sweep": cmd_sweep, "paper": cmd_paper, "summary": cmd_summary}[args.command](args)
+    {"env": cmd_env, "runs": cmd_runs, "sweep": cmd_sweep, "paper": cmd_paper, "summary": cmd_summary}[args.command](
+        args
+    )
 
 
 if __name__ == "__main__":

@@ -23,9 +23,16 @@ def main(args: list[str]) -> None:
     from dlfound.runs.build import load_feature_extractor
     from dlfound.runs.console import fail
 
-    options = {"ckpt_path": Option(required=True), "classifier": Option(required=True), "n": Option(1000, int, minimum=1),
-               "guidance": Option(None), "sampler": Option(None), "steps": Option(None, int, minimum=1),
-               "seed": Option(0, int), "device": Option("auto")}
+    options = {
+        "ckpt_path": Option(required=True),
+        "classifier": Option(required=True),
+        "n": Option(1000, int, minimum=1),
+        "guidance": Option(None),
+        "sampler": Option(None),
+        "steps": Option(None, int, minimum=1),
+        "seed": Option(0, int),
+        "device": Option("auto"),
+    }
     try:
         kv, _ = parse_options(args, options, "guided_accuracy", "see the top of scripts/guided_accuracy.py")
         device = resolve_device(kv["device"])
@@ -35,8 +42,8 @@ def main(args: list[str]) -> None:
         classifier = load_feature_extractor(kv["classifier"]).to(device)
         scales = [None] if kv["guidance"] is None else [float(w) for w in kv["guidance"].split(",")]
         test_x, test_y = datamodule.load(train=False)
-        real = test_x[:kv["n"]].float() / 255 if test_x.dtype == torch.uint8 else test_x[:kv["n"]].float()
-        reference = float((classifier.classify(real.to(device)).argmax(1).cpu() == test_y[:kv["n"]]).float().mean())
+        real = test_x[: kv["n"]].float() / 255 if test_x.dtype == torch.uint8 else test_x[: kv["n"]].float()
+        reference = float((classifier.classify(real.to(device)).argmax(1).cpu() == test_y[: kv["n"]]).float().mean())
         for w in scales:
             torch.manual_seed(kv["seed"])
             if hasattr(task, "set_sampler"):
@@ -51,9 +58,18 @@ def main(args: list[str]) -> None:
                     seen.append(classifier.classify(samples).argmax(1).cpu())
             hits = torch.cat(seen) == wanted
             per_class = [round(float(hits[wanted == k].float().mean()), 4) for k in range(task.num_classes)]
-            print(json.dumps({"samples": kv["ckpt_path"], "n": kv["n"], "sampling": getattr(task, "sampling", None),
-                              "as_requested": round(float(hits.float().mean()), 4), "per_class": per_class,
-                              "classifier_on_test_images": round(reference, 4)}))
+            print(
+                json.dumps(
+                    {
+                        "samples": kv["ckpt_path"],
+                        "n": kv["n"],
+                        "sampling": getattr(task, "sampling", None),
+                        "as_requested": round(float(hits.float().mean()), 4),
+                        "per_class": per_class,
+                        "classifier_on_test_images": round(reference, 4),
+                    }
+                )
+            )
     except DlfoundError as err:
         fail(str(err))
 

@@ -41,17 +41,25 @@ def main() -> None:
         errors, kernels = [], []
         for seed in range(args.seeds):
             torch.manual_seed(seed)
-            net = ntk_mlp(in_channels=args.dim, num_classes=1, width=width, weight_std=args.weight_std,
-                          bias_std=args.bias_std)
+            net = ntk_mlp(
+                in_channels=args.dim, num_classes=1, width=width, weight_std=args.weight_std, bias_std=args.bias_std
+            )
             k = empirical_ntk(net, x).double()
             reference = analytic_ntk(net, x)
             errors.append(relative_error(k, reference))
             kernels.append(k)
         mean_error = relative_error(torch.stack(kernels).mean(0), reference)
-        row = {"width": width, "seeds": args.seeds, "error_mean": sum(errors) / len(errors),
-               "error_max": max(errors), "error_of_mean_kernel": mean_error}
-        print(f"{width:>6} {row['error_mean']:>19.2%} {row['error_max']:>13.2%} {mean_error:>19.2%} "
-              f"{time.time() - started:>6.1f}")
+        row = {
+            "width": width,
+            "seeds": args.seeds,
+            "error_mean": sum(errors) / len(errors),
+            "error_max": max(errors),
+            "error_of_mean_kernel": mean_error,
+        }
+        print(
+            f"{width:>6} {row['error_mean']:>19.2%} {row['error_max']:>13.2%} {mean_error:>19.2%} "
+            f"{time.time() - started:>6.1f}"
+        )
         print(json.dumps(row))
 
 

@@ -79,8 +79,9 @@ def main() -> None:
         # Geometric means over the seeds, as the fit works on logarithms.
         row = [math.exp(sum(math.log(r[i]) for r in results) / len(results)) for i in range(4)]
         rows.append((width, *row))
-        print(f"{width:>6} {row[0]:>12.3e} {row[1]:>11.3e} {row[2]:>12.3e} {row[3]:>15.3e} "
-              f"{time.time() - started:>5.1f}")
+        print(
+            f"{width:>6} {row[0]:>12.3e} {row[1]:>11.3e} {row[2]:>12.3e} {row[3]:>15.3e} {time.time() - started:>5.1f}"
+        )
     widths = [r[0] for r in rows]
     print(f"slope of the gap on the training points: {slope(widths, [r[1] for r in rows]):+.3f}")
     print(f"slope of the gap on the test grid:       {slope(widths, [r[2] for r in rows]):+.3f}  (Lee et al.: -0.5)")

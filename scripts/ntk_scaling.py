@@ -22,9 +22,11 @@ from pathlib import Path
 
 from dlfound.runs.results import read_results
 
-QUANTITIES = {"test/ntk_kernel_change": "kernel change ||K_T - K_0|| / ||K_0||",
-              "test/ntk_linearization_distance": "linearisation distance RMS |f - f_lin|",
-              "test/ntk_weight_change": "weight change ||theta_T - theta_0|| / ||theta_0||"}
+QUANTITIES = {
+    "test/ntk_kernel_change": "kernel change ||K_T - K_0|| / ||K_0||",
+    "test/ntk_linearization_distance": "linearisation distance RMS |f - f_lin|",
+    "test/ntk_weight_change": "weight change ||theta_T - theta_0|| / ||theta_0||",
+}
 
 
 def width_of(run: Path, results: dict) -> int | None:
@@ -55,8 +57,10 @@ def collect(sweep: Path) -> list[dict]:
         width = width_of(run, results)
         metrics = results.get("metrics", {})
         if width is None or not all(key in metrics for key in QUANTITIES):
-            print(f"skipping {run}: no model.width or no test/ntk_* metrics (was it run with callbacks=ntk?)",
-                  file=sys.stderr)
+            print(
+                f"skipping {run}: no model.width or no test/ntk_* metrics (was it run with callbacks=ntk?)",
+                file=sys.stderr,
+            )
             continue
         by_width.setdefault(width, []).append(metrics)
     rows = []
@@ -89,7 +93,7 @@ def plot(rows: list[dict], fits: dict, out: Path) -> None:
         ys = [row[key] for row in rows]
         slope, intercept = fits[key]
         ax.plot(widths, ys, "o", label="measured")
-        ax.plot(widths, [math.exp(intercept) * w ** slope for w in widths], "-", label=f"fit: slope {slope:.3f}")
+        ax.plot(widths, [math.exp(intercept) * w**slope for w in widths], "-", label=f"fit: slope {slope:.3f}")
         # The reference through the geometric mean of the points, so it sits among them.
         anchor_w = math.exp(sum(math.log(w) for w in widths) / len(widths))
         anchor_y = math.exp(sum(math.log(y) for y in ys) / len(ys))
@@ -112,15 +116,20 @@ def main() -> None:
     args = parser.parse_args()
     rows = collect(args.sweep)
     if len({row["width"] for row in rows}) < 2:
-        sys.exit(f"error: {args.sweep} holds finished NTK runs at fewer than two widths; run "
-                 f"`dlfound train -m experiment=ntk_width_sweep` and pass its multirun folder")
+        sys.exit(
+            f"error: {args.sweep} holds finished NTK runs at fewer than two widths; run "
+            f"`dlfound train -m experiment=ntk_width_sweep` and pass its multirun folder"
+        )
     fits = {key: fit_slope([row["width"] for row in rows], [row[key] for row in rows]) for key in QUANTITIES}
-    print(f"{'width':>6} {'runs':>4} {'kernel change':>14} {'lin. distance':>14} {'weight change':>14} "
-          f"{'test mse':>10}")
+    print(
+        f"{'width':>6} {'runs':>4} {'kernel change':>14} {'lin. distance':>14} {'weight change':>14} {'test mse':>10}"
+    )
     for row in rows:
         mse = f"{row['test/mse']:.2e}" if row["test/mse"] is not None else "-"
-        print(f"{row['width']:>6} {row['runs']:>4} {row['test/ntk_kernel_change']:>14.3e} "
-              f"{row['test/ntk_linearization_distance']:>14.3e} {row['test/ntk_weight_change']:>14.3e} {mse:>10}")
+        print(
+            f"{row['width']:>6} {row['runs']:>4} {row['test/ntk_kernel_change']:>14.3e} "
+            f"{row['test/ntk_linearization_distance']:>14.3e} {row['test/ntk_weight_change']:>14.3e} {mse:>10}"
+        )
     for key, label in QUANTITIES.items():
         print(f"slope of {label}: {fits[key][0]:+.3f}  (Lee et al. 2019 bound it by width^-0.5)")
     out = args.out or args.sweep / "ntk_scaling.png"

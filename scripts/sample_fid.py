@@ -21,13 +21,18 @@ def main(args: list[str]) -> None:
     from dlfound.commands.sample import load_generative
     from dlfound.errors import DlfoundError
     from dlfound.metrics.sample_quality import features_of, score_features
-    from dlfound.runs.build import compose, instantiate_section
-    from dlfound.runs.build import load_feature_extractor
+    from dlfound.runs.build import compose, instantiate_section, load_feature_extractor
     from dlfound.runs.console import fail
 
-    options = {"ckpt_path": Option(), "reference": Option(), "features": Option("pixels"),
-               "n": Option(10000, int, minimum=2), "temperature": Option(1.0, float, above=0),
-               "seed": Option(0, int), "device": Option("auto")}
+    options = {
+        "ckpt_path": Option(),
+        "reference": Option(),
+        "features": Option("pixels"),
+        "n": Option(10000, int, minimum=2),
+        "temperature": Option(1.0, float, above=0),
+        "seed": Option(0, int),
+        "device": Option("auto"),
+    }
     try:
         kv, _ = parse_options(args, options, "sample_fid", "see the top of scripts/sample_fid.py")
         n = kv["n"]
@@ -57,8 +62,14 @@ def main(args: list[str]) -> None:
         test_x, _ = datamodule.load(train=False)
         real = test_x[:n].float() / 255 if test_x.dtype == torch.uint8 else test_x[:n].float()
         scores = score_features(features_of(extractor, real), features_of(extractor, fake))
-        result = {"samples": source, "n_real": len(real), "n_fake": len(fake), "features": kv["features"],
-                  "fid": scores["fid"], "kid": scores["kid"]}
+        result = {
+            "samples": source,
+            "n_real": len(real),
+            "n_fake": len(fake),
+            "features": kv["features"],
+            "fid": scores["fid"],
+            "kid": scores["kid"],
+        }
     except DlfoundError as err:
         fail(f"sample_fid: {err}. Usage: see the top of scripts/sample_fid.py")
     print(json.dumps(result))

@@ -12,16 +12,26 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
-def run_dlfound(args: list[str], cwd: Path, env: dict | None = None, check: bool = True,
-                timeout: float = 600) -> subprocess.CompletedProcess:
+def run_dlfound(
+    args: list[str], cwd: Path, env: dict | None = None, check: bool = True, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """`dlfound ARGS` as a user would type it; outputs land under cwd/outputs, data under cwd/data."""
-    full_env = {**os.environ, "DLFOUND_DATA": str(cwd / "data"), "DLFOUND_OUTPUTS": str(cwd / "outputs"),
-                "COLUMNS": "200", "PYTHONWARNINGS": "ignore", **(env or {})}
+    full_env = {
+        **os.environ,
+        "DLFOUND_DATA": str(cwd / "data"),
+        "DLFOUND_OUTPUTS": str(cwd / "outputs"),
+        "COLUMNS": "200",
+        "PYTHONWARNINGS": "ignore",
+        **(env or {}),
+    }
     full_env.pop("DLFOUND_COMMAND", None)
-    proc = subprocess.run([sys.executable, "-m", "dlfound", *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, "-m", "dlfound", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
     if check and proc.returncode != 0:
-        raise AssertionError(f"dlfound {' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        raise AssertionError(
+            f"dlfound {' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
     return proc
 
 

@@ -54,14 +54,16 @@ def imports_of(path: Path, modules: set[str]) -> set[str]:
 @pytest.fixture(scope="module")
 def graph() -> dict[str, set[str]]:
     modules = {module_name(p): p for p in PACKAGE.rglob("*.py")}
-    return {name: {m for m in imports_of(path, set(modules)) if m in modules and m != name}
-            for name, path in modules.items()}
+    return {
+        name: {m for m in imports_of(path, set(modules)) if m in modules and m != name}
+        for name, path in modules.items()
+    }
 
 
 def test_no_import_cycles(graph):
     def visit(node, stack, done):
         if node in stack:
-            raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(node):] + [node]))
+            raise AssertionError("import cycle: " + " -> ".join(stack[stack.index(node) :] + [node]))
         if node in done:
             return
         for dep in graph[node]:
@@ -84,8 +86,11 @@ def test_layers_import_only_downwards(graph):
         if layer(module) not in ALLOWED:
             wrong.append(f"{module} is in no layer: place it in LAYERS")
             continue
-        wrong += [f"{module} imports {dep}, a layer above it" for dep in sorted(deps)
-                  if layer(dep) not in ALLOWED[layer(module)]]
+        wrong += [
+            f"{module} imports {dep}, a layer above it"
+            for dep in sorted(deps)
+            if layer(dep) not in ALLOWED[layer(module)]
+        ]
     assert not wrong, "\n".join(wrong)
 
 

@@ -57,8 +57,11 @@ def test_kl_closed_form_and_monte_carlo_estimate_agree():
 @pytest.mark.parametrize("kind", ["linear", "conv"])
 def test_local_reparameterisation_matches_weight_sampling_moments(kind):
     torch.manual_seed(0)
-    make = (lambda lr: BayesLinear(4, 3, local_reparam=lr)) if kind == "linear" else \
-        (lambda lr: BayesConv2d(2, 2, 3, local_reparam=lr))
+    make = (
+        (lambda lr: BayesLinear(4, 3, local_reparam=lr))
+        if kind == "linear"
+        else (lambda lr: BayesConv2d(2, 2, 3, local_reparam=lr))
+    )
     sampled, local = make(False), make(True)
     with torch.no_grad():
         sampled.weight_rho.fill_(-1.0)
@@ -70,8 +73,11 @@ def test_local_reparameterisation_matches_weight_sampling_moments(kind):
         b = local(x.expand(4000, *x.shape[1:]))
         # The exact moments: mean x mu^T + mu_b, variance x^2 sigma^2^T + sigma_b^2.
         mean = sampled.affine(x, sampled.weight_mu, sampled.bias_mu)[0]
-        var = sampled.affine(x * x, torch.nn.functional.softplus(sampled.weight_rho) ** 2,
-                             torch.nn.functional.softplus(sampled.bias_rho) ** 2)[0]
+        var = sampled.affine(
+            x * x,
+            torch.nn.functional.softplus(sampled.weight_rho) ** 2,
+            torch.nn.functional.softplus(sampled.bias_rho) ** 2,
+        )[0]
     for out in (a, b):
         torch.testing.assert_close(out.mean(0), mean, atol=4 * float(var.max().sqrt()) / math.sqrt(4000), rtol=0)
         torch.testing.assert_close(out.var(0), var, rtol=0.1, atol=0)
@@ -82,10 +88,10 @@ def test_calibration_metrics_match_hand_computed_values():
     y = torch.tensor([0, 1, 1, 0])
     # One sample per confidence bin (0.9, 0.62, 0.7, 0.82 lie in four of the 15 bins): ECE = mean |hit - conf|.
     assert calibration.ece(probs, y).item() == pytest.approx((0.1 + 0.62 + 0.3 + 0.18) / 4, abs=1e-6)
-    assert calibration.nll(probs, y).item() == pytest.approx(-(math.log(0.9) + math.log(0.38) + math.log(0.7)
-                                                               + math.log(0.82)) / 4, abs=1e-6)
-    assert calibration.brier(probs, y).item() == pytest.approx(2 * (0.1 ** 2 + 0.62 ** 2 + 0.3 ** 2 + 0.18 ** 2) / 4,
-                                                               abs=1e-6)
+    assert calibration.nll(probs, y).item() == pytest.approx(
+        -(math.log(0.9) + math.log(0.38) + math.log(0.7) + math.log(0.82)) / 4, abs=1e-6
+    )
+    assert calibration.brier(probs, y).item() == pytest.approx(2 * (0.1**2 + 0.62**2 + 0.3**2 + 0.18**2) / 4, abs=1e-6)
     assert calibration.entropy(torch.tensor([[0.5, 0.5], [1.0, 0.0]])).tolist() == pytest.approx([math.log(2), 0])
     metrics = calibration.calibration_metrics(probs, y)
     assert metrics["error"] == 0.25 and "ood_auroc" not in metrics
@@ -102,8 +108,10 @@ def test_pictures_are_rgb_arrays_that_pil_reads(tmp_path):
 
     probs = torch.softmax(torch.randn(200, 10) * 3, 1)
     y = torch.randint(0, 10, (200,))
-    for name, picture in {"reliability": calibration.reliability_diagram(probs, y, title="t"),
-                          "entropy": calibration.entropy_histogram(probs, probs.roll(1, 1))}.items():
+    for name, picture in {
+        "reliability": calibration.reliability_diagram(probs, y, title="t"),
+        "entropy": calibration.entropy_histogram(probs, probs.roll(1, 1)),
+    }.items():
         assert picture.dtype == np.uint8 and picture.ndim == 3 and picture.shape[2] == 3
         path = write_picture(picture, tmp_path / f"{name}.png")
         with Image.open(path) as image:
@@ -142,8 +150,18 @@ def test_mc_samples_refusal_in_the_cli_is_one_paragraph(workdir):
 
 
 def test_lenet5_without_dropout_keeps_its_state_dict_keys():
-    old = ["features.0.weight", "features.0.bias", "features.3.weight", "features.3.bias", "classifier.1.weight",
-           "classifier.1.bias", "classifier.3.weight", "classifier.3.bias", "classifier.5.weight", "classifier.5.bias"]
+    old = [
+        "features.0.weight",
+        "features.0.bias",
+        "features.3.weight",
+        "features.3.bias",
+        "classifier.1.weight",
+        "classifier.1.bias",
+        "classifier.3.weight",
+        "classifier.3.bias",
+        "classifier.5.weight",
+        "classifier.5.bias",
+    ]
     assert list(lenet5().state_dict()) == old
     net = lenet5(dropout=0.5)
     assert sum(isinstance(m, torch.nn.Dropout) for m in net.modules()) == 3
@@ -153,8 +171,20 @@ def test_lenet5_without_dropout_keeps_its_state_dict_keys():
 def test_bbb_learns_digits_and_writes_its_uncertainty_measurements(workdir):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    run_dlfound(["train", "model=bbb_mlp", "model.hidden=[100]", "task=bbb", "task.mc_samples=5", "data=digits",
-                 "trainer.max_epochs=6", "hydra.run.dir=run"], workdir, env={"OMP_NUM_THREADS": "1"})
+    run_dlfound(
+        [
+            "train",
+            "model=bbb_mlp",
+            "model.hidden=[100]",
+            "task=bbb",
+            "task.mc_samples=5",
+            "data=digits",
+            "trainer.max_epochs=6",
+            "hydra.run.dir=run",
+        ],
+        workdir,
+        env={"OMP_NUM_THREADS": "1"},
+    )
     metrics = read_results(workdir / "run")["metrics"]
     assert metrics["test/acc"] > 0.75  # chance is 0.10
     for key in ("test/nll", "test/ece", "test/brier"):
@@ -190,7 +220,7 @@ def blocks_mnist(root):
         x = rng.integers(0, 60, (n, 28, 28), dtype=np.uint8)
         for i, c in enumerate(y):
             r, col = 2 + 14 * (c // 5), 1 + 5 * (c % 5)
-            x[i, r:r + 7, col:col + 7] = 230
+            x[i, r : r + 7, col : col + 7] = 230
         return x, y.astype(np.uint8)
 
     write_idx(root / "MNIST" / "raw", "train", *images(500))
@@ -206,24 +236,48 @@ def test_ood_set_is_a_second_test_loader_and_a_missing_one_names_its_folder(tmp_
     from dlfound.data.vision import TorchvisionDataModule
 
     ood = blocks_mnist(tmp_path)
-    data = TorchvisionDataModule("MNIST", str(tmp_path), download=False, ood=str(ood), in_channels=1, num_classes=10,
-                                 image_size=28, val_size=100)
+    data = TorchvisionDataModule(
+        "MNIST", str(tmp_path), download=False, ood=str(ood), in_channels=1, num_classes=10, image_size=28, val_size=100
+    )
     data.setup("test")
     test, out = data.test_dataloader()
     x, y = next(iter(out))
     assert x.shape[1:] == (1, 28, 28) and x.dtype == torch.uint8 and (y == -1).all()
     assert len(out.dataset) == 40 and len(test.dataset) == 200
-    missing = TorchvisionDataModule("MNIST", str(tmp_path), download=False, ood="FashionMNIST", in_channels=1,
-                                    num_classes=10, image_size=28, val_size=100)
+    missing = TorchvisionDataModule(
+        "MNIST",
+        str(tmp_path),
+        download=False,
+        ood="FashionMNIST",
+        in_channels=1,
+        num_classes=10,
+        image_size=28,
+        val_size=100,
+    )
     with pytest.raises(DatasetUnavailableError, match="FashionMNIST/raw"):
         missing.setup("test")
 
 
 def test_ensemble_script_averages_a_seed_sweep(workdir):
     ood = blocks_mnist(workdir / "data")
-    run_dlfound(["train", "-m", "seed=0,1", "model=mlp", "model.hidden=[32]", "data=mnist", "data.val_size=100",
-                 "data.download=false", f"data.ood={ood}", "trainer.max_epochs=3", "hydra.sweep.dir=sweep",
-                 "callbacks.progress_bar=null"], workdir, env={"OMP_NUM_THREADS": "1"})
+    run_dlfound(
+        [
+            "train",
+            "-m",
+            "seed=0,1",
+            "model=mlp",
+            "model.hidden=[32]",
+            "data=mnist",
+            "data.val_size=100",
+            "data.download=false",
+            f"data.ood={ood}",
+            "trainer.max_epochs=3",
+            "hydra.sweep.dir=sweep",
+            "callbacks.progress_bar=null",
+        ],
+        workdir,
+        env={"OMP_NUM_THREADS": "1"},
+    )
     runs = run_folders(workdir / "sweep")
     assert len(runs) == 2 and all("test/ood_auroc" in read_results(r)["metrics"] for r in runs)
     spec = importlib.util.spec_from_file_location("ensemble", REPO / "scripts" / "ensemble.py")

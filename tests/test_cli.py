@@ -12,8 +12,10 @@ from conftest import read_results, run_dlfound, run_folders
 
 
 def test_help_answers_without_importing_torch():
-    code = ("import sys; from dlfound.cli import main; main(['--help']); "
-            "assert 'torch' not in sys.modules, 'torch was imported'")
+    code = (
+        "import sys; from dlfound.cli import main; main(['--help']); "
+        "assert 'torch' not in sys.modules, 'torch was imported'"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "dlfound train" in out and "dlfound eval" not in out.splitlines()[0]
 
@@ -108,14 +110,33 @@ def test_multirun_leaves_one_results_per_job(workdir):
     assert len(folders) == 2 and {f.name for f in folders} == {"0", "1"}
     assert {tuple(read_results(f)["overrides"]) for f in folders} == {
         ("optim.lr=0.01", "trainer.max_epochs=1", "print_config=False"),
-        ("optim.lr=0.003", "trainer.max_epochs=1", "print_config=False")}
+        ("optim.lr=0.003", "trainer.max_epochs=1", "print_config=False"),
+    }
 
 
 def test_every_optimizer_and_scheduler_trains(workdir):
-    run_dlfound(["train", "-m", "optim=sgd,adam,adamw,rmsprop,adagrad,adadelta,rprop",
-                 "debug=limit", "print_config=false", "callbacks=none"], workdir)
-    run_dlfound(["train", "-m", "sched=none,step,multistep,exponential,cosine,warmup_cosine,onecycle,plateau,cyclic",
-                 "debug=limit", "print_config=false", "callbacks=none"], workdir)
+    run_dlfound(
+        [
+            "train",
+            "-m",
+            "optim=sgd,adam,adamw,rmsprop,adagrad,adadelta,rprop",
+            "debug=limit",
+            "print_config=false",
+            "callbacks=none",
+        ],
+        workdir,
+    )
+    run_dlfound(
+        [
+            "train",
+            "-m",
+            "sched=none,step,multistep,exponential,cosine,warmup_cosine,onecycle,plateau,cyclic",
+            "debug=limit",
+            "print_config=false",
+            "callbacks=none",
+        ],
+        workdir,
+    )
     folders = run_folders(workdir / "outputs")
     assert len(folders) == 16
     for folder in folders:
@@ -163,24 +184,27 @@ def test_user_config_dir_composes_with_ours(workdir):
     mine = workdir / "my_configs"
     (mine / "experiment").mkdir(parents=True)
     (mine / "model").mkdir()
-    (mine / "model" / "tiny_mlp.yaml").write_text(
-        "defaults:\n  - mlp\n  - _self_\nhidden: [16]\n")
+    (mine / "model" / "tiny_mlp.yaml").write_text("defaults:\n  - mlp\n  - _self_\nhidden: [16]\n")
     (mine / "experiment" / "mine.yaml").write_text(
-        "# @package _global_\ndefaults:\n  - override /model: tiny_mlp\ntrainer:\n  max_epochs: 1\n")
+        "# @package _global_\ndefaults:\n  - override /model: tiny_mlp\ntrainer:\n  max_epochs: 1\n"
+    )
     run_dlfound(["train", "--config-dir", str(mine), "experiment=mine", "print_config=false"], workdir)
     [folder] = run_folders(workdir / "outputs")
     assert read_results(folder)["num_params"] == 64 * 16 + 16 + 16 * 10 + 10
 
 
-@pytest.mark.parametrize("args,message", [
-    (["train", "model=no_such_model"], "no_such_model"),
-    (["train", "model=lenet5"], "LeNet-5 needs images of at least 12x12"),
-    (["train", "data.batch_size=0"], "data.batch_size must be a positive integer"),
-    (["train", "data=mnist", "data.download=false"], "MNIST is missing or unreadable"),
-    (["eval", "ckpt_path=nowhere.ckpt"], "nowhere.ckpt does not exist"),
-    (["list", "nonsense"], "unknown group nonsense"),
-    (["frobnicate"], "unknown command"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["train", "model=no_such_model"], "no_such_model"),
+        (["train", "model=lenet5"], "LeNet-5 needs images of at least 12x12"),
+        (["train", "data.batch_size=0"], "data.batch_size must be a positive integer"),
+        (["train", "data=mnist", "data.download=false"], "MNIST is missing or unreadable"),
+        (["eval", "ckpt_path=nowhere.ckpt"], "nowhere.ckpt does not exist"),
+        (["list", "nonsense"], "unknown group nonsense"),
+        (["frobnicate"], "unknown command"),
+    ],
+)
 def test_user_errors_are_one_clear_message(workdir, args, message):
     proc = run_dlfound(args + ["print_config=false"] * (args[0] == "train"), workdir, check=False)
     assert proc.returncode != 0
@@ -190,9 +214,31 @@ def test_user_errors_are_one_clear_message(workdir, args, message):
 
 def test_list_shows_models_and_datasets(workdir):
     out = run_dlfound(["list", "model", "data", "optim", "sched", "experiment"], workdir).stdout
-    for name in ("mlp", "lenet5", "softmax", "digits", "mnist", "cifar10", "imagefolder", "moons", "adamw",
-                 "onecycle", "mnist_lenet5", "resnet18", "resnet20", "vgg16_bn", "densenet_bc100", "googlenet",
-                 "resnext29_8x64d", "se_resnet18", "mobilenet_v2", "wrn28_10", "vit_tiny", "nin", "alexnet"):
+    for name in (
+        "mlp",
+        "lenet5",
+        "softmax",
+        "digits",
+        "mnist",
+        "cifar10",
+        "imagefolder",
+        "moons",
+        "adamw",
+        "onecycle",
+        "mnist_lenet5",
+        "resnet18",
+        "resnet20",
+        "vgg16_bn",
+        "densenet_bc100",
+        "googlenet",
+        "resnext29_8x64d",
+        "se_resnet18",
+        "mobilenet_v2",
+        "wrn28_10",
+        "vit_tiny",
+        "nin",
+        "alexnet",
+    ):
         assert name in out
     assert "0.062M" in out  # LeNet-5 on 1x28x28
     assert "0.270M" in out  # ResNet-20 on 3x32x32

@@ -18,12 +18,12 @@ QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null", "print_c
 # (experiment name, its config): tiny enough that one multirun of all of them takes seconds.
 JOBS = {
     "c_vae": "defaults:\n  - override /data: digits\n  - override /model: vae\n  - override /task: vae\n"
-             "task:\n  iw_samples: 2\n",
+    "task:\n  iw_samples: 2\n",
     "c_flow": "defaults:\n  - override /data: digits\n  - override /model: realnvp\n  - override /task: flow\n"
-              "model:\n  hidden: 16\n  blocks: 1\n",
+    "model:\n  hidden: 16\n  blocks: 1\n",
     "c_ddpm": "defaults:\n  - override /data: digits\n  - override /model: ddpm_unet\n  - override /task: ddpm\n"
-              "model:\n  base_channels: 8\n  num_res_blocks: 1\n"
-              "task:\n  timesteps: 50\n  sampler: ddim\n  sample_steps: 5\n  test_samples: 32\n",
+    "model:\n  base_channels: 8\n  num_res_blocks: 1\n"
+    "task:\n  timesteps: 50\n  sampler: ddim\n  sample_steps: 5\n  test_samples: 32\n",
     "c_ring": "defaults:\n  - ring8_ddpm\nmodel:\n  hidden: [32, 32]\n  embed_dim: 16\ntask:\n  timesteps: 50\n",
     "c_mlp": "defaults:\n  - override /data: digits\n  - override /model: mlp\nmodel:\n  hidden: [32]\n",
 }
@@ -37,19 +37,37 @@ def runs(tmp_path_factory):
     folder.mkdir(parents=True)
     for name, body in JOBS.items():
         folder.joinpath(f"{name}.yaml").write_text(f"# @package _global_\n{body}")
-    run_dlfound(["train", "--config-dir", str(root / "configs"), "-m", f"experiment={','.join(JOBS)}",
-                 "debug=limit", "trainer.max_epochs=1", "trainer.limit_test_batches=1", *QUIET], root,
-                env={"OMP_NUM_THREADS": "1"})
+    run_dlfound(
+        [
+            "train",
+            "--config-dir",
+            str(root / "configs"),
+            "-m",
+            f"experiment={','.join(JOBS)}",
+            "debug=limit",
+            "trainer.max_epochs=1",
+            "trainer.limit_test_batches=1",
+            *QUIET,
+        ],
+        root,
+        env={"OMP_NUM_THREADS": "1"},
+    )
     found = {read_results(f)["choices"]["experiment"]: f for f in run_folders(root / "outputs")}
     assert set(found) == set(JOBS)
     return found
 
 
 def run_script(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200", "PYTHONWARNINGS": "ignore",
-           "DLFOUND_DATA": str(cwd / "data")}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True,
-                          timeout=600)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "COLUMNS": "200",
+        "PYTHONWARNINGS": "ignore",
+        "DLFOUND_DATA": str(cwd / "data"),
+    }
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600
+    )
 
 
 def json_lines(stdout: str) -> list[dict]:
@@ -63,9 +81,21 @@ def table(runs, tmp_path_factory):
     cwd = tmp_path_factory.mktemp("table")
     features = runs["c_mlp"] / "checkpoints" / "last.ckpt"
     markdown = cwd / "table.md"
-    proc = run_script([f"features={features}", "n=100", "n2d=500", f"markdown={markdown}", str(runs["c_vae"]),
-                       str(runs["c_vae"] / "checkpoints" / "last.ckpt"), str(runs["c_flow"]), str(runs["c_ddpm"]),
-                       f"{runs['c_ddpm']}@ddpm:20", str(runs["c_ring"])], cwd)
+    proc = run_script(
+        [
+            f"features={features}",
+            "n=100",
+            "n2d=500",
+            f"markdown={markdown}",
+            str(runs["c_vae"]),
+            str(runs["c_vae"] / "checkpoints" / "last.ckpt"),
+            str(runs["c_flow"]),
+            str(runs["c_ddpm"]),
+            f"{runs['c_ddpm']}@ddpm:20",
+            str(runs["c_ring"]),
+        ],
+        cwd,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc, json_lines(proc.stdout), markdown
 
@@ -115,10 +145,14 @@ def test_point_rows_and_the_floor_of_two_draws_of_the_data(table):
 def test_markdown_tables_are_ready_for_the_readme(table):
     proc, rows, markdown = table
     text = markdown.read_text()
-    assert "| model | family | data | sampler | params | epochs | training | bits/dim | FID | KID | " \
-           "sampling / 1k |" in text
-    assert "| model | family | data | sampler | params | epochs | training | modes | high quality | " \
-           "weight error | MMD² | sampling / 1k |" in text
+    assert (
+        "| model | family | data | sampler | params | epochs | training | bits/dim | FID | KID | "
+        "sampling / 1k |" in text
+    )
+    assert (
+        "| model | family | data | sampler | params | epochs | training | modes | high quality | "
+        "weight error | MMD² | sampling / 1k |" in text
+    )
     assert "100 samples per model" in text and "500 samples per model" in text
     body = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("| model")]
     assert len(body) == len(rows)  # one line per model, plus the data's own rows

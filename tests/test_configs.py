@@ -51,17 +51,27 @@ def test_data_root_follows_the_environment(monkeypatch):
     assert compose_train([])["paths"]["data_dir"].endswith(".cache/dlfound/data")
 
 
-@pytest.mark.parametrize("model,task", [("vae", "vae.VAETask"), ("cvae", "vae.VAETask"), ("dcgan", "gan.GANTask"),
-                                        ("realnvp", "flow.FlowTask"), ("resnet18", "classification.ClassificationTask")])
+@pytest.mark.parametrize(
+    "model,task",
+    [
+        ("vae", "vae.VAETask"),
+        ("cvae", "vae.VAETask"),
+        ("dcgan", "gan.GANTask"),
+        ("realnvp", "flow.FlowTask"),
+        ("resnet18", "classification.ClassificationTask"),
+    ],
+)
 def test_a_generative_model_selects_its_own_task(model, task):
     cfg = compose_train([f"model={model}", "data=mnist"])
     assert cfg["task"]["_target_"] == f"dlfound.tasks.{task}"
     assert compose_train([f"model={model}", "data=mnist", "task=classification"])["task"]["_target_"].endswith(
-        "ClassificationTask")
+        "ClassificationTask"
+    )
 
 
-@pytest.mark.parametrize("model,degradation", [("dncnn", "noise"), ("unet", "noise"), ("srcnn", "bicubic"),
-                                               ("vdsr", "bicubic")])
+@pytest.mark.parametrize(
+    "model,degradation", [("dncnn", "noise"), ("unet", "noise"), ("srcnn", "bicubic"), ("vdsr", "bicubic")]
+)
 def test_a_restoration_model_selects_its_task_and_data(model, degradation):
     cfg = compose_train([f"model={model}"])
     assert cfg["task"]["_target_"] == "dlfound.tasks.restoration.RestorationTask"

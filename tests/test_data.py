@@ -35,8 +35,18 @@ def tiny_mnist(tmp_path):
 
 
 def mnist_module(root, **kwargs):
-    args = dict(name="MNIST", data_dir=str(root), download=False, in_channels=1, image_size=28, num_classes=10,
-                val_size=5, batch_size=8, mean=[0.5], std=[0.25])
+    args = dict(
+        name="MNIST",
+        data_dir=str(root),
+        download=False,
+        in_channels=1,
+        image_size=28,
+        num_classes=10,
+        val_size=5,
+        batch_size=8,
+        mean=[0.5],
+        std=[0.25],
+    )
     return TorchvisionDataModule(**{**args, **kwargs})
 
 
@@ -134,8 +144,17 @@ def test_imagefolder_in_memory_and_per_sample_paths_agree(tmp_path):
             folder.mkdir(parents=True)
             for i in range(3):
                 Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    args = dict(root=str(tmp_path), in_channels=3, image_size=12, num_classes=2, val_size=0, batch_size=16,
-                num_workers=0, mean=[0.5] * 3, std=[0.5] * 3)
+    args = dict(
+        root=str(tmp_path),
+        in_channels=3,
+        image_size=12,
+        num_classes=2,
+        val_size=0,
+        batch_size=16,
+        num_workers=0,
+        mean=[0.5] * 3,
+        std=[0.5] * 3,
+    )
     fast, slow = ImageFolderDataModule(in_memory=True, **args), ImageFolderDataModule(in_memory=False, **args)
     fast.setup()
     slow.setup()
@@ -169,7 +188,7 @@ def test_random_erasing_replaces_one_rectangle_per_chosen_image():
         mask = changed[i, 0]
         if mask.any():
             rows, cols = mask.any(1).nonzero(), mask.any(0).nonzero()
-            assert mask[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()
+            assert mask[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].all()
     assert torch.equal(random_erasing(x, p=0.0), x)
 
 
@@ -198,8 +217,9 @@ def test_device_resident_data_lives_on_the_gpu_and_needs_no_copies():
 
     dm = DigitsDataModule(in_channels=1, image_size=8, num_classes=10, on_device=True)
     task = ClassificationTask(mlp(1, 10, 8), 10, {"_target_": "torch.optim.Adam", "lr": 1e-3})
-    trainer = L.Trainer(accelerator="gpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
-                        enable_progress_bar=False)
+    trainer = L.Trainer(
+        accelerator="gpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False, enable_progress_bar=False
+    )
     trainer.fit(task, datamodule=dm)
     assert dm.splits["train"].x.is_cuda and dm.splits["val"].x.is_cuda and not dm.pin_memory
     x, y = next(iter(dm.train_dataloader()))

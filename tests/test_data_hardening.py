@@ -52,8 +52,16 @@ def damage(folder):
 
 
 def folder_module(root, **kwargs):
-    args = dict(root=str(root), in_channels=3, image_size=12, val_size=0, batch_size=64, num_workers=0,
-                mean=[0.5] * 3, std=[0.5] * 3)
+    args = dict(
+        root=str(root),
+        in_channels=3,
+        image_size=12,
+        val_size=0,
+        batch_size=64,
+        num_workers=0,
+        mean=[0.5] * 3,
+        std=[0.5] * 3,
+    )
     return ImageFolderDataModule(**{**args, **kwargs})
 
 
@@ -106,8 +114,16 @@ def test_restoration_folders_are_checked_too(tmp_path):
     write_images(tmp_path / "train", 4, size=48, mode="L")
     write_images(tmp_path / "test", 2, size=48, mode="L")
     (tmp_path / "train" / "cut.png").write_bytes((tmp_path / "train" / "0.png").read_bytes()[:100])
-    args = dict(root=str(tmp_path), train_dir="train", test_dirs=["test"], val_size=1, patch_size=16, stride=16,
-                scales=[1.0], batch_size=4)
+    args = dict(
+        root=str(tmp_path),
+        train_dir="train",
+        test_dirs=["test"],
+        val_size=1,
+        patch_size=16,
+        stride=16,
+        scales=[1.0],
+        batch_size=4,
+    )
     with pytest.raises(DatasetUnavailableError, match="cut.png"):
         RestorationDataModule(**args).setup("fit")
     dm = RestorationDataModule(**args, skip_bad_files=True)
@@ -125,8 +141,9 @@ def test_a_truncated_mnist_file_is_named_with_the_size_it_should_have(tmp_path):
         (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(struct.pack(">II", 2049, n) + bytes(n))
     images = raw / "train-images-idx3-ubyte"
     images.write_bytes(images.read_bytes()[:5000])
-    dm = TorchvisionDataModule(name="MNIST", data_dir=str(tmp_path), download=False, in_channels=1, image_size=28,
-                               num_classes=10)
+    dm = TorchvisionDataModule(
+        name="MNIST", data_dir=str(tmp_path), download=False, in_channels=1, image_size=28, num_classes=10
+    )
     with pytest.raises(DatasetUnavailableError) as err:
         dm.prepare_data()
     assert str(images) in str(err.value) and "5,000 bytes" in str(err.value) and "15,696 bytes" in str(err.value)
@@ -137,8 +154,9 @@ def test_a_wrong_sized_cifar_file_is_named_with_the_official_size(tmp_path):
     folder.mkdir()
     for name in [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"]:
         (folder / name).write_bytes(b"\x80" * 158)  # batches.meta has the right size, the batches do not
-    dm = TorchvisionDataModule(name="CIFAR10", data_dir=str(tmp_path), download=False, in_channels=3,
-                               image_size=32, num_classes=10)
+    dm = TorchvisionDataModule(
+        name="CIFAR10", data_dir=str(tmp_path), download=False, in_channels=3, image_size=32, num_classes=10
+    )
     with pytest.raises(DatasetUnavailableError) as err:
         dm.prepare_data()
     assert str(folder / "data_batch_1") in str(err.value) and "31,035,704 bytes" in str(err.value)
@@ -155,11 +173,13 @@ def test_class_count_and_names_come_from_the_folder(tmp_path):
 
 def test_a_folder_of_class_folders_is_split_by_seed(tmp_path):
     root = class_tree(tmp_path / "pets", n=8)  # no train/ or test/ inside
+
     def test_files(**kwargs):
         dm = folder_module(root, test_size=0.25, **kwargs)
         dm.setup()
         test = dm.splits["test"]
         return len(dm.splits["train"]), sorted(str(test.dataset.samples[i][0]) for i in test.indices)
+
     n_train, first = test_files()
     assert n_train == 18 and len(first) == 6
     assert test_files()[1] == first and test_files(split_seed=1)[1] != first

@@ -8,14 +8,19 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import read_results, run_dlfound
 from dlfound.models.init import SMALL_STD, initialize
 from dlfound.models.mlp import mlp
 from dlfound.runs.diagnostics import Diagnostics, by_layer, dead_fraction, read_diagnostics, watched_layers
 
-from conftest import read_results, run_dlfound
-
-DEEP = ["train", "model=deep_mlp", "callbacks=diagnostics", "callbacks.diagnostics.every_n_steps=4", "trainer.max_epochs=1",
-        "print_config=false"]
+DEEP = [
+    "train",
+    "model=deep_mlp",
+    "callbacks=diagnostics",
+    "callbacks.diagnostics.every_n_steps=4",
+    "trainer.max_epochs=1",
+    "print_config=false",
+]
 
 
 def first_to_last(run) -> float:
@@ -125,5 +130,7 @@ def test_histograms_can_be_turned_off(workdir):
 
     events = EventAccumulator(str(workdir / "run" / "tensorboard"), size_guidance={"histograms": 0})
     events.Reload()
-    assert events.Tags()["histograms"] == [] and json.loads((workdir / "run" / "diagnostics" /
-                                                             "diagnostics.json").read_text())["records"]
+    assert (
+        events.Tags()["histograms"] == []
+        and json.loads((workdir / "run" / "diagnostics" / "diagnostics.json").read_text())["records"]
+    )

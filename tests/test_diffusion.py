@@ -67,9 +67,11 @@ def test_spaced_steps_run_from_the_last_step_to_the_first():
 # -- samplers on Gaussian data, with the exact noise predictor -------------------------------------------------
 def exact_gaussian_eps(schedule: NoiseSchedule, mean: float, std: float):
     """For data N(mean, std^2): x_t ~ N(sqrt(abar) mean, abar std^2 + 1 - abar), so E[eps | x_t] is linear in x_t."""
+
     def eps(x_t, t):
         abar = schedule.alphas_bar[t].view(-1, 1)
-        return (1 - abar).sqrt() * (x_t - abar.sqrt() * mean) / (abar * std ** 2 + 1 - abar)
+        return (1 - abar).sqrt() * (x_t - abar.sqrt() * mean) / (abar * std**2 + 1 - abar)
+
     return eps
 
 
@@ -160,7 +162,7 @@ CENTERS, WEIGHTS = torch.tensor([[5.0, 5.0], [-5.0, -5.0]]), torch.tensor([0.8, 
 
 def mixture_score(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """grad log of 0.8 N((5,5), (1 + sigma^2) I) + 0.2 N((-5,-5), (1 + sigma^2) I): the exact noisy score."""
-    var = 1 + sigma ** 2
+    var = 1 + sigma**2
     logits = WEIGHTS.log() - ((x[:, None] - CENTERS) ** 2).sum(-1) / (2 * var)
     r = logits.softmax(1)
     return (r[:, :, None] * (CENTERS - x[:, None])).sum(1) / var
@@ -187,8 +189,17 @@ def test_a_learned_score_recovers_the_weights_with_annealing_only():
     from dlfound.tasks.score import ScoreTask
 
     torch.manual_seed(0)
-    data = GaussianMixtureDataModule(kind="custom", modes=2, centers=CENTERS.tolist(), weights=WEIGHTS.tolist(),
-                                     std=1.0, n_train=20000, num_classes=2, in_channels=2, normalize=False)
+    data = GaussianMixtureDataModule(
+        kind="custom",
+        modes=2,
+        centers=CENTERS.tolist(),
+        weights=WEIGHTS.tolist(),
+        std=1.0,
+        n_train=20000,
+        num_classes=2,
+        in_channels=2,
+        normalize=False,
+    )
     x, _ = data.load(train=True)
     task = ScoreTask(score_mlp(2, hidden=(128, 128, 128)), {"_target_": "torch.optim.Adam"}, eval_samples=0)
     opt = torch.optim.Adam(task.net.parameters(), lr=2e-3)
@@ -216,8 +227,17 @@ def test_sliced_score_matching_learns_the_score_without_knowing_the_noise():
     from dlfound.tasks.score import ScoreTask
 
     torch.manual_seed(0)
-    data = GaussianMixtureDataModule(kind="custom", modes=2, centers=CENTERS.tolist(), weights=WEIGHTS.tolist(),
-                                     std=1.0, n_train=20000, num_classes=2, in_channels=2, normalize=False)
+    data = GaussianMixtureDataModule(
+        kind="custom",
+        modes=2,
+        centers=CENTERS.tolist(),
+        weights=WEIGHTS.tolist(),
+        std=1.0,
+        n_train=20000,
+        num_classes=2,
+        in_channels=2,
+        normalize=False,
+    )
     x, _ = data.load(train=True)
     task = ScoreTask(score_mlp(2, hidden=(64, 64)), {"_target_": "torch.optim.Adam"}, objective="ssm", eval_samples=0)
     opt = torch.optim.Adam(task.net.parameters(), lr=3e-3)

@@ -14,16 +14,26 @@ from dlfound.plots import grid_size
 QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null", "print_config=false"]
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}
 # A U-Net small enough for 8x8 digits and a few seconds of CPU.
-TINY_UNET = ["model.base_channels=8", "model.num_res_blocks=1", "task.timesteps=50", "task.preview_steps=5",
-             "task.sampler=ddim", "task.sample_steps=5", "task.test_samples=40"]
+TINY_UNET = [
+    "model.base_channels=8",
+    "model.num_res_blocks=1",
+    "task.timesteps=50",
+    "task.preview_steps=5",
+    "task.sampler=ddim",
+    "task.sample_steps=5",
+    "task.test_samples=40",
+]
 
 
 @pytest.fixture(scope="module")
 def conditional_ddpm(tmp_path_factory):
     """Three short epochs of a class-conditional DDPM on the digits."""
     cwd = tmp_path_factory.mktemp("ddpm")
-    run_dlfound(["train", "model=ddpm_unet", "data=digits", "model.conditional=true", *TINY_UNET, "debug=limit",
-                 *QUIET], cwd, env=ONE_THREAD)
+    run_dlfound(
+        ["train", "model=ddpm_unet", "data=digits", "model.conditional=true", *TINY_UNET, "debug=limit", *QUIET],
+        cwd,
+        env=ONE_THREAD,
+    )
     [folder] = run_folders(cwd / "outputs")
     return folder
 
@@ -31,8 +41,19 @@ def conditional_ddpm(tmp_path_factory):
 @pytest.fixture(scope="module")
 def gmm2d_score(tmp_path_factory):
     cwd = tmp_path_factory.mktemp("score")
-    run_dlfound(["train", "experiment=gmm2d_score", "debug=limit", "task.steps_per_level=5", "data.n_train=2000",
-                 "data.val_size=500", *QUIET], cwd, env=ONE_THREAD)
+    run_dlfound(
+        [
+            "train",
+            "experiment=gmm2d_score",
+            "debug=limit",
+            "task.steps_per_level=5",
+            "data.n_train=2000",
+            "data.val_size=500",
+            *QUIET,
+        ],
+        cwd,
+        env=ONE_THREAD,
+    )
     [folder] = run_folders(cwd / "outputs")
     return folder
 
@@ -76,16 +97,31 @@ def sample(ckpt, args: list[str], capsys) -> tuple[int, str]:
 
 def test_the_sample_command_draws_a_conditional_diffusion_model(conditional_ddpm, tmp_path):
     out = tmp_path / "out.png"
-    proc = run_dlfound(["sample", f"ckpt_path={conditional_ddpm / 'checkpoints' / 'last.ckpt'}", "sampler=ddpm",
-                        "n=12", "nrow=6", "class=3", "guidance=2", f"output={out}"], tmp_path, env=ONE_THREAD)
+    proc = run_dlfound(
+        [
+            "sample",
+            f"ckpt_path={conditional_ddpm / 'checkpoints' / 'last.ckpt'}",
+            "sampler=ddpm",
+            "n=12",
+            "nrow=6",
+            "class=3",
+            "guidance=2",
+            f"output={out}",
+        ],
+        tmp_path,
+        env=ONE_THREAD,
+    )
     assert "12 samples of 1x8x8 from DiffusionTask" in " ".join(proc.stdout.split())
     assert Image.open(out).size == grid_size(12, 6, 8, 8)
 
 
-@pytest.mark.parametrize("args,size", [
-    (["sampler=ddim", "steps=4", "eta=0.5", "n=8", "nrow=4"], grid_size(8, 4, 8, 8)),
-    (["path=true", "class=1", "steps=10"], None),
-])
+@pytest.mark.parametrize(
+    "args,size",
+    [
+        (["sampler=ddim", "steps=4", "eta=0.5", "n=8", "nrow=4"], grid_size(8, 4, 8, 8)),
+        (["path=true", "class=1", "steps=10"], None),
+    ],
+)
 def test_sample_takes_the_samplers_options(conditional_ddpm, tmp_path, capsys, args, size):
     out = tmp_path / "out.png"
     code, text = sample(conditional_ddpm / "checkpoints" / "last.ckpt", [*args, f"output={out}"], capsys)
@@ -97,19 +133,21 @@ def test_sample_takes_the_samplers_options(conditional_ddpm, tmp_path, capsys, a
         assert height == grid_size(1, 1, 8, 8)[1] and width > 5 * height
 
 
-@pytest.mark.parametrize("args,message", [
-    (["steps=51"], "samples in 1 to 50 steps"),
-    (["steps=0"], "steps=0 must be at least 1"),
-    (["class=10"], "class=10 is out of range"),
-    (["sampler=langevin"], "ddpm, ddim"),
-    (["eta=-1"], "eta=-1.0"),
-    (["guidance=-1", "class=1"], "at least 0"),
-    (["temperature=0.5"], "no sampling temperature"),
-    (["interpolate=true"], "latent space"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["steps=51"], "samples in 1 to 50 steps"),
+        (["steps=0"], "steps=0 must be at least 1"),
+        (["class=10"], "class=10 is out of range"),
+        (["sampler=langevin"], "ddpm, ddim"),
+        (["eta=-1"], "eta=-1.0"),
+        (["guidance=-1", "class=1"], "at least 0"),
+        (["temperature=0.5"], "no sampling temperature"),
+        (["interpolate=true"], "latent space"),
+    ],
+)
 def test_sample_refuses_what_a_diffusion_model_cannot_do(conditional_ddpm, tmp_path, capsys, args, message):
-    code, text = sample(conditional_ddpm / "checkpoints" / "last.ckpt", [*args, f"output={tmp_path / 'x.png'}"],
-                        capsys)
+    code, text = sample(conditional_ddpm / "checkpoints" / "last.ckpt", [*args, f"output={tmp_path / 'x.png'}"], capsys)
     assert code != 0 and "Traceback" not in text and message in text, text
     assert not (tmp_path / "x.png").exists()
 
@@ -123,8 +161,11 @@ def test_a_score_run_reports_the_mixture_weights_and_samples_both_ways(gmm2d_sco
         out = tmp_path / f"{sampler}.png"
         code, text = sample(ckpt, [f"sampler={sampler}", "steps=3", "n=100", f"output={out}"], capsys)
         assert code == 0 and "ScoreTask" in text and Image.open(out).size == (512, 512), text
-    for args, message in ((["guidance=1"], "apply to diffusion models"), (["sampler=ddim"], "annealed, langevin"),
-                          (["path=true"], "points")):
+    for args, message in (
+        (["guidance=1"], "apply to diffusion models"),
+        (["sampler=ddim"], "annealed, langevin"),
+        (["path=true"], "points"),
+    ):
         code, text = sample(ckpt, args, capsys)
         assert code != 0 and message in text, text
 
@@ -148,10 +189,22 @@ def test_guided_accuracy_script_scores_each_guidance_scale(conditional_ddpm, tmp
     from test_generative import _save_checkpoint
 
     classifier = _save_checkpoint(tmp_path, ["model=mlp", "data=digits"])
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "guided_accuracy.py"),
-                           f"ckpt_path={conditional_ddpm / 'checkpoints' / 'last.ckpt'}", f"classifier={classifier}",
-                           "n=20", "guidance=0,2", "steps=3", "device=cpu"], capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "scripts" / "guided_accuracy.py"),
+            f"ckpt_path={conditional_ddpm / 'checkpoints' / 'last.ckpt'}",
+            f"classifier={classifier}",
+            "n=20",
+            "guidance=0,2",
+            "steps=3",
+            "device=cpu",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert [line["sampling"]["guidance"] for line in lines] == [0.0, 2.0]

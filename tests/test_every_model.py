@@ -40,16 +40,28 @@ CONFIGS = REPO / "configs"
 MODELS_SRC = REPO / "src" / "dlfound" / "models"
 BATCH = 2
 # The data each family trains on; None keeps the data the model's config selects (restoration: denoise or sr).
-FAMILY_DATA = {"classifier": ["mnist", "cifar10"], "vae": ["mnist"], "gan": ["mnist"], "flow": ["mnist"],
-               "diffusion": ["mnist", "cifar10"], "restoration": [None], "sequence": ["mnist_rows", "tinyshakespeare", "adding", "copy"],
-               "seq2seq": ["addition"], "ctc": ["mnist_strips"], "bayesian": ["mnist", "cifar10"]}
+FAMILY_DATA = {
+    "classifier": ["mnist", "cifar10"],
+    "vae": ["mnist"],
+    "gan": ["mnist"],
+    "flow": ["mnist"],
+    "diffusion": ["mnist", "cifar10"],
+    "restoration": [None],
+    "sequence": ["mnist_rows", "tinyshakespeare", "adding", "copy"],
+    "seq2seq": ["addition"],
+    "ctc": ["mnist_strips"],
+    "bayesian": ["mnist", "cifar10"],
+}
 # Models that read only some of their family's data: GPT reads token ids, the score MLP vectors.
 MODEL_DATA = {"gpt": ["tinyshakespeare"], "score_mlp": ["ring8"]}
 # What the run builder fills in from the data files (the corpus's vocabulary), here set as it would.
 FILLED = {"tinyshakespeare": ["++data.vocab_size=65", "++data.num_classes=65"]}
 # Each case takes at most ~3 s on two cores (resnext29_16x64d), so none is marked slow.
-CASES = [pytest.param(name, data, id=f"{name}-{data}" if data else name)
-         for name in list_models() for data in MODEL_DATA.get(name, FAMILY_DATA[model_family(name)])]
+CASES = [
+    pytest.param(name, data, id=f"{name}-{data}" if data else name)
+    for name in list_models()
+    for data in MODEL_DATA.get(name, FAMILY_DATA[model_family(name)])
+]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -90,8 +102,11 @@ def sequence_batch(cfg) -> tuple[torch.Tensor, torch.Tensor]:
     sequence [N] (regression)."""
     data, model = cfg.data, cfg.model
     steps = data.get("block_size") or data.seq_len
-    x = (torch.randint(0, model.vocab_size, (BATCH, steps)) if model.get("vocab_size")
-         else torch.rand(BATCH, steps, model.in_features))
+    x = (
+        torch.randint(0, model.vocab_size, (BATCH, steps))
+        if model.get("vocab_size")
+        else torch.rand(BATCH, steps, model.in_features)
+    )
     if not data.num_classes:
         return x, torch.rand(BATCH)
     return x, torch.randint(0, data.num_classes, (BATCH, steps) if data.readout == "all" else (BATCH,))
@@ -206,9 +221,18 @@ def ctc_loss(net, x, y):
     return nn.CTCLoss(blank=0)(log_probs, y, *lengths), [logits]
 
 
-LOSSES = {"classifier": classifier_loss, "vae": vae_loss, "gan": gan_loss, "flow": flow_loss,
-          "diffusion": diffusion_loss, "restoration": restoration_loss, "sequence": sequence_loss, "seq2seq": seq2seq_loss, "ctc": ctc_loss,
-          "bayesian": bayesian_loss}
+LOSSES = {
+    "classifier": classifier_loss,
+    "vae": vae_loss,
+    "gan": gan_loss,
+    "flow": flow_loss,
+    "diffusion": diffusion_loss,
+    "restoration": restoration_loss,
+    "sequence": sequence_loss,
+    "seq2seq": seq2seq_loss,
+    "ctc": ctc_loss,
+    "bayesian": bayesian_loss,
+}
 
 
 def check_features(net: nn.Module, x: torch.Tensor) -> None:
@@ -258,9 +282,13 @@ def check_model(name: str, cfg) -> None:
 
 
 # The data keys each family's config must interpolate (others: in_channels).
-SHAPE_KEYS = {"classifier": ["in_channels", "num_classes", "image_size"], "sequence": ["vocab_size"],
-              "seq2seq": ["vocab_size"], "ctc": ["in_channels", "num_classes", "image_size"],
-              "bayesian": ["in_channels", "num_classes", "image_size"]}
+SHAPE_KEYS = {
+    "classifier": ["in_channels", "num_classes", "image_size"],
+    "sequence": ["vocab_size"],
+    "seq2seq": ["vocab_size"],
+    "ctc": ["in_channels", "num_classes", "image_size"],
+    "bayesian": ["in_channels", "num_classes", "image_size"],
+}
 # Keys that only some data configs have: ${oc.select:data.KEY,DEFAULT} reads them where they are.
 SEQUENCE_KEYS = ("vocab_size", "in_features", "num_outputs", "readout", "block_size", "pad_id", "bos_id", "eos_id")
 
@@ -273,8 +301,9 @@ def check_config(name: str, cfg) -> None:
     keys = SHAPE_KEYS.get(model_family(name), ["in_channels"])
     for key in [*keys, *(k for k in ("num_classes", "image_size", "stem", *SEQUENCE_KEYS) if k in model)]:
         allowed = [f"${{data.{key}}}"] + ([f"${{oc.select:data.{key},"] if key in SEQUENCE_KEYS else [])
-        assert isinstance(model.get(key), str) and any(model[key].startswith(a) for a in allowed), \
+        assert isinstance(model.get(key), str) and any(model[key].startswith(a) for a in allowed), (
             f"configs/model/{name}.yaml: {key} should be ${{data.{key}}}"
+        )
 
 
 @pytest.mark.parametrize("name,data", CASES)
@@ -315,16 +344,27 @@ def test_unknown_model_names_suggest_close_ones():
 
 # Older configs' targets (and checkpoints' stored configs) by today's config name.
 OLD_TARGETS = {
-    "mlp": "dlfound.models.mlp.MLP", "softmax": "dlfound.models.mlp.softmax_regression",
-    "lenet5": "dlfound.models.lenet.LeNet5", "alexnet": "dlfound.models.alexnet.AlexNet",
-    "vgg11_bn": "dlfound.models.vgg.VGG", "nin": "dlfound.models.nin.NiN",
-    "googlenet": "dlfound.models.googlenet.GoogLeNet", "densenet_bc100": "dlfound.models.densenet.densenet_bc",
-    "resnext29_8x64d": "dlfound.models.resnext.resnext29", "mobilenet_v2": "dlfound.models.mobilenet.MobileNetV2",
-    "wrn28_10": "dlfound.models.wideresnet.wide_resnet", "vit_tiny": "dlfound.models.vit.VisionTransformer",
-    "vae": "dlfound.models.vae.MLPVAE", "cvae": "dlfound.models.vae.MLPVAE", "conv_vae": "dlfound.models.vae.ConvVAE",
-    "gan": "dlfound.models.gan.mlp_gan", "cgan": "dlfound.models.gan.mlp_gan",
-    "dncnn": "dlfound.models.restoration.DnCNN", "srcnn": "dlfound.models.restoration.SRCNN",
-    "vdsr": "dlfound.models.restoration.VDSR", "unet": "dlfound.models.restoration.UNet",
+    "mlp": "dlfound.models.mlp.MLP",
+    "softmax": "dlfound.models.mlp.softmax_regression",
+    "lenet5": "dlfound.models.lenet.LeNet5",
+    "alexnet": "dlfound.models.alexnet.AlexNet",
+    "vgg11_bn": "dlfound.models.vgg.VGG",
+    "nin": "dlfound.models.nin.NiN",
+    "googlenet": "dlfound.models.googlenet.GoogLeNet",
+    "densenet_bc100": "dlfound.models.densenet.densenet_bc",
+    "resnext29_8x64d": "dlfound.models.resnext.resnext29",
+    "mobilenet_v2": "dlfound.models.mobilenet.MobileNetV2",
+    "wrn28_10": "dlfound.models.wideresnet.wide_resnet",
+    "vit_tiny": "dlfound.models.vit.VisionTransformer",
+    "vae": "dlfound.models.vae.MLPVAE",
+    "cvae": "dlfound.models.vae.MLPVAE",
+    "conv_vae": "dlfound.models.vae.ConvVAE",
+    "gan": "dlfound.models.gan.mlp_gan",
+    "cgan": "dlfound.models.gan.mlp_gan",
+    "dncnn": "dlfound.models.restoration.DnCNN",
+    "srcnn": "dlfound.models.restoration.SRCNN",
+    "vdsr": "dlfound.models.restoration.VDSR",
+    "unet": "dlfound.models.restoration.UNet",
 }
 
 
@@ -418,8 +458,11 @@ def test_models_import_no_lightning_no_hydra_and_no_cycles():
         roots = {name.split(".")[0] for name in imports}
         assert not roots & {"lightning", "pytorch_lightning", "hydra", "omegaconf"}, path.name
         if path.stem != "__init__":
-            graph[path.stem] = {name.split(".")[2] for name in imports if name.startswith("dlfound.models.")
-                                and (MODELS_SRC / f"{name.split('.')[2]}.py").is_file()} - {path.stem}
+            graph[path.stem] = {
+                name.split(".")[2]
+                for name in imports
+                if name.startswith("dlfound.models.") and (MODELS_SRC / f"{name.split('.')[2]}.py").is_file()
+            } - {path.stem}
 
     def visit(module: str, path: tuple[str, ...]) -> None:
         assert module not in path, f"import cycle: {' -> '.join((*path, module))}"

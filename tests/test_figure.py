@@ -4,15 +4,26 @@ what the lecture claims on short runs, every figure's runs compose, and bad inpu
 import pytest
 from PIL import Image
 
+from conftest import run_dlfound
 from dlfound.commands.figure import figure_names, first_job, load_spec, slug, sweeps
 from dlfound.commands.figure_panels import series
 from dlfound.runs.build import compose
 from dlfound.runs.diagnostics import by_layer, read_diagnostics
 
-from conftest import run_dlfound
-
-FIGURES = ["batchnorm", "calibration", "degradation", "dropout", "init", "lr_schedules", "ntk", "optimizers", "perceptron",
-           "sequences", "uat", "vanishing"]
+FIGURES = [
+    "batchnorm",
+    "calibration",
+    "degradation",
+    "dropout",
+    "init",
+    "lr_schedules",
+    "ntk",
+    "optimizers",
+    "perceptron",
+    "sequences",
+    "uat",
+    "vanishing",
+]
 
 
 def figure_root(workdir, name):
@@ -42,8 +53,11 @@ def vanishing(tmp_path_factory):
 def test_vanishing_gradients_on_a_short_run(vanishing):
     workdir, first, _ = vanishing
     root = figure_root(workdir, "vanishing")
-    ratios = {line.name: (lambda g: g[0] / g[-1])(by_layer(read_diagnostics(line / "0"), "grad_norm", 0))
-              for line in root.iterdir() if line.is_dir()}
+    ratios = {
+        line.name: (lambda g: g[0] / g[-1])(by_layer(read_diagnostics(line / "0"), "grad_norm", 0))
+        for line in root.iterdir()
+        if line.is_dir()
+    }
     assert ratios["sigmoid_MLP"] < 1e-4, ratios  # orders of magnitude between the first and the last layer
     assert 0.1 < ratios["ReLU_BN_MLP"] < 10, ratios
     assert 0.05 < ratios["ResNet_20"] < 20, ratios
@@ -60,8 +74,9 @@ def test_asking_again_reuses_the_finished_runs(vanishing):
 
 
 def test_learning_rate_panels_show_each_schedule(workdir):
-    run_dlfound(["figure", "lr_schedules", "data=digits", "trainer.max_epochs=3", "trainer.log_every_n_steps=1"],
-                workdir)
+    run_dlfound(
+        ["figure", "lr_schedules", "data=digits", "trainer.max_epochs=3", "trainer.log_every_n_steps=1"], workdir
+    )
     root = figure_root(workdir, "lr_schedules")
     lr = {line: series(root / slug(line) / "0", "lr-*", "step") for line in ("constant", "step", "one-cycle", "cyclic")}
     assert {round(v, 6) for _, v in lr["constant"]} == {0.1}

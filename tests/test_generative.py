@@ -7,14 +7,18 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_dlfound, run_folders, read_results
+from conftest import read_results, run_dlfound, run_folders
+from dlfound.metrics.sample_quality import (
+    ClassifierFeatures,
+    frechet_distance,
+    kernel_inception_distance,
+    mmd_rbf,
+    mode_coverage,
+)
 from dlfound.models import flows
 from dlfound.models.gan import GAN, MLPDiscriminator, mlp_gan
-from dlfound.models.vae import ConvVAE, MLPVAE
+from dlfound.models.vae import MLPVAE, ConvVAE
 from dlfound.plots import grid_size
-from dlfound.metrics.sample_quality import (ClassifierFeatures, frechet_distance,
-                                    kernel_inception_distance, mmd_rbf, mode_coverage)
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -146,9 +150,13 @@ def test_gan_steps_lower_each_players_loss_and_move_samples_to_the_data(loss):
     from dlfound.tasks.gan import GANTask
 
     torch.manual_seed(0)
-    task = GANTask(mlp_gan(2, None, latent_dim=4, g_hidden=[32], d_hidden=[32], g_batch_norm=False),
-                   optim={"_target_": "torch.optim.Adam", "lr": 1e-3}, loss=loss,
-                   optim_g={"betas": [0.5, 0.999]}, optim_d={"betas": [0.5, 0.999]})
+    task = GANTask(
+        mlp_gan(2, None, latent_dim=4, g_hidden=[32], d_hidden=[32], g_batch_norm=False),
+        optim={"_target_": "torch.optim.Adam", "lr": 1e-3},
+        loss=loss,
+        optim_g={"betas": [0.5, 0.999]},
+        optim_d={"betas": [0.5, 0.999]},
+    )
     opt_g, opt_d = task.configure_optimizers()
     real = torch.randn(256, 2) * 0.5 + torch.tensor([3.0, 3.0])
     z = torch.randn(256, 4)
@@ -207,15 +215,19 @@ def job_configs(tmp_path_factory):
     for name, model, task, data, extra in JOBS:
         folder.joinpath(f"{name}.yaml").write_text(
             f"# @package _global_\n# test job\ndefaults:\n  - override /data: {data}\n  - override /model: {model}\n"
-            f"  - override /task: {task}\n{extra}")
+            f"  - override /task: {task}\n{extra}"
+        )
     return root
 
 
 @pytest.fixture(scope="module")
 def multirun(job_configs):
     names = ",".join(job[0] for job in JOBS)
-    proc = run_dlfound(["train", "--config-dir", str(job_configs / "configs"), "-m", f"experiment={names}",
-                        "debug=fast", *QUIET], job_configs, env=ONE_THREAD)
+    proc = run_dlfound(
+        ["train", "--config-dir", str(job_configs / "configs"), "-m", f"experiment={names}", "debug=fast", *QUIET],
+        job_configs,
+        env=ONE_THREAD,
+    )
     folders = run_folders(job_configs / "outputs")
     return proc, {read_results(f)["choices"]["experiment"]: f for f in folders}
 
@@ -224,8 +236,11 @@ def multirun(job_configs):
 def cvae_run(job_configs, tmp_path_factory):
     """Three short epochs of the conditional VAE: checkpoints and TensorBoard events to read."""
     cwd = tmp_path_factory.mktemp("cvae")
-    run_dlfound(["train", "--config-dir", str(job_configs / "configs"), "experiment=g_cvae", "debug=limit", *QUIET],
-                cwd, env=ONE_THREAD)
+    run_dlfound(
+        ["train", "--config-dir", str(job_configs / "configs"), "experiment=g_cvae", "debug=limit", *QUIET],
+        cwd,
+        env=ONE_THREAD,
+    )
     [folder] = run_folders(cwd / "outputs")
     return folder
 
@@ -233,8 +248,14 @@ def cvae_run(job_configs, tmp_path_factory):
 def test_debug_fast_runs_every_generative_model(multirun):
     _, runs = multirun
     assert set(runs) == {job[0] for job in JOBS}
-    expected = {"vae": "test/nelbo", "beta_vae": "test/nelbo", "flow": "test/bpd", "gan": "test/kid",
-                "wgan": "test/kid", "wgan_gp": "test/mmd"}
+    expected = {
+        "vae": "test/nelbo",
+        "beta_vae": "test/nelbo",
+        "flow": "test/bpd",
+        "gan": "test/kid",
+        "wgan": "test/kid",
+        "wgan_gp": "test/mmd",
+    }
     for name, folder in runs.items():
         results = read_results(folder)
         task = results["choices"]["task"]
@@ -265,7 +286,6 @@ def test_sample_writes_a_png_of_the_requested_grid(cvae_run, tmp_path):
     assert Image.open(out).size == grid_size(24, 6, 8, 8)
 
 
-
 def test_sample_explains_a_class_the_model_does_not_know(cvae_run, capsys):
     from dlfound.commands.sample import main
 
@@ -281,8 +301,8 @@ def _save_checkpoint(tmp_path, overrides):
     from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf, open_dict
 
-    from dlfound.runs.paths import config_dir
     from dlfound.runs.build import build
+    from dlfound.runs.paths import config_dir
 
     with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
         cfg = compose("train", overrides=overrides, return_hydra_config=True)
@@ -297,13 +317,22 @@ def _save_checkpoint(tmp_path, overrides):
     return path
 
 
-@pytest.mark.parametrize("overrides,args,size", [
-    (["model=gan", "task=gan", "data=digits", "model.g_hidden=[16]", "model.d_hidden=[16]"],
-     ["interpolate=true", "n=30", "steps=10"], grid_size(30, 10, 8, 8)),
-    (["model=glow", "task=flow", "data=digits", "model.hidden=8", "model.steps=1"],
-     ["n=10", "nrow=5", "temperature=0.7"], grid_size(10, 5, 8, 8)),
-    (["model=realnvp", "task=flow", "data=moons", "model.hidden=8"], ["n=200"], (512 * 2 + 8, 512)),
-])
+@pytest.mark.parametrize(
+    "overrides,args,size",
+    [
+        (
+            ["model=gan", "task=gan", "data=digits", "model.g_hidden=[16]", "model.d_hidden=[16]"],
+            ["interpolate=true", "n=30", "steps=10"],
+            grid_size(30, 10, 8, 8),
+        ),
+        (
+            ["model=glow", "task=flow", "data=digits", "model.hidden=8", "model.steps=1"],
+            ["n=10", "nrow=5", "temperature=0.7"],
+            grid_size(10, 5, 8, 8),
+        ),
+        (["model=realnvp", "task=flow", "data=moons", "model.hidden=8"], ["n=200"], (512 * 2 + 8, 512)),
+    ],
+)
 def test_sample_command_for_each_family(tmp_path, overrides, args, size):
     from dlfound.commands.sample import main
 
@@ -345,11 +374,20 @@ def test_fid_and_kid_are_near_zero_for_the_same_data_and_larger_for_shifted_data
         extractor(torch.rand(4, 1, 28, 28))
     # A GAN measured with these features (the run builder loads them from task.fid_features and hands them
     # to the task) keeps them out of its own checkpoints.
-    from dlfound.runs.build import build, compose
     from omegaconf import OmegaConf
 
-    cfg = compose(["model=gan", "data=digits", "model.g_hidden=[8]", "model.d_hidden=[8]",
-                   f"task.fid_features={ckpt}", "hydra.runtime.output_dir=."])
+    from dlfound.runs.build import build, compose
+
+    cfg = compose(
+        [
+            "model=gan",
+            "data=digits",
+            "model.g_hidden=[8]",
+            "model.d_hidden=[8]",
+            f"task.fid_features={ckpt}",
+            "hydra.runtime.output_dir=.",
+        ]
+    )
     _, task = build(OmegaConf.to_container(cfg, resolve=True))
     assert task.measures_fid and task.extractor()(a[:5]).shape == (5, 32)
     assert all(k.startswith("net.") for k in task.state_dict())
@@ -378,16 +416,21 @@ def test_mode_check_scores_a_collapsed_generator_worse():
         def forward(self, z, onehot=None):
             return self.centers[0] + self.std * z[:, 1:3]
 
-    dm = GaussianMixtureDataModule(in_channels=2, num_classes=8, image_size=None, n_train=1000, n_test=2500,
-                                   val_size=100, eval_batch_size=2500)
+    dm = GaussianMixtureDataModule(
+        in_channels=2, num_classes=8, image_size=None, n_train=1000, n_test=2500, val_size=100, eval_batch_size=2500
+    )
     scores = {}
     for name, generator in (("good", MixtureSampler), ("collapsed", Collapsed)):
         torch.manual_seed(0)
         net = GAN(generator(dm.mode_centers, dm.mode_std), MLPDiscriminator((2,), [8]), 3, (2,))
-        task = GANTask(net, optim={"_target_": "torch.optim.Adam"}, mode_centers=dm.mode_centers,
-                       mode_std=dm.mode_std)
-        trainer = L.Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                            enable_model_summary=False, accelerator="cpu")
+        task = GANTask(net, optim={"_target_": "torch.optim.Adam"}, mode_centers=dm.mode_centers, mode_std=dm.mode_std)
+        trainer = L.Trainer(
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            accelerator="cpu",
+        )
         scores[name] = trainer.test(task, datamodule=dm, verbose=False)[0]
     good, collapsed = scores["good"], scores["collapsed"]
     assert good["test/modes_covered"] == 8 and collapsed["test/modes_covered"] == 1
@@ -398,8 +441,17 @@ def test_mode_check_scores_a_collapsed_generator_worse():
     assert mode_coverage(between, dm.mode_centers, dm.mode_std) == {"modes_covered": 0.0, "hq_fraction": 0.0}
 
 
-FAMILY_TASK = {"vae": "vae", "conv_vae": "vae", "cvae": "vae", "nice": "flow", "realnvp": "flow", "glow": "flow",
-               "gan": "gan", "cgan": "gan", "dcgan": "gan"}
+FAMILY_TASK = {
+    "vae": "vae",
+    "conv_vae": "vae",
+    "cvae": "vae",
+    "nice": "flow",
+    "realnvp": "flow",
+    "glow": "flow",
+    "gan": "gan",
+    "cgan": "gan",
+    "dcgan": "gan",
+}
 
 
 @pytest.mark.parametrize("data", ["mnist", "cifar10"])
@@ -411,8 +463,9 @@ def test_every_generative_model_takes_mnist_and_cifar_shapes(model, data, tmp_pa
     from dlfound.runs.build import build, compose
 
     smaller = {"nice": ["model.hidden=64"], "glow": ["model.steps=2"]}.get(model, [])
-    cfg = compose([f"model={model}", f"task={FAMILY_TASK[model]}", f"data={data}", "hydra.runtime.output_dir=.",
-                   *smaller])
+    cfg = compose(
+        [f"model={model}", f"task={FAMILY_TASK[model]}", f"data={data}", "hydra.runtime.output_dir=.", *smaller]
+    )
     cfg = OmegaConf.to_container(cfg, resolve=True)
     assert cfg["data"]["normalize"] is False  # generative tasks model grey values in [0, 1]
     _, task = build(cfg)

@@ -55,14 +55,21 @@ def test_a_job_asking_for_more_gpus_than_the_machine_has_is_refused():
 
 
 def test_the_gpus_launcher_runs_one_job_per_gpu(workdir):
-    proc = run_dlfound(["train", "hydra/launcher=gpus", "--cfg", "hydra", "--resolve",
-                        "-p", "hydra.launcher.n_jobs"], workdir, env={"CUDA_VISIBLE_DEVICES": "0,1,2"})
+    proc = run_dlfound(
+        ["train", "hydra/launcher=gpus", "--cfg", "hydra", "--resolve", "-p", "hydra.launcher.n_jobs"],
+        workdir,
+        env={"CUDA_VISIBLE_DEVICES": "0,1,2"},
+    )
     assert proc.stdout.strip() == "3"
 
 
 def test_the_gpus_launcher_without_gpus_says_so(workdir):
-    proc = run_dlfound(["train", "-m", "hydra/launcher=gpus", "optim.lr=0.1,0.01"], workdir,
-                       env={"CUDA_VISIBLE_DEVICES": ""}, check=False)
+    proc = run_dlfound(
+        ["train", "-m", "hydra/launcher=gpus", "optim.lr=0.1,0.01"],
+        workdir,
+        env={"CUDA_VISIBLE_DEVICES": ""},
+        check=False,
+    )
     assert proc.returncode != 0 and "shows no GPU" in proc.stderr and "hydra/launcher=parallel" in proc.stderr
     assert not list(workdir.rglob("results.json"))
 
@@ -75,8 +82,20 @@ def test_a_parallel_gpu_sweep_gives_each_job_its_own_gpu(workdir):
         pytest.skip("needs a GPU")
     from conftest import read_results, run_folders
 
-    run_dlfound(["train", "-m", "hydra/launcher=gpus", "trainer=gpu", "optim.lr=0.1,0.01,0.003",
-                 "trainer.max_epochs=1", "print_config=false", "callbacks=none", "logger=none"], workdir)
+    run_dlfound(
+        [
+            "train",
+            "-m",
+            "hydra/launcher=gpus",
+            "trainer=gpu",
+            "optim.lr=0.1,0.01,0.003",
+            "trainer.max_epochs=1",
+            "print_config=false",
+            "callbacks=none",
+            "logger=none",
+        ],
+        workdir,
+    )
     results = [read_results(f) for f in run_folders(workdir / "outputs")]
     assert len(results) == 3 and all(r["status"] == "done" for r in results)
     assert all(len(r["cuda_visible_devices"].split(",")) == 1 for r in results)

@@ -36,13 +36,20 @@ def test_eval_reproduces_the_metrics_of_the_old_code(old_runs, workdir, run, ove
 
 
 def test_sample_and_restore_read_old_checkpoints(old_runs, workdir):
-    run_dlfound(["sample", f"ckpt_path={old_runs / 'gan/checkpoints/last.ckpt'}", "n=16", "output=points.png"],
-                workdir)
+    run_dlfound(["sample", f"ckpt_path={old_runs / 'gan/checkpoints/last.ckpt'}", "n=16", "output=points.png"], workdir)
     with Image.open(workdir / "points.png") as picture:
         assert picture.size == (512, 512)
     clean = workdir / "data" / "restoration" / "Set12" / "000.png"
-    proc = run_dlfound(["restore", f"ckpt_path={old_runs / 'dncnn/checkpoints/last.ckpt'}", f"input={clean}",
-                        "sigma=25", "output=restored.png"], workdir)
+    proc = run_dlfound(
+        [
+            "restore",
+            f"ckpt_path={old_runs / 'dncnn/checkpoints/last.ckpt'}",
+            f"input={clean}",
+            "sigma=25",
+            "output=restored.png",
+        ],
+        workdir,
+    )
     assert "PSNR restored" in proc.stdout
     with Image.open(workdir / "restored.png") as restored, Image.open(clean) as original:
         assert restored.size == original.size

@@ -8,8 +8,15 @@ from PIL import Image
 
 from conftest import read_results, run_dlfound
 
-FIND = ["train", "lr_find=true", "optim=sgd", "sched=onecycle", "trainer.max_epochs=1", "print_config=false",
-        "hydra.run.dir=run"]
+FIND = [
+    "train",
+    "lr_find=true",
+    "optim=sgd",
+    "sched=onecycle",
+    "trainer.max_epochs=1",
+    "print_config=false",
+    "hydra.run.dir=run",
+]
 
 
 def test_range_test_writes_its_curve_and_the_run_trains_with_the_suggestion(workdir):
@@ -35,7 +42,10 @@ def test_too_few_steps_is_one_paragraph(workdir):
 
 
 def test_a_diverging_test_says_why_it_suggests_nothing(workdir):
-    proc = run_dlfound([*FIND, "lr_find_settings.steps=14", "lr_find_settings.min_lr=100",
-                        "lr_find_settings.max_lr=1e9"], workdir, check=False)
+    proc = run_dlfound(
+        [*FIND, "lr_find_settings.steps=14", "lr_find_settings.min_lr=100", "lr_find_settings.max_lr=1e9"],
+        workdir,
+        check=False,
+    )
     assert proc.returncode != 0 and "too few finite losses" in proc.stderr and "Traceback" not in proc.stderr
     assert (workdir / "run" / "lr_find.png").is_file()  # the curve it did draw is kept

@@ -14,8 +14,15 @@ import torch
 from conftest import REPO, read_results, run_dlfound, run_folders
 from dlfound.errors import ConfigError
 from dlfound.models import ntk_mlp
-from dlfound.ops.ntk import analytic_ntk, empirical_ntk, linearization_distance, linearized_output, ntk_regression
-from dlfound.ops.ntk import parameters_of, relu_ntk
+from dlfound.ops.ntk import (
+    analytic_ntk,
+    empirical_ntk,
+    linearization_distance,
+    linearized_output,
+    ntk_regression,
+    parameters_of,
+    relu_ntk,
+)
 from dlfound.ops.ntk.empirical import GIB
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -25,7 +32,7 @@ def hand_jacobian(net, x):
     """[N, O, P]: each output's gradient by autograd, one backward pass per example and output."""
     rows = []
     for i in range(len(x)):
-        out = net(x[i:i + 1])[0]
+        out = net(x[i : i + 1])[0]
         for o in range(out.numel()):
             grads = torch.autograd.grad(out[o], list(net.parameters()), retain_graph=True)
             rows.append(torch.cat([g.reshape(-1) for g in grads]))
@@ -126,7 +133,7 @@ def test_too_large_a_request_is_refused_before_allocating_naming_its_size(monkey
         empirical_ntk(net, x, max_gib=1.0)
     message = str(err.value)
     params = sum(p.numel() for p in net.parameters())
-    need = (1_000_000 * params + 1_000_000 ** 2) * 4 / GIB
+    need = (1_000_000 * params + 1_000_000**2) * 4 / GIB
     assert f"{need:.2f} GiB" in message and "fewer inputs" in message and "subset of the parameters" in message
     assert "smaller model" in message
 
@@ -145,8 +152,18 @@ def test_standard_parameterisation_has_the_same_function_at_init_and_a_wider_ker
 
 # A three-width sweep of the preset, short and on one input dimension (so each run also draws its picture): the
 # callback's values in TensorBoard and results.json, and the scaling script's table and plot.
-SWEEP = ["train", "-m", "experiment=ntk_width_sweep", "model.width=32,64,128", "seed=0", "trainer.max_epochs=30",
-         "data.dim=1", "data.side=16", "data.test_side=100", "callbacks.ntk_monitor.every_n_steps=10"]
+SWEEP = [
+    "train",
+    "-m",
+    "experiment=ntk_width_sweep",
+    "model.width=32,64,128",
+    "seed=0",
+    "trainer.max_epochs=30",
+    "data.dim=1",
+    "data.side=16",
+    "data.test_side=100",
+    "callbacks.ntk_monitor.every_n_steps=10",
+]
 
 
 @pytest.fixture(scope="module")
@@ -164,8 +181,13 @@ def test_callback_logs_finite_values_to_tensorboard_and_results(tiny_sweep):
 
     for run in tiny_sweep:
         metrics = read_results(run)["metrics"]
-        for key in ("kernel_change", "linearization_distance", "weight_change", "regression_mse",
-                    "regression_distance"):
+        for key in (
+            "kernel_change",
+            "linearization_distance",
+            "weight_change",
+            "regression_mse",
+            "regression_distance",
+        ):
             assert math.isfinite(metrics[f"test/ntk_{key}"]), key
         assert metrics["test/ntk_kernel_change"] > 0 and metrics["test/ntk_weight_change"] > 0
         acc = EventAccumulator(str(run / "tensorboard"), size_guidance={"images": 0})
@@ -183,8 +205,12 @@ def test_scaling_script_writes_table_and_plot(tiny_sweep, tmp_path):
 
     sweep = tiny_sweep[0].parent
     out = tmp_path / "scaling.png"
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "ntk_scaling.py"), str(sweep), "--out", str(out)],
-                          capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "ntk_scaling.py"), str(sweep), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     lines = proc.stdout.splitlines()
     assert [int(line.split()[0]) for line in lines[1:4]] == [32, 64, 128]
     slopes = [float(line.split(":")[1].split()[0]) for line in lines if line.startswith("slope of")]
@@ -194,8 +220,11 @@ def test_scaling_script_writes_table_and_plot(tiny_sweep, tmp_path):
 
 
 def test_cli_refuses_a_kernel_too_large_before_training(tmp_path):
-    proc = run_dlfound(["train", "experiment=ntk_width_sweep", "model.width=64", "name=too_big",
-                        "callbacks.ntk_monitor.max_gib=1e-9"], tmp_path, check=False)
+    proc = run_dlfound(
+        ["train", "experiment=ntk_width_sweep", "model.width=64", "name=too_big", "callbacks.ntk_monitor.max_gib=1e-9"],
+        tmp_path,
+        check=False,
+    )
     assert proc.returncode != 0
     message = " ".join((proc.stdout + proc.stderr).split())
     assert "KiB" in message and "fewer inputs" in message and "probe_size" in message and "Traceback" not in message

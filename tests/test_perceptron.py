@@ -24,8 +24,14 @@ def fit(overrides: list[str], epochs: int):
     cfg = OmegaConf.to_container(compose(overrides), resolve=True)
     seed_everything(cfg["seed"], verbose=False)
     datamodule, task = build(cfg)
-    trainer = Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                      enable_model_summary=False, num_sanity_val_steps=0)
+    trainer = Trainer(
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
     trainer.fit(task, datamodule=datamodule)
     return task, trainer
 
@@ -40,15 +46,19 @@ def test_novikoff_bound_of_two_points_by_hand():
 
 @pytest.mark.parametrize("seed,gap", [(0, 0.05), (1, 0.02), (2, 0.1), (3, 0.03), (4, 0.01)])
 def test_updates_never_exceed_novikoffs_bound(seed, gap):
-    task, trainer = fit(["experiment=perceptron_blobs", f"seed={seed}", f"data.seed={seed}", f"data.noise={gap}",
-                         "data.n_train=400"], epochs=200)
+    task, trainer = fit(
+        ["experiment=perceptron_blobs", f"seed={seed}", f"data.seed={seed}", f"data.noise={gap}", "data.n_train=400"],
+        epochs=200,
+    )
     assert bool(task.converged), f"no mistake-free epoch in {trainer.current_epoch} epochs"
     assert 0 < int(task.updates) <= float(task.bound)
 
 
 def test_xor_never_converges_and_an_mlp_solves_it(workdir):
-    proc = run_dlfound(["train", "experiment=perceptron_xor", "trainer.max_epochs=4", "print_config=false",
-                        "hydra.run.dir=xor"], workdir)
+    proc = run_dlfound(
+        ["train", "experiment=perceptron_xor", "trainer.max_epochs=4", "print_config=false", "hydra.run.dir=xor"],
+        workdir,
+    )
     assert "did not converge in 4 epochs" in proc.stdout and "not linearly separable" in proc.stdout
     results = read_results(workdir / "xor")
     metrics = results["metrics"]

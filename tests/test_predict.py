@@ -7,9 +7,9 @@ import csv
 import numpy as np
 import pytest
 import torch
-from conftest import run_dlfound
 from PIL import Image
 
+from conftest import run_dlfound
 from dlfound.commands.predict import predict
 
 CLASSES = ["cat", "dog", "eel"]
@@ -26,9 +26,21 @@ def trained(tmp_path_factory):
             image = rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)
             image[..., k] = 255  # one bright channel per class: learnable in one epoch
             Image.fromarray(image).save(tmp / "pets" / name / f"{i}.png")
-    run_dlfound(["train", "data=imagefolder", f"data.root={tmp / 'pets'}", "data.image_size=16",
-                 "data.num_workers=0", "model=mlp", "trainer=cpu", "trainer.max_epochs=1", "logger=csv"],
-                cwd=tmp, env={"XDG_CACHE_HOME": str(tmp / "cache")})
+    run_dlfound(
+        [
+            "train",
+            "data=imagefolder",
+            f"data.root={tmp / 'pets'}",
+            "data.image_size=16",
+            "data.num_workers=0",
+            "model=mlp",
+            "trainer=cpu",
+            "trainer.max_epochs=1",
+            "logger=csv",
+        ],
+        cwd=tmp,
+        env={"XDG_CACHE_HOME": str(tmp / "cache")},
+    )
     ckpt = next((tmp / "outputs").rglob("last.ckpt"))
     return tmp, ckpt
 
@@ -53,8 +65,9 @@ def test_predict_on_a_folder_writes_a_csv_prepared_like_the_test_images(trained)
     tmp, ckpt = trained
     (tmp / "pets" / "eel" / "broken.png").write_bytes(b"not a png")
     try:
-        rows, problems = predict({"ckpt_path": str(ckpt), "input": str(tmp / "pets"), "top_k": 3, "output": None,
-                                  "device": "cpu"})
+        rows, problems = predict(
+            {"ckpt_path": str(ckpt), "input": str(tmp / "pets"), "top_k": 3, "output": None, "device": "cpu"}
+        )
     finally:
         (tmp / "pets" / "eel" / "broken.png").unlink()
     assert len(rows) == 18 and len(problems) == 1 and "broken.png" in problems[0]
@@ -81,9 +94,11 @@ def test_predict_errors_are_one_paragraph(trained, capsys):
 
     tmp, ckpt = trained
     image = tmp / "pets" / "cat" / "0.png"
-    for args, message in ([f"ckpt_path={ckpt}", f"input={tmp / 'nowhere.png'}"], "no such file or folder"), \
-                         (["input=x.png"], "needs ckpt_path="), \
-                         ([f"ckpt_path={image}", f"input={image}"], "is not a PyTorch checkpoint"):
+    for args, message in (
+        ([f"ckpt_path={ckpt}", f"input={tmp / 'nowhere.png'}"], "no such file or folder"),
+        (["input=x.png"], "needs ckpt_path="),
+        ([f"ckpt_path={image}", f"input={image}"], "is not a PyTorch checkpoint"),
+    ):
         with pytest.raises(SystemExit) as exit_:
             main(args)
         shown = capsys.readouterr()

@@ -16,8 +16,15 @@ from PIL import Image
 from conftest import read_results, run_dlfound, run_folders
 from dlfound.commands import report
 
-SWEEP = ["train", "-m", "optim.lr=0.01,0.003", "seed=1,2", "trainer.max_epochs=2", "print_config=false",
-         "callbacks=none"]
+SWEEP = [
+    "train",
+    "-m",
+    "optim.lr=0.01,0.003",
+    "seed=1,2",
+    "trainer.max_epochs=2",
+    "print_config=false",
+    "callbacks=none",
+]
 
 
 def table_rows(stdout: str) -> list[dict[str, str]]:
@@ -51,8 +58,9 @@ def sweep(tmp_path_factory):
 @pytest.fixture(scope="module")
 def sweep_report(sweep):
     cwd, _ = sweep
-    proc = run_dlfound(["report", "outputs", "--csv", "out/table.csv", "--markdown", "out/table.md",
-                        "--plot", "out/plots"], cwd)
+    proc = run_dlfound(
+        ["report", "outputs", "--csv", "out/table.csv", "--markdown", "out/table.md", "--plot", "out/plots"], cwd
+    )
     return proc
 
 
@@ -124,20 +132,37 @@ def test_real_sweep_plots(sweep, sweep_report):
 # ------------------------------------------------------------------ fabricated runs
 
 
-def fake_run(folder: Path, overrides: list[str], seed: int, acc: float | None, status: str = "done",
-             choices: dict | None = None, config: dict | None = None, epochs: int = 3) -> Path:
+def fake_run(
+    folder: Path,
+    overrides: list[str],
+    seed: int,
+    acc: float | None,
+    status: str = "done",
+    choices: dict | None = None,
+    config: dict | None = None,
+    epochs: int = 3,
+) -> Path:
     """A run folder in the format `dlfound train` writes (results.json, .hydra/, csv/metrics.csv)."""
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
     (folder / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config or {"optim": {"lr": 0.001}, "seed": seed}))
     metrics = {} if acc is None else {"test/loss": 1 - acc, "test/acc": acc, "val/acc_best": acc - 0.01}
     results = {
-        "status": status, "metrics": metrics,
+        "status": status,
+        "metrics": metrics,
         "monitor": {"metric": "val/acc", "mode": "max", "best": acc, "best_checkpoint": None},
-        "epochs": epochs, "global_step": 21 * epochs, "wall_time_s": 3.5, "fit_time_s": 3.2,
-        "train_samples_per_s": 900.0, "num_params": 50826, "resumed_from": None,
+        "epochs": epochs,
+        "global_step": 21 * epochs,
+        "wall_time_s": 3.5,
+        "fit_time_s": 3.2,
+        "train_samples_per_s": 900.0,
+        "num_params": 50826,
+        "resumed_from": None,
         "choices": {"model": "mlp", "data": "digits", "optim": "adam", **(choices or {})},
-        "overrides": overrides, "seed": seed, "run_dir": str(folder), "finished_at": "2026-11-21T04:31:00+00:00",
+        "overrides": overrides,
+        "seed": seed,
+        "run_dir": str(folder),
+        "finished_at": "2026-11-21T04:31:00+00:00",
         "versions": {"python": "3.11.7", "dlfound": "0.1.0"},
     }
     if status == "failed":
@@ -147,8 +172,10 @@ def fake_run(folder: Path, overrides: list[str], seed: int, acc: float | None, s
     lines = ["epoch,step,test/acc,test/loss,train/acc,train/loss_epoch,val/acc,val/loss"]
     for epoch in range(epochs):
         step = 21 * (epoch + 1) - 1
-        lines += [f"{epoch},{step},,,,,{0.8 + 0.05 * epoch},{0.5 - 0.1 * epoch}",
-                  f"{epoch},{step},,,{0.7 + 0.05 * epoch},{1.0 - 0.2 * epoch},,"]
+        lines += [
+            f"{epoch},{step},,,,,{0.8 + 0.05 * epoch},{0.5 - 0.1 * epoch}",
+            f"{epoch},{step},,,{0.7 + 0.05 * epoch},{1.0 - 0.2 * epoch},,",
+        ]
     if acc is not None:
         lines.append(f"{epochs},{21 * epochs},{acc},{1 - acc},,,,")
     (folder / "csv" / "metrics.csv").write_text("\n".join(lines) + "\n")
@@ -174,8 +201,9 @@ def lr_sweep(tmp_path):
     job = 0
     for lr, pair in accs.items():
         for seed, acc in zip((1, 2), pair):
-            fake_run(tmp_path / "sweep" / str(job), [f"optim.lr={lr}", f"seed={seed}", "trainer.max_epochs=3"],
-                     seed, acc)
+            fake_run(
+                tmp_path / "sweep" / str(job), [f"optim.lr={lr}", f"seed={seed}", "trainer.max_epochs=3"], seed, acc
+            )
             job += 1
     return tmp_path / "sweep"
 
@@ -207,8 +235,10 @@ def test_single_runs_are_not_grouped_and_seed_is_a_column(tmp_path, capsys):
     fake_run(tmp_path / "b", ["optim.lr=0.02", "seed=2"], 2, 0.8)
     out, _ = run_report([tmp_path / "a", tmp_path / "b", "--csv", tmp_path / "t.csv"], capsys)
     rows = table_rows(out)
-    assert [(r["optim.lr"], r["seed"], r["test/acc"]) for r in rows] == [("0.01", "1", "0.9000"),
-                                                                         ("0.02", "2", "0.8000")]
+    assert [(r["optim.lr"], r["seed"], r["test/acc"]) for r in rows] == [
+        ("0.01", "1", "0.9000"),
+        ("0.02", "2", "0.8000"),
+    ]
     assert "n" not in rows[0]
     assert "dlfound train optim.lr=0.01 seed=1" in out.splitlines()  # one run: its seed is part of it
     with (tmp_path / "t.csv").open(newline="") as file:
@@ -235,7 +265,10 @@ def test_failed_run_is_shown_apart_and_never_best(tmp_path, capsys):
     out, _ = run_report([tmp_path / "s", "--markdown", tmp_path / "t.md"], capsys)
     rows = table_rows(out)
     assert [(r["optim.lr"], r["status"], r["test/acc"]) for r in rows] == [
-        ("1.0", "done", "0.5000"), ("0.1", "done", "0.4000"), ("1.0", "failed", "-")]
+        ("1.0", "done", "0.5000"),
+        ("0.1", "done", "0.4000"),
+        ("1.0", "failed", "-"),
+    ]
     assert "the training loss became nan at epoch 1" in out
     assert "dlfound train optim.lr=1.0 seed=2" in out.splitlines()
     assert "| 1.0 | 1 | - |" in (tmp_path / "t.md").read_text()

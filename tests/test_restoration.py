@@ -70,7 +70,7 @@ def ssim_by_hand(x: np.ndarray, y: np.ndarray) -> float:
     values = []
     for i in range(x.shape[0] - 10):
         for j in range(x.shape[1] - 10):
-            a, b = x[i:i + 11, j:j + 11], y[i:i + 11, j:j + 11]
+            a, b = x[i : i + 11, j : j + 11], y[i : i + 11, j : j + 11]
             ma, mb = (w * a).sum(), (w * b).sum()
             va, vb = (w * (a - ma) ** 2).sum(), (w * (b - mb) ** 2).sum()
             cov = (w * (a - ma) * (b - mb)).sum()
@@ -86,8 +86,9 @@ def test_ssim_matches_hand_computed_values():
     flat = ssim(torch.full((1, 1, 12, 12), a), torch.full((1, 1, 12, 12), b)).item()
     assert flat == pytest.approx((2 * a * b + c1) / (a * a + b * b + c1), rel=1e-5)
     y = (x + 0.2 * torch.rand(1, 1, 14, 13, generator=torch.Generator().manual_seed(1))).clamp(0, 1)
-    assert ssim(x, y).item() == pytest.approx(ssim_by_hand(x[0, 0].double().numpy(), y[0, 0].double().numpy()),
-                                              abs=1e-5)
+    assert ssim(x, y).item() == pytest.approx(
+        ssim_by_hand(x[0, 0].double().numpy(), y[0, 0].double().numpy()), abs=1e-5
+    )
     # RGB: the mean over channels.
     rgb_x, rgb_y = x.expand(1, 3, 14, 13), y.expand(1, 3, 14, 13)
     assert ssim(rgb_x, rgb_y).item() == pytest.approx(ssim(x, y).item(), abs=1e-6)
@@ -141,8 +142,16 @@ def test_datamodule_patches_and_seeded_evaluation(tmp_path):
     from dlfound.data.restoration import RestorationDataModule
 
     make_sets(tmp_path, {"train": (5, (60, 60), 1), "test": (2, (33, 47), 3)})
-    dm = RestorationDataModule(root=str(tmp_path), train_dir="train", test_dirs=["test"], val_size=1,
-                               patch_size=20, stride=10, scales=[1.0, 0.5], batch_size=4)
+    dm = RestorationDataModule(
+        root=str(tmp_path),
+        train_dir="train",
+        test_dirs=["test"],
+        val_size=1,
+        patch_size=20,
+        stride=10,
+        scales=[1.0, 0.5],
+        batch_size=4,
+    )
     dm.setup("fit")
     # 4 training images x (5 x 5 windows at 60x60 + 2 x 2 at 30x30); RGB test images read as gray.
     assert dm.patches.shape == (4 * (25 + 4), 1, 20, 20) and dm.patches.dtype == torch.uint8
@@ -156,8 +165,9 @@ def test_datamodule_patches_and_seeded_evaluation(tmp_path):
     assert not torch.equal(first[0][0] - first[0][1], first[1][0] - first[1][1])
     assert first[0][2]["set"] == "test" and first[0][2]["shave"] == 0
 
-    sr = RestorationDataModule(root=str(tmp_path), train_dir=None, test_dirs=["test"], channels="y",
-                               degradation="bicubic", scale=3, sigma=0)
+    sr = RestorationDataModule(
+        root=str(tmp_path), train_dir=None, test_dirs=["test"], channels="y", degradation="bicubic", scale=3, sigma=0
+    )
     sr.setup("test")
     degraded, clean, info = sr.on_after_batch_transfer(next(iter(sr.test_dataloader())), 0)
     assert degraded.shape == clean.shape == (1, 1, 33, 45) and info["shave"] == 3
@@ -188,8 +198,17 @@ def test_dncnn_trained_a_few_steps_lowers_the_loss(tmp_path):
 
     torch.manual_seed(0)
     make_sets(tmp_path, {"train": (3, (48, 48), 1)})
-    dm = RestorationDataModule(root=str(tmp_path), train_dir="train", test_dirs=[], val_size=0, patch_size=24,
-                               stride=12, scales=[1.0], batch_size=8, augment="none")
+    dm = RestorationDataModule(
+        root=str(tmp_path),
+        train_dir="train",
+        test_dirs=[],
+        val_size=0,
+        patch_size=24,
+        stride=12,
+        scales=[1.0],
+        batch_size=8,
+        augment="none",
+    )
     dm.setup("fit")
     net = DnCNN(1, depth=8, width=16)
     optim = torch.optim.Adam(net.parameters(), lr=1e-3)
@@ -215,8 +234,12 @@ def test_pnp_with_an_oracle_denoiser_improves_psnr():
     blurred = D.gaussian_noise(blur(clean, kernel), 2.55, torch.Generator().manual_seed(0))
     before = psnr(blurred.clamp(0, 1), clean).item()
     for method in pnp.METHODS:
-        out = pnp.solve(pnp.DeblurData(blurred, kernel), pnp.oracle_denoiser(clean),
-                        pnp.PnPConfig(iters=8, method=method), noise_sigma=2.55)
+        out = pnp.solve(
+            pnp.DeblurData(blurred, kernel),
+            pnp.oracle_denoiser(clean),
+            pnp.PnPConfig(iters=8, method=method),
+            noise_sigma=2.55,
+        )
         assert psnr(out, clean).item() > before + 10
     mask = D.random_mask(clean.shape, 0.5, torch.Generator().manual_seed(0))
     out = pnp.solve(pnp.InpaintData(clean * mask, mask), pnp.oracle_denoiser(clean), pnp.inpaint_default(8))
@@ -247,8 +270,7 @@ def test_pnp_with_a_smoothing_denoiser_beats_the_blurred_input():
 def test_experiments_compose_and_build(experiment, tmp_path):
     from omegaconf import OmegaConf
 
-    from dlfound.runs.build import compose
-    from dlfound.runs.build import build
+    from dlfound.runs.build import build, compose
 
     cfg = compose([f"experiment={experiment}", f"paths.data_dir={tmp_path}", "hydra.runtime.output_dir=."])
     plain = {k: OmegaConf.to_container(cfg[k], resolve=True) for k in ("data", "model", "task", "optim", "sched")}
@@ -264,9 +286,21 @@ def test_train_restore_and_pnp_from_the_command_line(workdir):
     plug-and-play deblurring, and a clear error for a missing input."""
     root = workdir / "data" / "restoration"
     make_sets(root, {"Train400": (4, (48, 48), 1), "Set12": (1, (30, 26), 1), "BSD68": (1, (26, 30), 1)})
-    run_dlfound(["train", "experiment=dncnn_sigma25", "model.depth=4", "model.width=8", "data.batch_size=8",
-                 "data.val_size=1", "data.scales=[1.0]", "trainer.max_epochs=1",
-                 "callbacks.progress_bar=null", "callbacks.model_summary=null"], workdir)
+    run_dlfound(
+        [
+            "train",
+            "experiment=dncnn_sigma25",
+            "model.depth=4",
+            "model.width=8",
+            "data.batch_size=8",
+            "data.val_size=1",
+            "data.scales=[1.0]",
+            "trainer.max_epochs=1",
+            "callbacks.progress_bar=null",
+            "callbacks.model_summary=null",
+        ],
+        workdir,
+    )
     run = run_folders(workdir / "outputs")[-1]
     results = read_results(run)
     for key in ("test/psnr", "test/ssim", "test/psnr_input", "test/Set12/psnr", "test/BSD68/psnr"):
@@ -287,8 +321,18 @@ def test_train_restore_and_pnp_from_the_command_line(workdir):
     assert "PSNR" in proc.stdout
     with Image.open(workdir / "out.png") as out:
         assert out.size == (31, 23) and out.mode == "RGB"
-    run_dlfound(["restore", f"ckpt_path={ckpt}", "input=photo.png", "task=deblur", "pnp_iters=2",
-                 "output=deblurred.png", "degraded_output=blurred.png"], workdir)
+    run_dlfound(
+        [
+            "restore",
+            f"ckpt_path={ckpt}",
+            "input=photo.png",
+            "task=deblur",
+            "pnp_iters=2",
+            "output=deblurred.png",
+            "degraded_output=blurred.png",
+        ],
+        workdir,
+    )
     with Image.open(workdir / "deblurred.png") as out:
         assert out.size == (31, 23)
     missing = run_dlfound(["restore", f"ckpt_path={ckpt}", "input=nothere.png", "output=x.png"], workdir, check=False)
@@ -298,10 +342,28 @@ def test_train_restore_and_pnp_from_the_command_line(workdir):
 def test_every_restoration_model_trains_fast_dev_run(workdir):
     """`debug=fast` through every restoration experiment (one process, a Hydra multirun)."""
     root = workdir / "data" / "restoration"
-    make_sets(root, {"Train400": (3, (64, 64), 1), "Set12": (1, (30, 26), 1), "BSD68": (1, (26, 30), 1),
-                     "Set5": (1, (36, 30), 3), "Set14": (1, (30, 36), 3)})
-    run_dlfound(["train", "-m", "experiment=dncnn_sigma25,srcnn_x3,vdsr_x2,unet_sigma25", "debug=fast",
-                 "data.batch_size=4", "data.val_size=1", "callbacks.progress_bar=null"], workdir)
+    make_sets(
+        root,
+        {
+            "Train400": (3, (64, 64), 1),
+            "Set12": (1, (30, 26), 1),
+            "BSD68": (1, (26, 30), 1),
+            "Set5": (1, (36, 30), 3),
+            "Set14": (1, (30, 36), 3),
+        },
+    )
+    run_dlfound(
+        [
+            "train",
+            "-m",
+            "experiment=dncnn_sigma25,srcnn_x3,vdsr_x2,unet_sigma25",
+            "debug=fast",
+            "data.batch_size=4",
+            "data.val_size=1",
+            "callbacks.progress_bar=null",
+        ],
+        workdir,
+    )
     assert len(run_folders(workdir / "outputs")) == 4
     assert not (workdir / "test_images.csv").exists()  # fast_dev_run has no run folder to write it to
     for folder in run_folders(workdir / "outputs"):

@@ -22,8 +22,10 @@ BATCHES_PER_EPOCH = 21
 
 
 def with_fault(fault: dict) -> dict:
-    return {"DLFOUND_FAULT": json.dumps(fault),
-            "PYTHONPATH": os.pathsep.join([str(FAULTS), os.environ.get("PYTHONPATH", "")])}
+    return {
+        "DLFOUND_FAULT": json.dumps(fault),
+        "PYTHONPATH": os.pathsep.join([str(FAULTS), os.environ.get("PYTHONPATH", "")]),
+    }
 
 
 def one_paragraph(proc) -> str:
@@ -43,6 +45,7 @@ def assert_checkpoints_load(folder: Path) -> list[Path]:
 
 
 # ---- the writer -------------------------------------------------------------------------------------------------
+
 
 def test_writer_leaves_the_old_file_and_no_temporary_on_a_full_disk(tmp_path, monkeypatch):
     from dlfound.errors import DiskWriteError
@@ -76,10 +79,12 @@ def test_pictures_go_through_the_writer(tmp_path, monkeypatch):
 
 # ---- a disk that fills mid-run ----------------------------------------------------------------------------------
 
+
 def test_a_disk_that_fills_mid_run_ends_in_one_paragraph_and_resumes(workdir):
     """Simulated: os.write refuses once ~2 checkpoints' worth of bytes were written (epoch 1's checkpoints)."""
-    proc = run_dlfound(["train", "trainer.max_epochs=3", *QUIET], workdir, check=False,
-                       env=with_fault({"enospc_after": 1_500_000}))
+    proc = run_dlfound(
+        ["train", "trainer.max_epochs=3", *QUIET], workdir, check=False, env=with_fault({"enospc_after": 1_500_000})
+    )
     text = one_paragraph(proc)
     [folder] = [p for p in (workdir / "outputs" / "train" / "runs").iterdir()]
     assert "no space is left on the device" in text and "free" in text and "needed about 623" in text
@@ -96,29 +101,36 @@ def test_a_disk_that_fills_mid_run_ends_in_one_paragraph_and_resumes(workdir):
 def small_filesystem_script(mount: Path, inner: str) -> list[str]:
     """A shell in a private mount namespace (no root needed where user namespaces are allowed) with a 1.5 MB
     tmpfs at `mount`; the disk is grown to 64 MB before `inner`'s second half (after `; grow;`)."""
-    script = (f"mount -t tmpfs -o size=1500k tmpfs {mount} && "
-              + inner.replace("grow;", f"mount -o remount,size=64m {mount};"))
+    script = f"mount -t tmpfs -o size=1500k tmpfs {mount} && " + inner.replace(
+        "grow;", f"mount -o remount,size=64m {mount};"
+    )
     return ["unshare", "-Urm", "sh", "-c", script]
 
 
 def test_a_real_small_filesystem_fills_mid_run(workdir):
-    if not shutil.which("unshare") or subprocess.run(
-            ["unshare", "-Urm", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {workdir}"]).returncode != 0:
-        pytest.skip("cannot mount a small tmpfs here (needs user namespaces or root): the simulated full disk above "
-                    "covers the same path")
+    if (
+        not shutil.which("unshare")
+        or subprocess.run(["unshare", "-Urm", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {workdir}"]).returncode != 0
+    ):
+        pytest.skip(
+            "cannot mount a small tmpfs here (needs user namespaces or root): the simulated full disk above "
+            "covers the same path"
+        )
     disk = workdir / "disk"
     disk.mkdir()
     env = {**os.environ, "DLFOUND_OUTPUTS": str(disk), "COLUMNS": "200", "PYTHONWARNINGS": "ignore"}
     env.pop("DLFOUND_COMMAND", None)
     py = f"{sys.executable} -m dlfound"
     report = workdir / "report"
-    inner = (f"{py} train trainer.max_epochs=4 {' '.join(QUIET)} hydra.run.dir={disk}/run 2> {workdir}/err1; "
-             f"echo $? > {workdir}/rc1; "
-             f"{sys.executable} -c \"import pathlib, sys; from dlfound.runs.checkpoint import load_checkpoint; "
-             f"[load_checkpoint(p) for p in pathlib.Path('{disk}/run/checkpoints').glob('*.ckpt')]\" "
-             f"2> {workdir}/load1; echo $? > {workdir}/loadrc; ls -a {disk}/run/checkpoints > {workdir}/ls1; "
-             f"grow; {py} train resume={disk}/run 2> {workdir}/err2; echo $? > {workdir}/rc2; "
-             f"cp {disk}/run/results.json {report}")
+    inner = (
+        f"{py} train trainer.max_epochs=4 {' '.join(QUIET)} hydra.run.dir={disk}/run 2> {workdir}/err1; "
+        f"echo $? > {workdir}/rc1; "
+        f'{sys.executable} -c "import pathlib, sys; from dlfound.runs.checkpoint import load_checkpoint; '
+        f"[load_checkpoint(p) for p in pathlib.Path('{disk}/run/checkpoints').glob('*.ckpt')]\" "
+        f"2> {workdir}/load1; echo $? > {workdir}/loadrc; ls -a {disk}/run/checkpoints > {workdir}/ls1; "
+        f"grow; {py} train resume={disk}/run 2> {workdir}/err2; echo $? > {workdir}/rc2; "
+        f"cp {disk}/run/results.json {report}"
+    )
     subprocess.run(small_filesystem_script(disk, inner), cwd=workdir, env=env, timeout=300)
     err = " ".join((workdir / "err1").read_text().replace("│", " ").split())
     assert (workdir / "rc1").read_text().strip() != "0"
@@ -132,6 +144,7 @@ def test_a_real_small_filesystem_fills_mid_run(workdir):
 
 
 # ---- SIGKILL at random moments ----------------------------------------------------------------------------------
+
 
 def test_sigkill_at_random_moments_then_resume_finishes_with_loadable_checkpoints(workdir):
     """Three kills at seeded moments (a training batch, a validation batch, half-way through a file write), each
@@ -155,9 +168,14 @@ def test_sigkill_at_random_moments_then_resume_finishes_with_loadable_checkpoint
 
 # ---- NaN mid-epoch, a DDP rank that dies ------------------------------------------------------------------------
 
+
 def test_nan_in_the_middle_of_an_epoch_stops_with_a_paragraph_and_a_good_checkpoint(workdir):
-    proc = run_dlfound(["train", "trainer.max_epochs=3", *QUIET], workdir, check=False,
-                       env=with_fault({"nan_at": BATCHES_PER_EPOCH + 10}))
+    proc = run_dlfound(
+        ["train", "trainer.max_epochs=3", *QUIET],
+        workdir,
+        check=False,
+        env=with_fault({"nan_at": BATCHES_PER_EPOCH + 10}),
+    )
     text = one_paragraph(proc)
     assert "training loss became nan at epoch 1" in text
     [folder] = list((workdir / "outputs" / "train" / "runs").iterdir())
@@ -172,8 +190,9 @@ def test_a_ddp_rank_that_dies_ends_the_run_and_it_resumes(workdir):
     printed there): what is guaranteed is that the run ends rather than hangs, leaves only loadable checkpoints,
     and `resume=` finishes it with the right epoch count."""
     args = ["trainer=ddp_cpu", "trainer.max_epochs=3", *QUIET]
-    proc = run_dlfound(["train", *args], workdir, check=False, env=with_fault({"rank": 1, "kill_at": ["train", 15]}),
-                       timeout=120)
+    proc = run_dlfound(
+        ["train", *args], workdir, check=False, env=with_fault({"rank": 1, "kill_at": ["train", 15]}), timeout=120
+    )
     assert proc.returncode != 0
     [folder] = list((workdir / "outputs" / "train" / "runs").iterdir())
     assert "last.ckpt" in [p.name for p in assert_checkpoints_load(folder)]
@@ -183,6 +202,7 @@ def test_a_ddp_rank_that_dies_ends_the_run_and_it_resumes(workdir):
 
 
 # ---- checkpoints: one reader ------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def good_checkpoint(tmp_path_factory) -> Path:
@@ -194,6 +214,7 @@ def good_checkpoint(tmp_path_factory) -> Path:
 
 def damaged(good: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
     """name -> (file, words its refusal must hold)."""
+
     class Code:
         def __reduce__(self):
             return (print, ("this ran",))
@@ -234,15 +255,23 @@ def test_every_command_refuses_a_bad_checkpoint_in_one_paragraph(good_checkpoint
 
     files = damaged(good_checkpoint, tmp_path)
     image = write_picture(np.zeros((16, 16), np.uint8), tmp_path / "in.png")
-    cases = {"train": ("truncated",), "eval": ("code",), "sample": ("foreign",), "generate": ("truncated",),
-             "restore": ("not ours",), "predict": ("newer",), "fid": ("code",)}[command]
+    cases = {
+        "train": ("truncated",),
+        "eval": ("code",),
+        "sample": ("foreign",),
+        "generate": ("truncated",),
+        "restore": ("not ours",),
+        "predict": ("newer",),
+        "fid": ("code",),
+    }[command]
     for case in cases:
         path, words = files[case]
-        args = {"train": ["train", f"ckpt_path={path}", *QUIET],
-                "fid": ["train", "task=gan", "data=digits", "model=dcgan", f"task.fid_features={path}", *QUIET],
-                "restore": ["restore", f"ckpt_path={path}", f"input={image}", f"output={tmp_path}/out.png"],
-                "predict": ["predict", f"ckpt_path={path}", f"input={path}"],
-                }.get(command, [command, f"ckpt_path={path}"])
+        args = {
+            "train": ["train", f"ckpt_path={path}", *QUIET],
+            "fid": ["train", "task=gan", "data=digits", "model=dcgan", f"task.fid_features={path}", *QUIET],
+            "restore": ["restore", f"ckpt_path={path}", f"input={image}", f"output={tmp_path}/out.png"],
+            "predict": ["predict", f"ckpt_path={path}", f"input={path}"],
+        }.get(command, [command, f"ckpt_path={path}"])
         proc = run_dlfound(args, tmp_path, check=False, timeout=120)
         text = one_paragraph(proc)
         assert words in text, (command, case, text[-1500:])
@@ -260,6 +289,7 @@ def test_legacy_checkpoints_without_a_format_still_load(good_checkpoint, tmp_pat
 
 # ---- typos and output ------------------------------------------------------------------------------------------
 
+
 def test_an_unknown_group_option_names_the_closest_first(workdir):
     proc = run_dlfound(["train", "model=resnt18"], workdir, check=False)
     text = one_paragraph(proc)
@@ -268,8 +298,9 @@ def test_an_unknown_group_option_names_the_closest_first(workdir):
 
 
 def test_output_is_quiet_and_tensorboard_holds_the_choices(workdir):
-    proc = run_dlfound(["train", "trainer.max_epochs=1", "print_config=false", "name=lr_small", "optim.lr=0.003"],
-                       workdir)
+    proc = run_dlfound(
+        ["train", "trainer.max_epochs=1", "print_config=false", "name=lr_small", "optim.lr=0.003"], workdir
+    )
     out = proc.stdout + proc.stderr
     assert "litlogger" not in out and "Tip" not in out and "already configured" not in out
     [folder] = run_folders(workdir / "outputs")

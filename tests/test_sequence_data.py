@@ -11,14 +11,13 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from conftest import SHARED_DATA
 from dlfound.data.memory_tasks import ADDING_BASELINE_MSE, AddingDataModule, CopyDataModule, copy_baseline
 from dlfound.data.seq2seq_toys import Seq2SeqToyDataModule
 from dlfound.data.sequences import MNISTSequenceDataModule
 from dlfound.data.strips import MNISTStripsDataModule
 from dlfound.data.text import CharTextDataModule
 from dlfound.errors import ConfigError, DatasetUnavailableError
-
-from conftest import SHARED_DATA
 
 SHAKESPEARE = SHARED_DATA / "text" / "tinyshakespeare.txt"
 
@@ -98,7 +97,7 @@ def test_ordered_text_batches_continue_each_other_row_by_row(tmp_path):
         assert torch.equal(x1[:, 0], y0[:, -1])  # row b of batch i+1 starts where row b of batch i stopped
     rows = torch.cat([x for x, _ in got], 1)
     for b in range(B):
-        assert torch.equal(rows[b], ids[b * L: b * L + rows.shape[1]])
+        assert torch.equal(rows[b], ids[b * L : b * L + rows.shape[1]])
     assert all(torch.equal(a[0], b[0]) for a, b in zip(got, batches(dm.train_dataloader())))  # one pass, in order
 
 
@@ -109,8 +108,14 @@ def test_text_validation_never_overlaps_training(tmp_path):
     text = half + half
     T = 8
     for ordered in (False, True):
-        dm = CharTextDataModule(write_text(tmp_path, text), block_size=T, batch_size=4, eval_batch_size=3,
-                                ordered=ordered, steps_per_epoch=50)
+        dm = CharTextDataModule(
+            write_text(tmp_path, text),
+            block_size=T,
+            batch_size=4,
+            eval_batch_size=3,
+            ordered=ordered,
+            steps_per_epoch=50,
+        )
         assert len(dm.train_ids) == 1800 and len(dm.val_ids) == 200
         ids = dm.encode(text)
         loader = dm.train_dataloader()
@@ -126,13 +131,14 @@ def test_text_validation_never_overlaps_training(tmp_path):
         for i, (x, y) in enumerate(val):
             for b in range(3):
                 start = 1800 + b * L + i * T
-                assert torch.equal(x[b], ids[start: start + T]) and torch.equal(y[b], ids[start + 1: start + T + 1])
+                assert torch.equal(x[b], ids[start : start + T]) and torch.equal(y[b], ids[start + 1 : start + T + 1])
 
 
 def test_random_windows_follow_seed_and_epoch(tmp_path):
     path = write_text(tmp_path, random_text(3000))
-    first, second = (CharTextDataModule(path, block_size=8, batch_size=4, steps_per_epoch=3).train_dataloader()
-                     for _ in range(2))
+    first, second = (
+        CharTextDataModule(path, block_size=8, batch_size=4, steps_per_epoch=3).train_dataloader() for _ in range(2)
+    )
     second.sampler.set_epoch(1)
     epoch1 = batches(second)
     second.sampler.set_epoch(0)
@@ -144,8 +150,9 @@ def test_lightning_sets_the_epoch_of_the_text_sampler(tmp_path):
     """Through a real Trainer: epochs 0 and 1 see the windows that (seed, epoch) say."""
     import lightning as L
 
-    dm = CharTextDataModule(write_text(tmp_path, random_text(3000)), block_size=8, batch_size=4, steps_per_epoch=2,
-                            val_batches=1)
+    dm = CharTextDataModule(
+        write_text(tmp_path, random_text(3000)), block_size=8, batch_size=4, steps_per_epoch=2, val_batches=1
+    )
     seen = []
 
     class Probe(L.LightningModule):
@@ -161,8 +168,15 @@ def test_lightning_sets_the_epoch_of_the_text_sampler(tmp_path):
         def configure_optimizers(self):
             return torch.optim.SGD(self.parameters(), lr=0.1)
 
-    L.Trainer(max_epochs=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-              enable_model_summary=False, accelerator="cpu", num_sanity_val_steps=0).fit(Probe(), dm)
+    L.Trainer(
+        max_epochs=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        num_sanity_val_steps=0,
+    ).fit(Probe(), dm)
     sampler = dm.train_dataloader().sampler
     expected = []
     for epoch in (0, 1):
@@ -178,15 +192,18 @@ def test_val_batches_caps_validation_only(tmp_path):
 
 def test_short_validation_split_reads_fewer_streams(tmp_path):
     dm = CharTextDataModule(write_text(tmp_path, random_text(1000)), block_size=30, batch_size=2, eval_batch_size=64)
-    (x, y), = batches(dm.val_dataloader())  # 100 characters: 3 streams of 33
+    ((x, y),) = batches(dm.val_dataloader())  # 100 characters: 3 streams of 33
     assert x.shape == (3, 30)
 
 
-@pytest.mark.parametrize("content,error,words", [
-    (b"", DatasetUnavailableError, "empty"),
-    (b"text\x00\x01\x02binary" * 10, DatasetUnavailableError, "binary"),
-    ("caf\u00e9 cr\u00e8me ".encode("latin-1") * 20, DatasetUnavailableError, "UTF-8"),
-])
+@pytest.mark.parametrize(
+    "content,error,words",
+    [
+        (b"", DatasetUnavailableError, "empty"),
+        (b"text\x00\x01\x02binary" * 10, DatasetUnavailableError, "binary"),
+        ("caf\u00e9 cr\u00e8me ".encode("latin-1") * 20, DatasetUnavailableError, "UTF-8"),
+    ],
+)
 def test_bad_text_files_are_one_clear_error_naming_the_file(tmp_path, content, error, words):
     path = tmp_path / "bad.txt"
     path.write_bytes(content)
@@ -243,8 +260,9 @@ def test_tinyshakespeare_is_nanogpts_split():
 # -- MNIST as sequences -------------------------------------------------------------------------------------
 @pytest.mark.parametrize("sequence,shape", [("rows", (28, 28)), ("pixels", (784, 1))])
 def test_mnist_sequences_shapes_and_values(fake_mnist, sequence, shape):
-    dm = MNISTSequenceDataModule(str(fake_mnist), sequence=sequence, download=False, val_size=10, batch_size=8,
-                                 mean=[0.5], std=[0.25])
+    dm = MNISTSequenceDataModule(
+        str(fake_mnist), sequence=sequence, download=False, val_size=10, batch_size=8, mean=[0.5], std=[0.25]
+    )
     assert (dm.seq_len, dm.in_features, dm.num_classes) == (*shape, 10)
     dm.setup()
     raw, y = next(iter(dm.test_dataloader()))
@@ -255,8 +273,16 @@ def test_mnist_sequences_shapes_and_values(fake_mnist, sequence, shape):
 
 def test_permuted_mnist_is_one_fixed_permutation(fake_mnist):
     def build(seed):
-        return MNISTSequenceDataModule(str(fake_mnist), sequence="pixels", permute=True, permute_seed=seed,
-                                       download=False, val_size=10, batch_size=4, normalize=False)
+        return MNISTSequenceDataModule(
+            str(fake_mnist),
+            sequence="pixels",
+            permute=True,
+            permute_seed=seed,
+            download=False,
+            val_size=10,
+            batch_size=4,
+            normalize=False,
+        )
 
     a, b = build(3), build(3)
     assert torch.equal(a.permutation, b.permutation) and not torch.equal(a.permutation, build(4).permutation)
@@ -284,7 +310,7 @@ def test_adding_problem(tmp_path):
     assert x.shape == (4000, T, 2) and x.dtype == y.dtype == torch.float32 and y.shape == (4000,)
     values, markers = x[..., 0], x[..., 1]
     assert ((values >= 0) & (values <= 1)).all() and set(markers.unique().tolist()) == {0.0, 1.0}
-    assert (markers[:, : T // 2].sum(1) == 1).all() and (markers[:, T // 2:].sum(1) == 1).all()
+    assert (markers[:, : T // 2].sum(1) == 1).all() and (markers[:, T // 2 :].sum(1) == 1).all()
     assert torch.allclose(y, (values * markers).sum(1))
     assert ((y - 1) ** 2).mean().item() == pytest.approx(ADDING_BASELINE_MSE, abs=0.015) and dm.baseline_mse == 1 / 6
     again = AddingDataModule(seq_len=T, n_train=4000, n_val=10, n_test=10)
@@ -301,14 +327,14 @@ def test_copy_problem():
     assert x.shape == y.shape == (16, T + 20) and x.dtype == y.dtype == torch.long
     symbols = x[:, :10]
     assert ((symbols >= 1) & (symbols <= 8)).all()
-    assert (x[:, 10: T + 9] == 0).all() and (x[:, T + 9] == 9).all() and (x[:, T + 10:] == 0).all()
-    assert (y[:, : T + 10] == 0).all() and torch.equal(y[:, T + 10:], symbols)
+    assert (x[:, 10 : T + 9] == 0).all() and (x[:, T + 9] == 9).all() and (x[:, T + 10 :] == 0).all()
+    assert (y[:, : T + 10] == 0).all() and torch.equal(y[:, T + 10 :], symbols)
     assert x.max() < dm.vocab_size == 10 and y.max() < dm.num_classes == 9 and dm.input_len == T + 20
     assert copy_baseline(100) == pytest.approx(10 * math.log(8) / 120) == pytest.approx(0.1733, abs=1e-4)
     # The memoryless predictor: certain blanks for T + 10 steps, then uniform over the 8 symbols.
     logits = torch.full((16, T + 20, 9), -1e9)
     logits[:, : T + 10, 0] = 0
-    logits[:, T + 10:, 1:] = 0
+    logits[:, T + 10 :, 1:] = 0
     loss = torch.nn.functional.cross_entropy(logits.transpose(1, 2), y)
     assert loss.item() == pytest.approx(copy_baseline(T), rel=1e-5) and dm.baseline == copy_baseline(T)
 
@@ -325,8 +351,9 @@ def test_memory_tasks_validate_values():
 # -- seq2seq toys -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("reverse", [False, True])
 def test_addition_pairs_are_held_out_and_decode_to_the_sum(reverse):
-    dm = Seq2SeqToyDataModule(kind="addition", digits=2, reverse_input=reverse, n_train=3000, n_val=500,
-                              n_test=500, batch_size=256)
+    dm = Seq2SeqToyDataModule(
+        kind="addition", digits=2, reverse_input=reverse, n_train=3000, n_val=500, n_test=500, batch_size=256
+    )
     dm.setup()
     assert dm.vocab_size == 14 and dm.vocabulary[:3] == ["<pad>", "<s>", "</s>"]
     assert (dm.max_src_len, dm.max_tgt_len) == (5, 5)
@@ -348,8 +375,9 @@ def test_addition_pairs_are_held_out_and_decode_to_the_sum(reverse):
 
 
 def test_sorting_and_fixed_padding():
-    dm = Seq2SeqToyDataModule(kind="sorting", length=6, pad_to_max=True, n_train=200, n_val=50, n_test=50,
-                              batch_size=8, eval_batch_size=32)
+    dm = Seq2SeqToyDataModule(
+        kind="sorting", length=6, pad_to_max=True, n_train=200, n_val=50, n_test=50, batch_size=8, eval_batch_size=32
+    )
     dm.setup()
     assert dm.vocab_size == 13 and "+" not in dm.vocabulary
     src, tgt = next(iter(dm.val_dataloader()))
@@ -386,8 +414,19 @@ def read_strip(strip: torch.Tensor) -> list[int]:
 
 
 def test_strips_labels_match_the_digits_and_test_strips_use_test_digits(fake_mnist):
-    dm = MNISTStripsDataModule(str(fake_mnist), k=4, max_gap=3, max_offset=2, n_train=40, n_val=20, n_test=20,
-                               val_size=20, batch_size=8, download=False, normalize=False)
+    dm = MNISTStripsDataModule(
+        str(fake_mnist),
+        k=4,
+        max_gap=3,
+        max_offset=2,
+        n_train=40,
+        n_val=20,
+        n_test=20,
+        val_size=20,
+        batch_size=8,
+        download=False,
+        normalize=False,
+    )
     dm.setup()
     W = 4 * 28 + 5 * 3
     assert dm.strip_width == W and dm.num_classes == 11
@@ -410,8 +449,9 @@ def test_strips_labels_match_the_digits_and_test_strips_use_test_digits(fake_mni
 
 def test_training_strips_are_new_each_epoch_and_reproducible(fake_mnist):
     def first(epoch, split="train"):
-        dm = MNISTStripsDataModule(str(fake_mnist), k=3, n_train=16, n_val=16, n_test=16, val_size=20,
-                                   batch_size=16, download=False)
+        dm = MNISTStripsDataModule(
+            str(fake_mnist), k=3, n_train=16, n_val=16, n_test=16, val_size=20, batch_size=16, download=False
+        )
         dm.setup()
         loader = getattr(dm, f"{split}_dataloader")()
         loader.sampler.set_epoch(epoch)
@@ -434,18 +474,21 @@ def test_missing_mnist_is_the_usual_clear_error(tmp_path):
 
 
 # -- configs ------------------------------------------------------------------------------------------------
-SMALL = {"adding": ["data.n_train=64", "data.n_val=8", "data.n_test=8"],
-         "copy": ["data.n_train=64", "data.n_val=8", "data.n_test=8"],
-         "addition": ["data.n_train=64", "data.n_val=8", "data.n_test=8"],
-         "sorting": ["data.n_train=64", "data.n_val=8", "data.n_test=8"],
-         "mnist_rows": ["data.val_size=10", "data.download=false"],
-         "mnist_pixels": ["data.val_size=10", "data.download=false", "data.permute=true"],
-         "mnist_strips": ["data.val_size=10", "data.download=false", "data.n_train=8", "data.n_val=8",
-                          "data.n_test=8"]}
+SMALL = {
+    "adding": ["data.n_train=64", "data.n_val=8", "data.n_test=8"],
+    "copy": ["data.n_train=64", "data.n_val=8", "data.n_test=8"],
+    "addition": ["data.n_train=64", "data.n_val=8", "data.n_test=8"],
+    "sorting": ["data.n_train=64", "data.n_val=8", "data.n_test=8"],
+    "mnist_rows": ["data.val_size=10", "data.download=false"],
+    "mnist_pixels": ["data.val_size=10", "data.download=false", "data.permute=true"],
+    "mnist_strips": ["data.val_size=10", "data.download=false", "data.n_train=8", "data.n_val=8", "data.n_test=8"],
+}
 
 
-@pytest.mark.parametrize("name", ["text", "tinyshakespeare", "mnist_rows", "mnist_pixels", "adding", "copy",
-                                  "addition", "sorting", "mnist_strips"])
+@pytest.mark.parametrize(
+    "name",
+    ["text", "tinyshakespeare", "mnist_rows", "mnist_pixels", "adding", "copy", "addition", "sorting", "mnist_strips"],
+)
 def test_every_sequence_config_composes_and_builds(name, fake_mnist, monkeypatch):
     from dlfound.commands.list import description
     from dlfound.runs.build import compose, instantiate_section

@@ -93,8 +93,9 @@ def test_readouts():
     assert RecurrentNet("gru", in_features=3, hidden_size=8, num_classes=5, readout="all")(x).shape == (4, 9, 5)
     assert RecurrentNet("rnn", in_features=3, hidden_size=8, num_outputs=1)(x).shape == (4,)  # the adding problem
     assert RecurrentNet("rnn", in_features=1, hidden_size=8, num_classes=10)(torch.randn(4, 20)).shape == (4, 10)
-    assert RecurrentNet("lstm", vocab_size=10, hidden_size=8, num_classes=9, readout="all",
-                        bidirectional=True)(torch.randint(0, 10, (4, 7))).shape == (4, 7, 9)  # copy may look ahead
+    assert RecurrentNet("lstm", vocab_size=10, hidden_size=8, num_classes=9, readout="all", bidirectional=True)(
+        torch.randint(0, 10, (4, 7))
+    ).shape == (4, 7, 9)  # copy may look ahead
 
 
 @pytest.mark.parametrize("impl", ["torch", "cells"])
@@ -139,8 +140,13 @@ def nanogpt_params(vocab: int, block: int, n_layer: int, n_embd: int, bias: bool
     """nanoGPT's model.py, counted by hand: (all parameters, its get_num_params(), which leaves out wpe)."""
     C, b = n_embd, int(bias)
     layernorm = C + b * C
-    block_params = (2 * layernorm + (3 * C * C + b * 3 * C) + (C * C + b * C)  # ln_1, ln_2, attn.c_attn, attn.c_proj
-                    + (4 * C * C + b * 4 * C) + (4 * C * C + b * C))  # mlp.c_fc, mlp.c_proj
+    block_params = (
+        2 * layernorm
+        + (3 * C * C + b * 3 * C)
+        + (C * C + b * C)  # ln_1, ln_2, attn.c_attn, attn.c_proj
+        + (4 * C * C + b * 4 * C)
+        + (4 * C * C + b * C)
+    )  # mlp.c_fc, mlp.c_proj
     total = vocab * C + block * C + n_layer * block_params + layernorm  # wte (= lm_head), wpe, blocks, ln_f
     return total, total - block * C
 
@@ -231,8 +237,9 @@ def test_reorder_state_selects_and_repeats_rows(name):
         memory = net.encode(src)
         _, state, _ = net.decode_step(tgt_in[:, 0], net.init_state(memory), memory)
         logits, _, _ = net.decode_step(tgt_in[:, 1], state, memory)
-        picked, _, _ = net.decode_step(tgt_in[index, 1], net.reorder_state(state, index),
-                                       net.reorder_memory(memory, index))
+        picked, _, _ = net.decode_step(
+            tgt_in[index, 1], net.reorder_state(state, index), net.reorder_memory(memory, index)
+        )
     close(picked, logits[index])
 
 

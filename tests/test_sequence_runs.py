@@ -32,9 +32,25 @@ def events(run):
 
 def test_char_gpt_learns_generates_and_names_unknown_prompt_characters(workdir):
     corpus, vocab = write_corpus(workdir)
-    run_dlfound(["train", "data=text", f"data.path={corpus}", "model=gpt", "model.n_layer=1", "model.n_head=2",
-                 "model.n_embd=32", "data.block_size=16", "data.batch_size=16", "data.steps_per_epoch=60",
-                 "data.val_batches=4", "trainer.max_epochs=2", "task.sample_length=40", *FAST], workdir)
+    run_dlfound(
+        [
+            "train",
+            "data=text",
+            f"data.path={corpus}",
+            "model=gpt",
+            "model.n_layer=1",
+            "model.n_head=2",
+            "model.n_embd=32",
+            "data.block_size=16",
+            "data.batch_size=16",
+            "data.steps_per_epoch=60",
+            "data.val_batches=4",
+            "trainer.max_epochs=2",
+            "task.sample_length=40",
+            *FAST,
+        ],
+        workdir,
+    )
     run = run_folders(workdir / "outputs")[-1]
     results = read_results(run)
     assert results["choices"]["task"] == "language_model"  # the text data selects its task
@@ -59,8 +75,17 @@ def test_recurrent_language_model_carries_its_state_across_windows(workdir):
     from dlfound.runs.build import build, compose
 
     corpus, _ = write_corpus(workdir, 200)
-    cfg = compose(["data=text", f"data.path={corpus}", "model=lstm", "model.hidden_size=16", "data.ordered=true",
-                   "data.block_size=8", "data.batch_size=4"])
+    cfg = compose(
+        [
+            "data=text",
+            f"data.path={corpus}",
+            "model=lstm",
+            "model.hidden_size=16",
+            "data.ordered=true",
+            "data.block_size=8",
+            "data.batch_size=4",
+        ]
+    )
     cfg.paths.output_dir = "."
     datamodule, task = build(OmegaConf.to_container(cfg, resolve=True))
     first, second = list(datamodule.train_dataloader())[:2]
@@ -75,18 +100,45 @@ def test_recurrent_language_model_carries_its_state_across_windows(workdir):
 
 
 def test_lstm_solves_a_short_adding_problem(workdir):
-    run_dlfound(["train", "experiment=adding_lstm", "data.seq_len=10", "data.n_train=4000", "data.n_val=500",
-                 "data.n_test=500", "data.batch_size=50", "model.hidden_size=32", "optim.lr=1e-2",
-                 "trainer.max_epochs=4", *FAST], workdir)
+    run_dlfound(
+        [
+            "train",
+            "experiment=adding_lstm",
+            "data.seq_len=10",
+            "data.n_train=4000",
+            "data.n_val=500",
+            "data.n_test=500",
+            "data.batch_size=50",
+            "model.hidden_size=32",
+            "optim.lr=1e-2",
+            "trainer.max_epochs=4",
+            *FAST,
+        ],
+        workdir,
+    )
     results = read_results(run_folders(workdir / "outputs")[-1])
     assert results["choices"]["task"] == "regression"
     assert results["metrics"]["test/mse"] < 0.03  # always answering 1 scores 1/6
 
 
 def test_seq2seq_learns_to_sort_and_shows_its_attention(workdir):
-    run_dlfound(["train", "experiment=addition_seq2seq", "data=sorting", "data.length=3", "data.n_train=800",
-                 "data.n_val=100", "data.n_test=100", "data.batch_size=32", "model.hidden_size=32", "optim.lr=1e-2",
-                 "trainer.max_epochs=4", *FAST], workdir)
+    run_dlfound(
+        [
+            "train",
+            "experiment=addition_seq2seq",
+            "data=sorting",
+            "data.length=3",
+            "data.n_train=800",
+            "data.n_val=100",
+            "data.n_test=100",
+            "data.batch_size=32",
+            "model.hidden_size=32",
+            "optim.lr=1e-2",
+            "trainer.max_epochs=4",
+            *FAST,
+        ],
+        workdir,
+    )
     run = run_folders(workdir / "outputs")[-1]
     metrics = read_results(run)["metrics"]
     assert metrics["test/exact"] > 0.8 and metrics["test/exact_beam"] > 0.8
@@ -103,7 +155,7 @@ def stripes_mnist(workdir):
         labels = rng.integers(0, 10, n).astype(np.uint8)
         images = rng.integers(0, 40, (n, 28, 28)).astype(np.uint8)
         for image, d in zip(images, labels):
-            image[2 * d: 2 * d + 6, 4:24] = 255
+            image[2 * d : 2 * d + 6, 4:24] = 255
         return images, labels
 
     write_idx(workdir / "data" / "MNIST" / "raw", "train", *digits(600))
@@ -111,10 +163,26 @@ def stripes_mnist(workdir):
 
 
 def test_ctc_reads_digit_strips_and_shows_them_decoded(workdir, stripes_mnist):
-    run_dlfound(["train", "experiment=mnist_strips_ctc", "data.k=3", "data.n_train=1200", "data.n_val=100",
-                 "data.n_test=100", "data.val_size=100", "data.batch_size=32", "model.channels=[8,16,16]",
-                 "model.hidden_size=32", "model.num_layers=1", "optim.lr=1e-2", "trainer.max_epochs=8",
-                 "task.beam_size=4", *FAST], workdir)
+    run_dlfound(
+        [
+            "train",
+            "experiment=mnist_strips_ctc",
+            "data.k=3",
+            "data.n_train=1200",
+            "data.n_val=100",
+            "data.n_test=100",
+            "data.val_size=100",
+            "data.batch_size=32",
+            "model.channels=[8,16,16]",
+            "model.hidden_size=32",
+            "model.num_layers=1",
+            "optim.lr=1e-2",
+            "trainer.max_epochs=8",
+            "task.beam_size=4",
+            *FAST,
+        ],
+        workdir,
+    )
     run = run_folders(workdir / "outputs")[-1]
     metrics = read_results(run)["metrics"]
     assert metrics["test/ler"] < 0.3 and metrics["test/ler_beam"] <= metrics["test/ler"] + 0.05  # from 1.0
@@ -122,8 +190,18 @@ def test_ctc_reads_digit_strips_and_shows_them_decoded(workdir, stripes_mnist):
 
 
 def test_mnist_rows_with_an_rnn_refuses_images(workdir, stripes_mnist):
-    run_dlfound(["train", "data=mnist_rows", "model=gru", "model.hidden_size=16", "data.val_size=100",
-                 "trainer.max_epochs=1", *FAST], workdir)
+    run_dlfound(
+        [
+            "train",
+            "data=mnist_rows",
+            "model=gru",
+            "model.hidden_size=16",
+            "data.val_size=100",
+            "trainer.max_epochs=1",
+            *FAST,
+        ],
+        workdir,
+    )
     assert "test/acc" in read_results(run_folders(workdir / "outputs")[-1])["metrics"]
     proc = run_dlfound(["train", "data=mnist", "model=lstm", "data.val_size=100", *FAST], workdir, check=False)
     assert proc.returncode != 0 and "data=mnist_rows" in proc.stderr and "Traceback" not in proc.stderr

@@ -29,8 +29,14 @@ def test_ctc_loss_equals_the_sum_over_all_alignments(target):
     torch.manual_seed(0)
     steps, classes = 5, 3
     log_probs = F.log_softmax(torch.randn(steps, classes, dtype=torch.float64), -1)
-    ours = F.ctc_loss(log_probs[:, None], torch.tensor([target]), torch.tensor([steps]), torch.tensor([len(target)]),
-                      blank=0, reduction="sum")
+    ours = F.ctc_loss(
+        log_probs[:, None],
+        torch.tensor([target]),
+        torch.tensor([steps]),
+        torch.tensor([len(target)]),
+        blank=0,
+        reduction="sum",
+    )
     assert ours.item() == pytest.approx(brute_force_ctc(log_probs, target).item(), rel=1e-10)
 
 

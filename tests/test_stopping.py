@@ -22,12 +22,23 @@ RECORDED = {"status", "error", "last_checkpoint", "choices", "overrides", "run_d
 
 def start(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.Popen:
     """`dlfound ARGS` started in the background, its output in cwd/stdout.txt and cwd/stderr.txt."""
-    full_env = {**os.environ, "DLFOUND_DATA": str(cwd / "data"), "DLFOUND_OUTPUTS": str(cwd / "outputs"),
-                "COLUMNS": "200", "PYTHONWARNINGS": "ignore", **(env or {})}
+    full_env = {
+        **os.environ,
+        "DLFOUND_DATA": str(cwd / "data"),
+        "DLFOUND_OUTPUTS": str(cwd / "outputs"),
+        "COLUMNS": "200",
+        "PYTHONWARNINGS": "ignore",
+        **(env or {}),
+    }
     full_env.pop("DLFOUND_COMMAND", None)
     tag = len(list(cwd.glob("stdout*.txt")))
-    return subprocess.Popen([sys.executable, "-m", "dlfound", *args], cwd=cwd, env=full_env,
-                            stdout=open(cwd / f"stdout{tag}.txt", "w"), stderr=open(cwd / f"stderr{tag}.txt", "w"))
+    return subprocess.Popen(
+        [sys.executable, "-m", "dlfound", *args],
+        cwd=cwd,
+        env=full_env,
+        stdout=open(cwd / f"stdout{tag}.txt", "w"),
+        stderr=open(cwd / f"stderr{tag}.txt", "w"),
+    )
 
 
 def wait_for(condition, process: subprocess.Popen, timeout: float = 300) -> None:
@@ -71,8 +82,17 @@ def test_ctrl_c_saves_last_ckpt_records_the_run_as_interrupted_and_names_the_com
 def test_a_second_ctrl_c_stops_at_once(workdir):
     """Training steps of seconds each: the first Ctrl-C waits for the step to end, the second does not."""
     run = workdir / "outputs" / "train" / "runs" / "twice"
-    process = start(["train", "name=twice", "trainer.max_epochs=500", "model.hidden=[4096,4096,4096]",
-                     "data.batch_size=512", *QUIET], workdir)
+    process = start(
+        [
+            "train",
+            "name=twice",
+            "trainer.max_epochs=500",
+            "model.hidden=[4096,4096,4096]",
+            "data.batch_size=512",
+            *QUIET,
+        ],
+        workdir,
+    )
     wait_for(lambda: (run / "checkpoints" / "last.ckpt").is_file(), process)
     process.send_signal(signal.SIGINT)
     wait_for(lambda: "Ctrl-C: stopping after this step" in output(workdir)[1], process)
@@ -97,10 +117,23 @@ def test_resuming_a_run_that_saved_no_checkpoint_says_so_in_terms_of_its_folder(
 def test_sigterm_during_a_sampling_test_phase_stops_within_seconds(workdir):
     """ring8_ddpm tests by drawing 2,500 points through 1,000 steps (a minute here); training is one batch."""
     run = workdir / "outputs" / "train" / "runs" / "sampling"
-    process = start(["train", "experiment=ring8_ddpm", "name=sampling", "trainer.max_epochs=1",
-                     "trainer.limit_train_batches=1", "trainer.limit_val_batches=0", "logger=none", *QUIET], workdir)
-    wait_for(lambda: "`Trainer.fit` stopped" in "".join(output(workdir)) and (run / "checkpoints" / "last.ckpt").is_file(),
-             process)
+    process = start(
+        [
+            "train",
+            "experiment=ring8_ddpm",
+            "name=sampling",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=1",
+            "trainer.limit_val_batches=0",
+            "logger=none",
+            *QUIET,
+        ],
+        workdir,
+    )
+    wait_for(
+        lambda: "`Trainer.fit` stopped" in "".join(output(workdir)) and (run / "checkpoints" / "last.ckpt").is_file(),
+        process,
+    )
     trained = (run / "checkpoints" / "last.ckpt").stat().st_mtime_ns
     time.sleep(1)  # into the test phase's sampling loop
     process.send_signal(signal.SIGTERM)
@@ -126,8 +159,9 @@ def test_two_runs_started_together_with_one_name_one_trains_and_the_other_is_ref
     results = read_results(run)
     assert results["status"] == "done"
     assert ("optim.lr=0.01" in results["overrides"]) == (winner == 1)  # the folder is the winner's alone
-    assert json.dumps(results["overrides"]) in json.dumps(__import__("yaml").safe_load(
-        (run / ".hydra" / "overrides.yaml").read_text()))
+    assert json.dumps(results["overrides"]) in json.dumps(
+        __import__("yaml").safe_load((run / ".hydra" / "overrides.yaml").read_text())
+    )
 
 
 @pytest.mark.slow
@@ -136,10 +170,23 @@ def test_a_gpu_recipe_on_a_cpu_says_at_the_start_that_testing_takes_far_longer(w
     """The issue's command (batches made small): testing draws ancestral samples of 1,000 steps each."""
     if not (SHARED_DATA / "MNIST").exists():
         pytest.skip("no shared MNIST")
-    process = start(["train", "experiment=mnist_ddpm", "trainer.max_epochs=1", "trainer.limit_train_batches=3",
-                     "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "data.batch_size=2",
-                     "data.eval_batch_size=16", "name=ddpm", "logger=none", *QUIET], workdir,
-                    env={"DLFOUND_DATA": str(SHARED_DATA)})
+    process = start(
+        [
+            "train",
+            "experiment=mnist_ddpm",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=3",
+            "trainer.limit_val_batches=1",
+            "trainer.limit_test_batches=1",
+            "data.batch_size=2",
+            "data.eval_batch_size=16",
+            "name=ddpm",
+            "logger=none",
+            *QUIET,
+        ],
+        workdir,
+        env={"DLFOUND_DATA": str(SHARED_DATA)},
+    )
     wait_for(lambda: "testing will take far longer than training" in output(workdir)[0], process, timeout=600)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=300) == 128 + signal.SIGTERM

@@ -2,11 +2,11 @@
 closest valid names; every shipped config passes the same check."""
 
 import pytest
-from test_configs import GROUPS, compose_train, options
 
 from dlfound.errors import ConfigError
 from dlfound.runs.build import build, build_trainer
 from dlfound.runs.settings import check_section
+from test_configs import GROUPS, compose_train, options
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -15,11 +15,14 @@ def digits_config(*overrides):
     return compose_train(["data=digits", "model=mlp", "trainer=cpu", *overrides])
 
 
-@pytest.mark.parametrize("override,message", [
-    ("+data.batchsize=32", "data has no setting 'batchsize'; did you mean batch_size"),
-    ("+model.hiden=[8]", "model has no setting 'hiden'; did you mean hidden"),
-    ("+task.label_smothing=0.1", "task has no setting 'label_smothing'; did you mean label_smoothing"),
-])
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("+data.batchsize=32", "data has no setting 'batchsize'; did you mean batch_size"),
+        ("+model.hiden=[8]", "model has no setting 'hiden'; did you mean hidden"),
+        ("+task.label_smothing=0.1", "task has no setting 'label_smothing'; did you mean label_smoothing"),
+    ],
+)
 def test_a_typo_in_a_section_names_the_closest_setting(override, message):
     with pytest.raises(ConfigError) as err:
         build(digits_config(override))
@@ -43,11 +46,15 @@ def test_facts_models_read_from_the_data_config_are_not_typos():
     # Restoration data takes no image_size, num_classes or stem, but model configs interpolate them.
     cfg = compose_train(["model=dncnn"])
     settings = check_section("data", cfg["data"])
-    assert "stem" not in settings and "num_classes" not in settings and settings["patch_size"] == cfg["data"]["patch_size"]
+    assert (
+        "stem" not in settings and "num_classes" not in settings and settings["patch_size"] == cfg["data"]["patch_size"]
+    )
 
 
-@pytest.mark.parametrize("group,option", [(g, o) for g in GROUPS if g in ("data", "model", "task", "trainer",
-                                                                          "experiment") for o in options(g)])
+@pytest.mark.parametrize(
+    "group,option",
+    [(g, o) for g in GROUPS if g in ("data", "model", "task", "trainer", "experiment") for o in options(g)],
+)
 def test_every_shipped_config_passes_the_strict_check(group, option):
     cfg = compose_train([f"{group}={option}"])
     for section in ("data", "model", "task", "trainer"):
@@ -56,19 +63,25 @@ def test_every_shipped_config_passes_the_strict_check(group, option):
 
 # ---- settings on the command line, checked before Hydra applies them (issue 29) ---------------------------------
 
-@pytest.mark.parametrize("override,message", [
-    ("data.batchsize=32", "data has no setting 'batchsize'; did you mean batch_size?"),
-    ("+data.batchsize=32", "data has no setting 'batchsize'; did you mean batch_size?"),
-    ("optim.lrr=0.1", "optim has no setting 'lrr'; did you mean lr?"),
-    ("+optim.lrr=0.1", "optim has no setting 'lrr'; did you mean lr?"),
-    ("trainer.max_epoch=1", "trainer has no setting 'max_epoch'; did you mean max_epochs?"),
-    ("model.hiden=[8]", "model has no setting 'hiden'; did you mean hidden?"),
-    ("task.label_smothing=0.1", "task has no setting 'label_smothing'; did you mean label_smoothing?"),
-    ("sed=1", "the config has no top-level setting 'sed'; did you mean seed?"),
-    ("+sed=1", "the config has no top-level setting 'sed'; did you mean seed?"),
-    ("callbacks.model_checkpont.save_last=false", "callbacks has no setting 'model_checkpont'; did you mean "
-                                                  "model_checkpoint?"),
-])
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("data.batchsize=32", "data has no setting 'batchsize'; did you mean batch_size?"),
+        ("+data.batchsize=32", "data has no setting 'batchsize'; did you mean batch_size?"),
+        ("optim.lrr=0.1", "optim has no setting 'lrr'; did you mean lr?"),
+        ("+optim.lrr=0.1", "optim has no setting 'lrr'; did you mean lr?"),
+        ("trainer.max_epoch=1", "trainer has no setting 'max_epoch'; did you mean max_epochs?"),
+        ("model.hiden=[8]", "model has no setting 'hiden'; did you mean hidden?"),
+        ("task.label_smothing=0.1", "task has no setting 'label_smothing'; did you mean label_smoothing?"),
+        ("sed=1", "the config has no top-level setting 'sed'; did you mean seed?"),
+        ("+sed=1", "the config has no top-level setting 'sed'; did you mean seed?"),
+        (
+            "callbacks.model_checkpont.save_last=false",
+            "callbacks has no setting 'model_checkpont'; did you mean model_checkpoint?",
+        ),
+    ],
+)
 def test_a_mistyped_setting_on_the_command_line_names_the_closest(override, message, tmp_path, monkeypatch, capsys):
     from dlfound.cli import main
 
@@ -87,8 +100,21 @@ def test_settings_the_class_takes_but_the_config_does_not_list_pass_without_plus
     from conftest import read_results, run_dlfound, run_folders
 
     # Trainer(max_steps), SGD(nesterov) and a data module's split_seed; the sweep over a listed key still sweeps.
-    run_dlfound(["train", "-m", "data.batch_size=32,64", "trainer.max_steps=3", "optim=sgd", "optim.nesterov=true",
-                 "+data.split_seed=3", "print_config=false", "logger=none", "callbacks=none"], tmp_path)
+    run_dlfound(
+        [
+            "train",
+            "-m",
+            "data.batch_size=32,64",
+            "trainer.max_steps=3",
+            "optim=sgd",
+            "optim.nesterov=true",
+            "+data.split_seed=3",
+            "print_config=false",
+            "logger=none",
+            "callbacks=none",
+        ],
+        tmp_path,
+    )
     runs = run_folders(tmp_path / "outputs")
     assert len(runs) == 2
     for run in runs:

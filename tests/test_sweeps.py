@@ -1,12 +1,10 @@
 """Sweeps and runs that survive: Optuna, failing jobs, NaN losses, kills, exact resume, parallel launchers."""
 
-import json
 import signal
 import subprocess
 import sys
 import time
 
-import pytest
 import torch
 
 from conftest import read_results, run_dlfound, run_folders
@@ -28,8 +26,9 @@ def test_optuna_sweep_finishes_and_continues_from_sqlite(workdir):
 
 
 def test_a_failing_job_is_recorded_and_the_sweep_goes_on(workdir):
-    proc = run_dlfound(["train", "-m", "optim=sgd", "optim.lr=1e20,0.05", "trainer.max_epochs=2", *QUICK],
-                       workdir, check=False)
+    proc = run_dlfound(
+        ["train", "-m", "optim=sgd", "optim.lr=1e20,0.05", "trainer.max_epochs=2", *QUICK], workdir, check=False
+    )
     assert proc.returncode != 0 and "1 job(s) of the sweep failed" in proc.stderr
     by_lr = {read_results(f)["overrides"][1]: read_results(f) for f in run_folders(workdir / "outputs")}
     failed, done = by_lr["optim.lr=1e+20"], by_lr["optim.lr=0.05"]
@@ -62,14 +61,19 @@ def test_resume_at_an_epoch_boundary_equals_the_uninterrupted_run(workdir):
 
 
 def test_a_run_killed_mid_epoch_resumes_from_an_intact_checkpoint(workdir):
-    from conftest import REPO  # noqa: F401  (the same environment as run_dlfound)
     import os
+
+    from conftest import REPO  # noqa: F401  (the same environment as run_dlfound)
 
     env = {**os.environ, "DLFOUND_OUTPUTS": str(workdir / "outputs"), "DLFOUND_DATA": str(workdir / "data")}
     env.pop("DLFOUND_COMMAND", None)
-    proc = subprocess.Popen([sys.executable, "-m", "dlfound", "train", "trainer.max_epochs=100000",
-                             "data.batch_size=8", *QUICK], cwd=workdir, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dlfound", "train", "trainer.max_epochs=100000", "data.batch_size=8", *QUICK],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.time() + 240
         last = None
@@ -105,21 +109,35 @@ def test_resume_auto_skips_finished_jobs_of_a_sweep(workdir):
 
 
 def test_parallel_launcher_runs_jobs_side_by_side(workdir):
-    run_dlfound(["train", "-m", "hydra/launcher=parallel", "optim.lr=0.01,0.003", "trainer.max_epochs=1", *QUICK],
-                workdir)
+    run_dlfound(
+        ["train", "-m", "hydra/launcher=parallel", "optim.lr=0.01,0.003", "trainer.max_epochs=1", *QUICK], workdir
+    )
     assert len(run_folders(workdir / "outputs")) == 2
 
 
 def test_submitit_local_launcher_runs_a_two_job_sweep(workdir):
-    run_dlfound(["train", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
-                 "optim.lr=0.01,0.003", "trainer.max_epochs=1", *QUICK], workdir)
+    run_dlfound(
+        [
+            "train",
+            "-m",
+            "hydra/launcher=submitit_local",
+            "hydra.launcher.timeout_min=10",
+            "optim.lr=0.01,0.003",
+            "trainer.max_epochs=1",
+            *QUICK,
+        ],
+        workdir,
+    )
     folders = run_folders(workdir / "outputs")
     assert len(folders) == 2 and all(read_results(f)["status"] == "done" for f in folders)
 
 
 def test_multirun_with_ddp_gives_each_job_its_own_ranks_and_folder(workdir):
-    proc = run_dlfound(["train", "-m", "trainer=ddp_cpu", "optim=sgd", "optim.lr=1e20,0.05", "trainer.max_epochs=2",
-                        *QUICK], workdir, check=False)
+    proc = run_dlfound(
+        ["train", "-m", "trainer=ddp_cpu", "optim=sgd", "optim.lr=1e20,0.05", "trainer.max_epochs=2", *QUICK],
+        workdir,
+        check=False,
+    )
     assert proc.returncode != 0 and "1 job(s) of the sweep failed" in proc.stderr
     assert proc.stdout.count("Launching 2 jobs") == 1
     [sweep] = (workdir / "outputs").glob("train/multiruns/*")

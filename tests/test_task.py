@@ -14,8 +14,14 @@ ADAM = {"_target_": "torch.optim.Adam", "lr": 1e-2}
 
 def fit(task, x, y, epochs=3):
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=16)
-    trainer = L.Trainer(max_epochs=epochs, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, accelerator="cpu")
+    trainer = L.Trainer(
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+    )
     trainer.fit(task, loader, loader)
     return trainer
 
@@ -39,8 +45,16 @@ def test_mixup_and_cutmix_mix_targets_in_proportion():
         assert own == pytest.approx(lam, abs=1e-6) or (ya[i] == yb[i] and own == 1.0)
 
 
-@pytest.mark.parametrize("options", [{"mixup_alpha": 0.2}, {"cutmix_alpha": 1.0}, {"ema_decay": 0.9},
-                                     {"channels_last": True}, {"label_smoothing": 0.1}])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"mixup_alpha": 0.2},
+        {"cutmix_alpha": 1.0},
+        {"ema_decay": 0.9},
+        {"channels_last": True},
+        {"label_smoothing": 0.1},
+    ],
+)
 def test_switches_still_learn(options):
     torch.manual_seed(0)
     x, y = separable_data()

@@ -28,14 +28,26 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from conftest import REPO, read_results, run_dlfound, run_folders
 from dlfound import models
 from dlfound.models import ZOO
 from dlfound.models.googlenet import INCEPTIONS
 
-from conftest import REPO, read_results, run_dlfound, run_folders
-
-IMAGENET_FORWARD = ["alexnet", "vgg11_bn", "nin", "googlenet", "resnet18", "resnet50", "preact_resnet18",
-                    "se_resnet18", "resnet20", "densenet121", "densenet_bc100", "mobilenet_v2", "vit_tiny"]
+IMAGENET_FORWARD = [
+    "alexnet",
+    "vgg11_bn",
+    "nin",
+    "googlenet",
+    "resnet18",
+    "resnet50",
+    "preact_resnet18",
+    "se_resnet18",
+    "resnet20",
+    "densenet121",
+    "densenet_bc100",
+    "mobilenet_v2",
+    "vit_tiny",
+]
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -55,12 +67,16 @@ def model_config(name: str) -> dict:
         return OmegaConf.to_container(compose("train", overrides=[f"model={name}"]).model, resolve=False)
 
 
-def build(name: str, in_channels: int = 3, image_size: int = 32, num_classes: int = 10, stem: str = "small",
-          **overrides):
+def build(
+    name: str, in_channels: int = 3, image_size: int = 32, num_classes: int = 10, stem: str = "small", **overrides
+):
     """A zoo model from its config, with the data keys it interpolates filled in."""
-    cfg = OmegaConf.create({"data": {"in_channels": in_channels, "image_size": image_size,
-                                     "num_classes": num_classes, "stem": stem},
-                            "model": model_config(name)})
+    cfg = OmegaConf.create(
+        {
+            "data": {"in_channels": in_channels, "image_size": image_size, "num_classes": num_classes, "stem": stem},
+            "model": model_config(name),
+        }
+    )
     for key, value in overrides.items():
         cfg.model[key] = value
     return instantiate(cfg.model, _convert_="all")
@@ -111,8 +127,11 @@ TORCHVISION_EQUAL = [
 ]
 
 
-@pytest.mark.parametrize("ours,options,theirs,their_options", TORCHVISION_EQUAL,
-                         ids=["-".join([t[0], *map(str, t[1].values())]) for t in TORCHVISION_EQUAL])
+@pytest.mark.parametrize(
+    "ours,options,theirs,their_options",
+    TORCHVISION_EQUAL,
+    ids=["-".join([t[0], *map(str, t[1].values())]) for t in TORCHVISION_EQUAL],
+)
 def test_imagenet_parameter_counts_equal_torchvision(ours, options, theirs, their_options):
     with torch.device("meta"):
         mine = count(build(ours, 3, 224, 1000, "imagenet", **options))
@@ -125,8 +144,9 @@ def test_vit_b_16_equals_torchvision():
 
 
 def test_wide_bottleneck_resnet_equals_torchvision_wide_resnet50_2():
-    mine = meta_count(models.ResNet, 3, 1000, 224, block="bottleneck", layers=[3, 4, 6, 3], width_per_group=128,
-                      stem="imagenet")
+    mine = meta_count(
+        models.ResNet, 3, 1000, 224, block="bottleneck", layers=[3, 4, 6, 3], width_per_group=128, stem="imagenet"
+    )
     assert mine == meta_count(tvm.wide_resnet50_2, weights=None)
 
 
@@ -156,10 +176,18 @@ def test_se_resnets_add_the_papers_se_parameters_to_resnet():
 
 # CIFAR architectures at 3x32x32, CIFAR-10: (millions reported by the paper, tolerance of its rounding).
 PAPER_COUNTS = {
-    "resnet20": (0.27, 0.005), "resnet32": (0.46, 0.005), "resnet44": (0.66, 0.005), "resnet56": (0.85, 0.005),
-    "resnet110": (1.7, 0.05), "preact_resnet110": (1.7, 0.05), "preact_resnet164": (1.7, 0.05),
-    "densenet_bc100": (0.8, 0.05), "resnext29_8x64d": (34.4, 0.05), "resnext29_16x64d": (68.1, 0.1),
-    "wrn28_10": (36.5, 0.05), "nin": (0.97, 0.005),
+    "resnet20": (0.27, 0.005),
+    "resnet32": (0.46, 0.005),
+    "resnet44": (0.66, 0.005),
+    "resnet56": (0.85, 0.005),
+    "resnet110": (1.7, 0.05),
+    "preact_resnet110": (1.7, 0.05),
+    "preact_resnet164": (1.7, 0.05),
+    "densenet_bc100": (0.8, 0.05),
+    "resnext29_8x64d": (34.4, 0.05),
+    "resnext29_16x64d": (68.1, 0.1),
+    "wrn28_10": (36.5, 0.05),
+    "nin": (0.97, 0.005),
 }
 
 
@@ -172,8 +200,14 @@ def test_cifar_parameter_counts_match_the_papers(name):
 def test_known_exact_cifar_counts():
     """Counts the reference code reports: akamaster's ResNet-20/110, szagoruyko's WRN-28-10, kuangliu's
     ResNet-18 and VGG-16; and the larger DenseNet-BCs of the paper's Table 2 (15.3M, 25.6M)."""
-    exact = {"resnet20": 269_722, "resnet110": 1_727_962, "wrn28_10": 36_479_194, "resnet18": 11_173_962,
-             "vgg16_bn": 14_728_266, "vit_tiny": 5_362_762}
+    exact = {
+        "resnet20": 269_722,
+        "resnet110": 1_727_962,
+        "wrn28_10": 36_479_194,
+        "resnet18": 11_173_962,
+        "vgg16_bn": 14_728_266,
+        "vit_tiny": 5_362_762,
+    }
     assert {name: meta_count(build, name) for name in exact} == exact
     assert round(meta_count(models.densenet_bc, 250, 24, num_classes=10) / 1e6, 1) == 15.3
     assert round(meta_count(models.densenet_bc, 190, 40, num_classes=10) / 1e6, 1) == 25.6
@@ -221,8 +255,11 @@ def test_googlenet_aux_logits_only_in_training():
     assert plain.aux_logits == [] and plain.aux1 is None
 
 
-@pytest.mark.parametrize("factory", [models.resnet20, models.preact_resnet110, models.resnext29_8x64d,
-                                     models.wrn28_10, models.resnet50], ids=lambda f: f.__name__)
+@pytest.mark.parametrize(
+    "factory",
+    [models.resnet20, models.preact_resnet110, models.resnext29_8x64d, models.wrn28_10, models.resnet50],
+    ids=lambda f: f.__name__,
+)
 def test_squeeze_excitation_plugs_into_every_residual_family(factory):
     with torch.device("meta"):
         plain, se = factory(num_classes=10), factory(num_classes=10, se_reduction=8)
@@ -244,14 +281,18 @@ def test_usable_from_plain_pytorch_with_defaults():
     assert models.vit_tiny(num_classes=10)(torch.randn(1, 3, 32, 32)).shape == (1, 10)
 
 
-@pytest.mark.parametrize("call,message", [
-    (lambda: models.resnet18(stem="cifar"), "unknown stem"),
-    (lambda: models.cifar_resnet(21), r"6n\+2"),
-    (lambda: models.densenet_bc(99), "depth"),
-    (lambda: models.vit_tiny(image_size=30), "multiple of its patch size"),
-    (lambda: models.ResNet(block="tiny"), "unknown block"),
-    (lambda: models.VGG(config="Z"), "unknown VGG config"),
-], ids=["stem", "cifar-depth", "densenet-depth", "vit-size", "block", "vgg-config"])
+@pytest.mark.parametrize(
+    "call,message",
+    [
+        (lambda: models.resnet18(stem="cifar"), "unknown stem"),
+        (lambda: models.cifar_resnet(21), r"6n\+2"),
+        (lambda: models.densenet_bc(99), "depth"),
+        (lambda: models.vit_tiny(image_size=30), "multiple of its patch size"),
+        (lambda: models.ResNet(block="tiny"), "unknown block"),
+        (lambda: models.VGG(config="Z"), "unknown VGG config"),
+    ],
+    ids=["stem", "cifar-depth", "densenet-depth", "vit-size", "block", "vgg-config"],
+)
 def test_impossible_options_say_what_to_do(call, message):
     with pytest.raises(ValueError, match=message):
         call()
@@ -271,8 +312,10 @@ def fake_image_folders(root: Path) -> Path:
                 Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(folder / f"{i}.png")
     configs = root / "zoo_configs" / "data"
     configs.mkdir(parents=True)
-    common = (f"defaults:\n  - imagefolder\n  - _self_\nroot: {root / 'images'}\nin_memory: true\nnum_workers: 0\n"
-              "num_classes: 2\nstem: small\nnormalize: false\nbatch_size: 2\neval_batch_size: 2\n")
+    common = (
+        f"defaults:\n  - imagefolder\n  - _self_\nroot: {root / 'images'}\nin_memory: true\nnum_workers: 0\n"
+        "num_classes: 2\nstem: small\nnormalize: false\nbatch_size: 2\neval_batch_size: 2\n"
+    )
     (configs / "fake_gray.yaml").write_text("# 1x28x28 test images\n" + common + "in_channels: 1\nimage_size: 28\n")
     (configs / "fake_rgb.yaml").write_text("# 3x32x32 test images\n" + common + "in_channels: 3\nimage_size: 32\n")
     return configs.parent
@@ -285,9 +328,18 @@ def test_dlfound_train_runs_every_zoo_model_on_mnist_and_cifar_shapes(workdir):
     env = {"OMP_NUM_THREADS": "1"}
 
     def sweep(data: str):
-        args = ["train", "-m", "--config-dir", str(config_dir), f"model={','.join(ZOO)}", f"data={data}",
-                "debug=fast", "callbacks.progress_bar=null", "callbacks.model_summary=null",
-                "callbacks.model_checkpoint=null"]
+        args = [
+            "train",
+            "-m",
+            "--config-dir",
+            str(config_dir),
+            f"model={','.join(ZOO)}",
+            f"data={data}",
+            "debug=fast",
+            "callbacks.progress_bar=null",
+            "callbacks.model_summary=null",
+            "callbacks.model_checkpoint=null",
+        ]
         return run_dlfound(args, workdir, env={**env, "DLFOUND_OUTPUTS": str(workdir / data)}, timeout=900)
 
     with concurrent.futures.ThreadPoolExecutor(2) as pool:
@@ -302,8 +354,17 @@ def test_dlfound_train_runs_every_zoo_model_on_mnist_and_cifar_shapes(workdir):
             assert r["num_params"] == expected
 
 
-RECIPES = ["cifar10_resnet18", "cifar10_vgg16", "cifar10_densenet121", "cifar10_resnext29", "cifar10_senet18",
-           "cifar10_resnet56", "cifar100_resnet18", "fashionmnist_lenet5", "fashionmnist_resnet18"]
+RECIPES = [
+    "cifar10_resnet18",
+    "cifar10_vgg16",
+    "cifar10_densenet121",
+    "cifar10_resnext29",
+    "cifar10_senet18",
+    "cifar10_resnet56",
+    "cifar100_resnet18",
+    "fashionmnist_lenet5",
+    "fashionmnist_resnet18",
+]
 
 
 @pytest.mark.parametrize("recipe", RECIPES)

@@ -45,8 +45,17 @@ overrides, or paths.data_dir=PATH). Your own configs compose with ours: dlfound 
 """
 
 # Command name -> module of dlfound.commands.
-COMMANDS = {"train": "train", "eval": "eval", "list": "list", "report": "report", "figure": "figure",
-            "sample": "sample", "restore": "restore", "generate": "generate", "predict": "predict"}
+COMMANDS = {
+    "train": "train",
+    "eval": "eval",
+    "list": "list",
+    "report": "report",
+    "figure": "figure",
+    "sample": "sample",
+    "restore": "restore",
+    "generate": "generate",
+    "predict": "predict",
+}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -58,8 +58,10 @@ def disk_error(err: OSError, path: Path | str, needed: int | None = None, atomic
     why = DISK_ERRORS.get(err.errno, err.strerror or str(err))
     need = f"; the file needed about {human_size(needed)}" if needed and atomic else ""
     kept = " Nothing was written under that name." if atomic else ""
-    return DiskWriteError(f"could not write {name} into {folder}: {why} ({human_size(free_space(folder))} free"
-                          f"{need}).{kept} Free some space, or write elsewhere, and try again.")
+    return DiskWriteError(
+        f"could not write {name} into {folder}: {why} ({human_size(free_space(folder))} free"
+        f"{need}).{kept} Free some space, or write elsewhere, and try again."
+    )
 
 
 def is_disk_error(err: BaseException) -> bool:
@@ -80,7 +82,7 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
         try:
             view = memoryview(data)
             while view:
-                view = view[os.write(fd, view):]
+                view = view[os.write(fd, view) :]
             os.fsync(fd)
         finally:
             os.close(fd)

@@ -5,6 +5,7 @@ with Pillow alone (no plotting library needed). dlfound.image_files.write_pictur
 """
 
 from collections.abc import Callable
+
 import numpy as np
 import torch
 
@@ -46,8 +47,13 @@ def _to_pixels(points: torch.Tensor, limits, size: int) -> np.ndarray:
     return np.stack([px, py], 1)
 
 
-def scatter_plot(samples: torch.Tensor, reference: torch.Tensor | None = None, limits=None, size: int = 512,
-                 centers: torch.Tensor | None = None) -> np.ndarray:
+def scatter_plot(
+    samples: torch.Tensor,
+    reference: torch.Tensor | None = None,
+    limits=None,
+    size: int = 512,
+    centers: torch.Tensor | None = None,
+) -> np.ndarray:
     """Samples (blue) over reference data (grey), and optional mode centres (red crosses), in a square window."""
     from PIL import Image, ImageDraw
 
@@ -81,8 +87,9 @@ def colormap(values: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def density_plot(log_prob: Callable[[torch.Tensor], torch.Tensor], limits, size: int = 256,
-                 device: torch.device | str = "cpu") -> np.ndarray:
+def density_plot(
+    log_prob: Callable[[torch.Tensor], torch.Tensor], limits, size: int = 256, device: torch.device | str = "cpu"
+) -> np.ndarray:
     """Heat-map of exp(log_prob) over a size x size grid of the window `limits` (viridis, bright = dense)."""
     x0, x1, y0, y1 = limits
     xs = torch.linspace(x0, x1, size)
@@ -106,13 +113,31 @@ def side_by_side(*images: np.ndarray, gap: int = 8) -> np.ndarray:
 
 
 # Class colours (matplotlib's tab10).
-PALETTE = np.array([(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
-                    (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)], dtype=np.uint8)
+PALETTE = np.array(
+    [
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+        (214, 39, 40),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (127, 127, 127),
+        (188, 189, 34),
+        (23, 190, 207),
+    ],
+    dtype=np.uint8,
+)
 
 
 @torch.no_grad()
-def decision_regions(predict: Callable[[torch.Tensor], torch.Tensor], points: torch.Tensor, labels: torch.Tensor,
-                     limits=None, size: int = 256) -> np.ndarray:
+def decision_regions(
+    predict: Callable[[torch.Tensor], torch.Tensor],
+    points: torch.Tensor,
+    labels: torch.Tensor,
+    limits=None,
+    size: int = 256,
+) -> np.ndarray:
     """The class a 2-D classifier `predict`s at every pixel of the window (pale colours), the labelled points on
     top in the full colour of their class."""
     from PIL import Image, ImageDraw

@@ -25,11 +25,16 @@ def evaluate(ckpt_path: str, overrides: dict[str, str]) -> dict:
     cfg = run_config(ckpt, overrides)
     datamodule, task = load_task(ckpt, cfg)
     trainer_cfg = cfg["trainer"]
-    trainer = L.Trainer(accelerator=trainer_cfg.get("accelerator", "auto"), devices=1,
-                        precision=trainer_cfg.get("precision", "32-true"), logger=False,
-                        enable_checkpointing=False, enable_model_summary=False,
-                        limit_test_batches=trainer_cfg.get("limit_test_batches"),
-                        callbacks=[L.pytorch.callbacks.RichProgressBar()])
+    trainer = L.Trainer(
+        accelerator=trainer_cfg.get("accelerator", "auto"),
+        devices=1,
+        precision=trainer_cfg.get("precision", "32-true"),
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        limit_test_batches=trainer_cfg.get("limit_test_batches"),
+        callbacks=[L.pytorch.callbacks.RichProgressBar()],
+    )
     tested = trainer.test(task, datamodule=datamodule, verbose=False)
     return {k: float(v) for loader in tested for k, v in loader.items()}
 
@@ -65,5 +70,6 @@ def main(args: list[str]) -> None:
         table.add_row(key, f"{value:.6f}", f"{recorded[key]:.6f}" if key in recorded else "-")
     console.print(table)
     if options["output"]:
-        Path(options["output"]).write_text(json.dumps({"ckpt_path": options["ckpt_path"], "metrics": metrics,
-                                                       "recorded": recorded}, indent=2))
+        Path(options["output"]).write_text(
+            json.dumps({"ckpt_path": options["ckpt_path"], "metrics": metrics, "recorded": recorded}, indent=2)
+        )

@@ -37,8 +37,10 @@ def load_spec(name: str) -> dict:
 
     path = figures_dir() / f"{name}.yaml"
     if not path.is_file():
-        fail(f"unknown figure {name!r}. The figures are: {', '.join(figure_names())}. `dlfound figure` lists them "
-             "with what each shows.")
+        fail(
+            f"unknown figure {name!r}. The figures are: {', '.join(figure_names())}. `dlfound figure` lists them "
+            "with what each shows."
+        )
     return yaml.safe_load(path.read_text())
 
 
@@ -46,22 +48,25 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="dlfound figure",
         description="Run a lecture's figure (its sweeps, reusing finished runs) and draw it into one PNG with a "
-                    "sidecar of the commands that made it. Without NAME: the list of figures.",
+        "sidecar of the commands that made it. Without NAME: the list of figures.",
         epilog="example: dlfound figure vanishing;  dlfound figure degradation data=cifar10_jpeg --budget paper "
-               "trainer=gpu")
+        "trainer=gpu",
+    )
     parser.add_argument("name", nargs="?", help="the figure (dlfound figure lists them)")
     parser.add_argument("overrides", nargs="*", metavar="OVERRIDE", help="added to every run, e.g. trainer=gpu")
-    parser.add_argument("--budget", default="cpu", help="the figure's budget: cpu (default), long or paper, where it "
-                                                         "has one (dlfound figure lists them)")
+    parser.add_argument(
+        "--budget",
+        default="cpu",
+        help="the figure's budget: cpu (default), long or paper, where it has one (dlfound figure lists them)",
+    )
     parser.add_argument("--redraw", action="store_true", help="draw from the runs already there; train nothing")
     parser.add_argument("--out", type=Path, metavar="FILE", help="also copy the PNG here")
     return parser.parse_intermixed_args(argv)  # overrides may come before and after --budget
 
 
 def list_figures() -> None:
-    from rich.table import Table
-
     import yaml
+    from rich.table import Table
 
     table = Table(title="dlfound figure NAME", title_style="bold")
     for column in ("figure", "shows", "budgets"):
@@ -93,28 +98,32 @@ def sweeps(spec: dict, budget: str, extra: list[str]) -> dict[str, list[str]]:
 
 def first_job(overrides: list[str]) -> list[str]:
     """The first job of a sweep: `key=a,b,c` becomes `key=a` (lists in brackets are values, not sweeps)."""
-    return [o.split("=", 1)[0] + "=" + o.split("=", 1)[1].split(",")[0]
-            if "=" in o and "," in o and "[" not in o else o for o in overrides]
+    return [
+        o.split("=", 1)[0] + "=" + o.split("=", 1)[1].split(",")[0] if "=" in o and "," in o and "[" not in o else o
+        for o in overrides
+    ]
 
 
 def check_data(name: str, jobs: dict[str, list[str]]) -> None:
     """Every data set the runs read is there (or can be downloaded): one paragraph naming it, before any run."""
     import json
 
+    from omegaconf import OmegaConf
+
     from dlfound.errors import DlfoundError
     from dlfound.runs.build import compose, instantiate_section
-    from omegaconf import OmegaConf
 
     seen = set()
     for label, overrides in jobs.items():
         try:
             cfg = OmegaConf.to_container(compose(first_job(overrides)), resolve=True)
         except Exception as err:  # Hydra's composition errors: an unknown key or option among the overrides
-            fail(f"figure {name}, line {label!r}: its runs' config does not compose ({type(err).__name__}: "
-                 f"{str(err).strip()}). Check the overrides given after the figure's name.")
+            fail(
+                f"figure {name}, line {label!r}: its runs' config does not compose ({type(err).__name__}: "
+                f"{str(err).strip()}). Check the overrides given after the figure's name."
+            )
         # Where the files come from, not how they are augmented: each set is looked for once.
-        key = json.dumps({k: cfg["data"].get(k) for k in ("_target_", "name", "root", "data_dir", "path")},
-                         default=str)
+        key = json.dumps({k: cfg["data"].get(k) for k in ("_target_", "name", "root", "data_dir", "path")}, default=str)
         if key in seen:
             continue
         seen.add(key)
@@ -141,8 +150,8 @@ def run_sweeps(jobs: dict[str, list[str]], root: Path) -> list[str]:
 
 def collect_lines(jobs: dict[str, list[str]], root: Path) -> list:
     """The figure's lines: one per sweep, or one per row of a sweep that varies a setting (seeds grouped)."""
-    from dlfound.commands.report import group_runs, natural_key, read_results_file, split_keys
     from dlfound.commands.figure_panels import Line
+    from dlfound.commands.report import group_runs, natural_key, read_results_file, split_keys
 
     lines = []
     for label in jobs:
@@ -157,17 +166,40 @@ def collect_lines(jobs: dict[str, list[str]], root: Path) -> list:
     return lines
 
 
-def write_sidecar(path: Path, spec: dict, budget: str, jobs: dict[str, list[str]], root: Path,
-                  numbers: list[dict[str, float]], seconds: float) -> None:
-    text = [f"# {spec['name']}: {spec['title']}", "", spec.get("shows", "").strip(), "",
-            f"Source: {spec.get('paper', '-')}. Budget: `{budget}`. Drawn {time.strftime('%Y-%m-%d %H:%M')}; "
-            f"this call took {seconds:.0f} s.", "", "Commands (finished runs are reused: resume=auto):", "", "```"]
+def write_sidecar(
+    path: Path,
+    spec: dict,
+    budget: str,
+    jobs: dict[str, list[str]],
+    root: Path,
+    numbers: list[dict[str, float]],
+    seconds: float,
+) -> None:
+    text = [
+        f"# {spec['name']}: {spec['title']}",
+        "",
+        spec.get("shows", "").strip(),
+        "",
+        f"Source: {spec.get('paper', '-')}. Budget: `{budget}`. Drawn {time.strftime('%Y-%m-%d %H:%M')}; "
+        f"this call took {seconds:.0f} s.",
+        "",
+        "Commands (finished runs are reused: resume=auto):",
+        "",
+        "```",
+    ]
     text += [shlex.join(train_command(overrides, root / slug(label))) for label, overrides in jobs.items()]
-    text += ["```", "", "What each panel shows per line (a curve's last value; a layer statistic's first-to-last "
-             "layer ratio; the final 15th-85th percentile spread; a sweep's log-log slope; an image's metric):", ""]
+    text += [
+        "```",
+        "",
+        "What each panel shows per line (a curve's last value; a layer statistic's first-to-last "
+        "layer ratio; the final 15th-85th percentile spread; a sweep's log-log slope; an image's metric):",
+        "",
+    ]
     for panel, found in zip(spec["panels"], numbers):
-        text.append(f"- {panel.get('title', panel['kind'])}: "
-                    + ("; ".join(f"{label} {value:.4g}" for label, value in found.items()) or "no data"))
+        text.append(
+            f"- {panel.get('title', panel['kind'])}: "
+            + ("; ".join(f"{label} {value:.4g}" for label, value in found.items()) or "no data")
+        )
     path.write_text("\n".join(text) + "\n")
 
 
@@ -177,8 +209,10 @@ def main(argv: list[str]) -> None:
         list_figures()
         return
     if "=" in args.name:
-        fail(f"{args.name!r} is an override, not a figure: give the figure's name first, e.g. dlfound figure "
-             f"vanishing {args.name}. The figures are: {', '.join(figure_names())}.")
+        fail(
+            f"{args.name!r} is an override, not a figure: give the figure's name first, e.g. dlfound figure "
+            f"vanishing {args.name}. The figures are: {', '.join(figure_names())}."
+        )
     started = time.time()
     spec = {"name": args.name, **load_spec(args.name)}
     jobs = sweeps(spec, args.budget, args.overrides)
@@ -192,8 +226,10 @@ def main(argv: list[str]) -> None:
 
     lines = collect_lines(jobs, root)
     if not lines:
-        fail(f"figure {args.name}: no finished run under {root} to draw"
-             + (" (--redraw trains nothing: run it without --redraw first)." if args.redraw else "."))
+        fail(
+            f"figure {args.name}: no finished run under {root} to draw"
+            + (" (--redraw trains nothing: run it without --redraw first)." if args.redraw else ".")
+        )
     png = root / f"{args.name}.png"
     numbers = draw_figure(spec["panels"], lines, spec["title"], png)
     write_sidecar(png.with_suffix(".md"), spec, args.budget, jobs, root, numbers, time.time() - started)
@@ -204,5 +240,8 @@ def main(argv: list[str]) -> None:
         console.print(f"wrote {args.out}", highlight=False)
     if failed:
         err_console.print(f"[red]{len(failed)} line(s) of the figure had failed runs: {', '.join(failed)}[/]")
-        fail(f"figure {args.name} is drawn without the failed runs of: {', '.join(failed)}. Each failure is recorded "
-             f"in its run's results.json under {root}; `dlfound report {root}` shows them.", code=1)
+        fail(
+            f"figure {args.name} is drawn without the failed runs of: {', '.join(failed)}. Each failure is recorded "
+            f"in its run's results.json under {root}; `dlfound report {root}` shows them.",
+            code=1,
+        )

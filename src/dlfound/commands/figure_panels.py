@@ -28,6 +28,7 @@ from dlfound.runs.diagnostics import by_layer, read_diagnostics
 class Line:
     """One line of the figure: its label, the figure sweep it belongs to (`group`), and its runs (several when
     seeds repeat it; dlfound.commands.report.Run: folder, results, settings)."""
+
     label: str
     group: str
     runs: list
@@ -51,8 +52,14 @@ def draw_curve(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
         for j, run in enumerate(line.runs):
             points = series(run.folder, panel["metric"], x, panel.get("error", False))
             if points:
-                ax.plot(*zip(*points), color=colors[i % len(colors)], alpha=0.9, lw=1.5,
-                        marker="." if len(points) < 40 else None, label=line.label if j == 0 else None)
+                ax.plot(
+                    *zip(*points),
+                    color=colors[i % len(colors)],
+                    alpha=0.9,
+                    lw=1.5,
+                    marker="." if len(points) < 40 else None,
+                    label=line.label if j == 0 else None,
+                )
                 finals.setdefault(line.label, points[-1][1])
     if x == "epoch":
         from matplotlib.ticker import MaxNLocator
@@ -90,8 +97,13 @@ def draw_quantiles(ax, panel: dict, lines: list[Line], colors) -> dict[str, floa
         steps = [r["step"] for r in records]
         values = [r["activation_input_quantiles"][name] for r in records]
         for q, style in zip(range(3), (":", "-", ":")):
-            ax.plot(steps, [v[q] for v in values], style, color=colors[i % len(colors)],
-                    label=f"{line.label}: 15th, 50th, 85th percentile" if q == 1 else None)
+            ax.plot(
+                steps,
+                [v[q] for v in values],
+                style,
+                color=colors[i % len(colors)],
+                label=f"{line.label}: 15th, 50th, 85th percentile" if q == 1 else None,
+            )
         spreads[line.label] = values[-1][2] - values[-1][0]
         ax.set_ylabel(f"input of {name}, unit 0")
     ax.set_xlabel("step")
@@ -110,12 +122,24 @@ def draw_sweep(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
         if not points:
             continue
         xs, means, stds = zip(*sorted(points))
-        ax.errorbar(xs, means, yerr=stds, marker="o", capsize=3, color=colors[i % len(colors)],
-                    label=f"{group} (mean ± std over seeds)")
+        ax.errorbar(
+            xs,
+            means,
+            yerr=stds,
+            marker="o",
+            capsize=3,
+            color=colors[i % len(colors)],
+            label=f"{group} (mean ± std over seeds)",
+        )
         if panel.get("log") and len(xs) > 1 and min(means) > 0:
             slope, intercept = log_log_fit(xs, means)
-            ax.plot(xs, [math.exp(intercept) * x ** slope for x in xs], "--", color="grey",
-                    label=f"{group}: slope {slope:.2f}")
+            ax.plot(
+                xs,
+                [math.exp(intercept) * x**slope for x in xs],
+                "--",
+                color="grey",
+                label=f"{group}: slope {slope:.2f}",
+            )
             slopes[group] = slope
     if panel.get("log"):
         ax.set_xscale("log")
@@ -139,8 +163,13 @@ def draw_image(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
     return {}
 
 
-DRAW = {"curve": draw_curve, "layers": draw_layers, "quantiles": draw_quantiles, "sweep": draw_sweep,
-        "image": draw_image}
+DRAW = {
+    "curve": draw_curve,
+    "layers": draw_layers,
+    "quantiles": draw_quantiles,
+    "sweep": draw_sweep,
+    "image": draw_image,
+}
 
 
 def draw_figure(panels: list[dict], lines: list[Line], title: str, path: Path) -> list[dict[str, float]]:
@@ -165,7 +194,7 @@ def draw_figure(panels: list[dict], lines: list[Line], title: str, path: Path) -
         ax.grid(alpha=0.3, which="both")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize="x-small")
-    for ax in list(axes.flat)[len(panels):]:
+    for ax in list(axes.flat)[len(panels) :]:
         ax.axis("off")
     fig.suptitle(title, fontsize="large")
     fig.tight_layout()

@@ -16,21 +16,31 @@ import sys
 from dlfound.commands.options import Option, parse_options
 from dlfound.errors import ConfigError, DlfoundError
 
-USAGE = 'dlfound generate ckpt_path=PATH [prompt="ROMEO:"] [length=500] [temperature=1.0] [top_k=40] [seed=0] ' \
-        "[device=auto]"
-OPTIONS = {"ckpt_path": Option(required=True), "prompt": Option("\n"), "length": Option(500, int, minimum=1),
-           "temperature": Option(1.0, float, above=0), "top_k": Option(None, int, minimum=1),
-           "seed": Option(0, int), "device": Option("auto")}
+USAGE = (
+    'dlfound generate ckpt_path=PATH [prompt="ROMEO:"] [length=500] [temperature=1.0] [top_k=40] [seed=0] [device=auto]'
+)
+OPTIONS = {
+    "ckpt_path": Option(required=True),
+    "prompt": Option("\n"),
+    "length": Option(500, int, minimum=1),
+    "temperature": Option(1.0, float, above=0),
+    "top_k": Option(None, int, minimum=1),
+    "seed": Option(0, int),
+    "device": Option("auto"),
+}
 
 
 def load_language_model(ckpt_path: str, device: str):
     from dlfound.runs.build import load_task
     from dlfound.runs.checkpoint import load_checkpoint, run_config
+
     ckpt = load_checkpoint(ckpt_path)
     cfg = run_config(ckpt, {})
     if not str(cfg["task"].get("_target_", "")).endswith("LanguageModelTask"):
-        raise ConfigError(f"{ckpt_path} was trained by {cfg['task'].get('_target_')}; `dlfound generate` needs a "
-                          "language model's checkpoint, e.g. of `dlfound train experiment=shakespeare_char_gpt`")
+        raise ConfigError(
+            f"{ckpt_path} was trained by {cfg['task'].get('_target_')}; `dlfound generate` needs a "
+            "language model's checkpoint, e.g. of `dlfound train experiment=shakespeare_char_gpt`"
+        )
     _, task = load_task(ckpt, cfg, with_data=False)
     return task.to(device).eval()
 
@@ -48,8 +58,9 @@ def main(args: list[str]) -> None:
         task = load_language_model(options["ckpt_path"], device)
         generator = torch.Generator(device=device).manual_seed(options["seed"])
         # Check the prompt before anything is printed, so that an error is the only output.
-        characters = task.generate(options["prompt"], options["length"], options["temperature"], options["top_k"],
-                                   generator)
+        characters = task.generate(
+            options["prompt"], options["length"], options["temperature"], options["top_k"], generator
+        )
         first = next(characters)
     except DlfoundError as err:
         fail(str(err))

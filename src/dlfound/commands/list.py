@@ -10,14 +10,44 @@ from pathlib import Path
 
 from dlfound.errors import ConfigError
 
-GROUPS = ("model", "data", "optim", "sched", "experiment", "trainer", "task", "debug", "callbacks", "logger",
-          "hparams_search", "hydra/launcher")
-ALIASES = {"launcher": "hydra/launcher", "launchers": "hydra/launcher", "models": "model", "datasets": "data", "dataset": "data", "optimizers": "optim", "optimizer": "optim",
-           "schedulers": "sched", "scheduler": "sched", "experiments": "experiment", "trainers": "trainer",
-           "tasks": "task"}
+GROUPS = (
+    "model",
+    "data",
+    "optim",
+    "sched",
+    "experiment",
+    "trainer",
+    "task",
+    "debug",
+    "callbacks",
+    "logger",
+    "hparams_search",
+    "hydra/launcher",
+)
+ALIASES = {
+    "launcher": "hydra/launcher",
+    "launchers": "hydra/launcher",
+    "models": "model",
+    "datasets": "data",
+    "dataset": "data",
+    "optimizers": "optim",
+    "optimizer": "optim",
+    "schedulers": "sched",
+    "scheduler": "sched",
+    "experiments": "experiment",
+    "trainers": "trainer",
+    "tasks": "task",
+}
 # Sizes of the standard sets (train + test), for the table.
-DATA_SIZES = {"digits": "1,797", "mnist": "70,000", "fashionmnist": "70,000", "cifar10": "60,000",
-              "cifar100": "60,000", "svhn": "99,289", "cifar10_jpeg": "60,000"}
+DATA_SIZES = {
+    "digits": "1,797",
+    "mnist": "70,000",
+    "fashionmnist": "70,000",
+    "cifar10": "60,000",
+    "cifar100": "60,000",
+    "svhn": "99,289",
+    "cifar10_jpeg": "60,000",
+}
 
 
 def options(group: str) -> list[Path]:
@@ -115,8 +145,16 @@ def data_rows() -> list[list[str]]:
             present = not OmegaConf.is_missing(cfg, "path") and Path(cfg.path).is_file()
         else:
             present, where = True, "generated / bundled"
-        rows.append([path.stem, sample_shape(cfg), str(cfg.get("num_classes")), DATA_SIZES.get(path.stem, "-"),
-                     "[green]yes[/]" if present else f"[red]no[/] ({where})", description(path)])
+        rows.append(
+            [
+                path.stem,
+                sample_shape(cfg),
+                str(cfg.get("num_classes")),
+                DATA_SIZES.get(path.stem, "-"),
+                "[green]yes[/]" if present else f"[red]no[/] ({where})",
+                description(path),
+            ]
+        )
     return rows
 
 
@@ -128,8 +166,10 @@ def main(args: list[str]) -> None:
     wanted = [ALIASES.get(a, a) for a in args] or list(GROUPS[:5])
     unknown = [g for g in wanted if g not in GROUPS]
     if unknown:
-        fail(f"dlfound list: unknown group {', '.join(unknown)}; choose from {', '.join(GROUPS)}"
-             + (" (the figures: `dlfound figure`)" if "figure" in unknown else ""))
+        fail(
+            f"dlfound list: unknown group {', '.join(unknown)}; choose from {', '.join(GROUPS)}"
+            + (" (the figures: `dlfound figure`)" if "figure" in unknown else "")
+        )
     try:
         for group in wanted:
             if group == "model":

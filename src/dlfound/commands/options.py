@@ -41,8 +41,9 @@ def parse_value(key: str, text: str, option: Option):
     return value
 
 
-def parse_options(args: list[str], options: dict[str, Option], command: str, usage: str,
-                  pass_unknown: bool = False) -> tuple[dict, dict[str, str]]:
+def parse_options(
+    args: list[str], options: dict[str, Option], command: str, usage: str, pass_unknown: bool = False
+) -> tuple[dict, dict[str, str]]:
     """(values of the declared options, with defaults; the other `key=value` pairs, as text). Unknown keys are
     an error unless `pass_unknown`."""
     values = {key: option.default for key, option in options.items()}
@@ -57,8 +58,7 @@ def parse_options(args: list[str], options: dict[str, Option], command: str, usa
         elif pass_unknown:
             others[key] = text
         else:
-            raise ConfigError(f"dlfound {command} does not take {key!r}; it takes {', '.join(options)}. "
-                              f"Usage: {usage}")
+            raise ConfigError(f"dlfound {command} does not take {key!r}; it takes {', '.join(options)}. Usage: {usage}")
     missing = [key for key, option in options.items() if option.required and not values[key]]
     if missing:
         raise ConfigError(f"dlfound {command} needs {', '.join(f'{k}=...' for k in missing)}. Usage: {usage}")

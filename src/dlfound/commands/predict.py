@@ -15,8 +15,13 @@ from dlfound.commands.options import Option, parse_options
 from dlfound.errors import ConfigError, DlfoundError
 
 USAGE = "dlfound predict ckpt_path=PATH input=IMAGE|FOLDER [top_k=5] [output=predictions.csv] [device=auto]"
-OPTIONS = {"ckpt_path": Option(required=True), "input": Option(required=True), "top_k": Option(5, int, minimum=1),
-           "output": Option(), "device": Option("auto")}
+OPTIONS = {
+    "ckpt_path": Option(required=True),
+    "input": Option(required=True),
+    "top_k": Option(5, int, minimum=1),
+    "output": Option(),
+    "device": Option("auto"),
+}
 BATCH = 64  # images classified at once
 SHOWN = 10  # rows of a folder's predictions printed
 
@@ -25,12 +30,18 @@ def load_classifier(ckpt_path: str, device: str):
     """(task in eval mode on device, data module, class names) of a classification run's checkpoint."""
     from dlfound.runs.build import load_trained
 
-    datamodule, task, cfg = load_trained(ckpt_path, "ClassificationTask", "`dlfound predict` needs a classifier, "
-                                         "e.g. one trained with `dlfound train data=imagefolder data.root=FOLDER "
-                                         "model=resnet18`")
+    datamodule, task, cfg = load_trained(
+        ckpt_path,
+        "ClassificationTask",
+        "`dlfound predict` needs a classifier, "
+        "e.g. one trained with `dlfound train data=imagefolder data.root=FOLDER "
+        "model=resnet18`",
+    )
     if not getattr(datamodule, "image_size", None) or not hasattr(datamodule, "prepare"):
-        raise ConfigError(f"{ckpt_path} was trained on {cfg['data'].get('_target_')}, not on images; "
-                          "`dlfound predict` classifies image files")
+        raise ConfigError(
+            f"{ckpt_path} was trained on {cfg['data'].get('_target_')}, not on images; "
+            "`dlfound predict` classifies image files"
+        )
     num_classes = cfg["task"]["num_classes"]
     names = cfg["data"].get("class_names") or [str(i) for i in range(num_classes)]
     return task.to(device).eval(), datamodule, names
@@ -43,8 +54,9 @@ def image_inputs(path: Path) -> list[Path]:
     if path.is_dir():
         files = image_files(path)
         if not files:
-            raise DlfoundError(f"no images ({', '.join(IMAGE_SUFFIXES)}) under {path}; give an image or a folder "
-                               "of images as input=")
+            raise DlfoundError(
+                f"no images ({', '.join(IMAGE_SUFFIXES)}) under {path}; give an image or a folder of images as input="
+            )
         return files
     if not path.is_file():
         raise DlfoundError(f"input={path}: no such file or folder. Give an image or a folder of images.")
@@ -65,7 +77,7 @@ def predict(options: dict) -> tuple[list[dict], list[str]]:
     rows, problems = [], []
     for start in range(0, len(files), BATCH):
         images, paths = [], []
-        for path in files[start:start + BATCH]:
+        for path in files[start : start + BATCH]:
             try:
                 images.append(load_image(path, datamodule.in_channels, datamodule.image_size))
                 paths.append(path)

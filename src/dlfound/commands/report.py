@@ -80,6 +80,7 @@ class Run:
 @dataclass
 class Row:
     """One table row: a single run, or runs that differ only in seed."""
+
     runs: list[Run]
     label: dict[str, str]  # differing key -> value, shared by all runs in the row
 
@@ -102,24 +103,41 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="dlfound report",
         description="Compare runs and sweeps: one row per run (seeds grouped as mean ± std), sorted by a metric; "
-                    "prints the best run as a command to paste.",
-        epilog="example: dlfound report outputs/train/multiruns/2026-11-21_10-00-00 --csv sweep.csv --plot plots/")
-    parser.add_argument("paths", nargs="+", metavar="PATH", type=Path,
-                        help="run or sweep folders; every results.json under them is read")
-    parser.add_argument("--metric", help="the metric that decides the best run (default: the monitored metric's "
-                                         "test counterpart, e.g. test/acc)")
+        "prints the best run as a command to paste.",
+        epilog="example: dlfound report outputs/train/multiruns/2026-11-21_10-00-00 --csv sweep.csv --plot plots/",
+    )
+    parser.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        type=Path,
+        help="run or sweep folders; every results.json under them is read",
+    )
+    parser.add_argument(
+        "--metric",
+        help="the metric that decides the best run (default: the monitored metric's test counterpart, e.g. test/acc)",
+    )
     parser.add_argument("--sort", metavar="METRIC", help="sort the table by this metric (default: --metric)")
     direction = parser.add_mutually_exclusive_group()
-    direction.add_argument("--min", dest="direction", action="store_const", const="min",
-                           help="lower is better for the sort metric")
-    direction.add_argument("--max", dest="direction", action="store_const", const="max",
-                           help="higher is better for the sort metric")
-    parser.add_argument("--columns", metavar="M1,M2", help="metrics to show, comma-separated (any key of "
-                                                           "results.json's metrics, or wall_time_s, epochs, ...)")
+    direction.add_argument(
+        "--min", dest="direction", action="store_const", const="min", help="lower is better for the sort metric"
+    )
+    direction.add_argument(
+        "--max", dest="direction", action="store_const", const="max", help="higher is better for the sort metric"
+    )
+    parser.add_argument(
+        "--columns",
+        metavar="M1,M2",
+        help="metrics to show, comma-separated (any key of results.json's metrics, or wall_time_s, epochs, ...)",
+    )
     parser.add_argument("--csv", metavar="FILE", type=Path, help="write the table as CSV")
     parser.add_argument("--markdown", metavar="FILE", type=Path, help="write the table as Markdown")
-    parser.add_argument("--plot", metavar="DIR", type=Path, help="write learning curves and, for one-dimensional "
-                                                                  "sweeps, metric against hyperparameter (PNG)")
+    parser.add_argument(
+        "--plot",
+        metavar="DIR",
+        type=Path,
+        help="write learning curves and, for one-dimensional sweeps, metric against hyperparameter (PNG)",
+    )
     return parser.parse_args(argv)
 
 
@@ -139,9 +157,11 @@ def load_runs(paths: list[Path]) -> list[Run]:
         for file in found:
             files[file.resolve()] = None
     if not files:
-        fail(f"No results.json under {', '.join(map(str, paths))}. A run writes results.json into its folder "
-             "when it finishes (a sweep: one per job folder); give the folder of a finished run or sweep, "
-             "e.g. outputs/train/multiruns/<time>.")
+        fail(
+            f"No results.json under {', '.join(map(str, paths))}. A run writes results.json into its folder "
+            "when it finishes (a sweep: one per job folder); give the folder of a finished run or sweep, "
+            "e.g. outputs/train/multiruns/<time>."
+        )
     runs = [run for run in map(read_results_file, files) if run is not None]
     if not runs:
         fail(f"None of the results.json files under {', '.join(map(str, paths))} could be read.")
@@ -181,8 +201,10 @@ def warn_unfinished(paths: list[Path], finished: set[Path]) -> None:
     unfinished -= {f.resolve() for f in finished}
     if unfinished:
         names = ", ".join(sorted(str(p) for p in unfinished)[:5]) + (" ..." if len(unfinished) > 5 else "")
-        err_console.print(f"[yellow]{len(unfinished)} run folder(s) have no results.json yet (still running, or "
-                          f"stopped before the end): {names}[/]")
+        err_console.print(
+            f"[yellow]{len(unfinished)} run folder(s) have no results.json yet (still running, or "
+            f"stopped before the end): {names}[/]"
+        )
 
 
 # ---------------------------------------------------------------- comparing
@@ -225,8 +247,14 @@ def group_runs(runs: list[Run], differing: list[str]) -> list[Row]:
 
 def available_metrics(runs: list[Run]) -> list[str]:
     names = dict.fromkeys(k for run in runs for k in (run.results.get("metrics") or {}))
-    names.update(dict.fromkeys(k for run in runs for k, v in run.results.items()
-                               if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "seed"))
+    names.update(
+        dict.fromkeys(
+            k
+            for run in runs
+            for k, v in run.results.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "seed"
+        )
+    )
     return list(names)
 
 
@@ -262,11 +290,11 @@ def sort_rows(rows: list[Row], name: str, descending: bool) -> list[Row]:
     def key(row: Row):
         mean = row.stats(name)[0]
         return (mean is None, 0.0 if mean is None else (-mean if descending else mean))  # missing values last
+
     return sorted(rows, key=key)
 
 
-def metric_columns(args: argparse.Namespace, runs: list[Run], metric: str, sort: str,
-                   every: bool = False) -> list[str]:
+def metric_columns(args: argparse.Namespace, runs: list[Run], metric: str, sort: str, every: bool = False) -> list[str]:
     """The metric columns: --columns, else the first MAX_DEFAULT_METRICS of the runs' metrics (all of them when
     `every`: a CSV file is read by programs, which want every metric)."""
     if args.columns:
@@ -303,8 +331,12 @@ def table_cells(rows: list[Row], keys: list[str], metrics: list[str], root: Path
             line.append(fmt(mean) + (f" ± {fmt(std)}" if std is not None else ""))
         wall = row.stats("wall_time_s")[0]
         params = row.runs[0].results.get("num_params")
-        line += [row.status, "-" if wall is None else f"{wall:.1f}",
-                 f"{params:,}" if isinstance(params, int) else "-", run_names(row, root)]
+        line += [
+            row.status,
+            "-" if wall is None else f"{wall:.1f}",
+            f"{params:,}" if isinstance(params, int) else "-",
+            run_names(row, root),
+        ]
         cells.append(line)
     return header, cells
 
@@ -323,15 +355,18 @@ def common_root(runs: list[Run]) -> Path:
     return root.parent if len(runs) == 1 else root
 
 
-def print_table(header: list[str], cells: list[list[str]], title: str, constant: list[str],
-                numeric: set[str]) -> None:
+def print_table(header: list[str], cells: list[list[str]], title: str, constant: list[str], numeric: set[str]) -> None:
     if constant:
         console.print(f"[bold]same in all runs:[/] {' '.join(constant)}", highlight=False, soft_wrap=True)
     table = Table(title=title, title_style="bold")
     for name in header:
         right = name in numeric
-        table.add_column(name, justify="right" if right else "left", overflow="fold",
-                         style="cyan" if name not in ("status", "run") and not right else None)
+        table.add_column(
+            name,
+            justify="right" if right else "left",
+            overflow="fold",
+            style="cyan" if name not in ("status", "run") and not right else None,
+        )
     for line in cells:
         table.add_row(*line, style="red" if "failed" in line else None)
     console.print(table)
@@ -353,13 +388,24 @@ def write_csv(path: Path, rows: list[Row], keys: list[str], metrics: list[str], 
             for name in metrics:
                 mean, std, _ = row.stats(name)
                 line += [mean, std] if grouped else [mean]
-            line += [row.status, row.stats("wall_time_s")[0], row.runs[0].results.get("num_params"),
-                     run_names(row, root)]
+            line += [
+                row.status,
+                row.stats("wall_time_s")[0],
+                row.runs[0].results.get("num_params"),
+                run_names(row, root),
+            ]
             writer.writerow(["" if v is None else v for v in line])
 
 
-def write_markdown(path: Path, header: list[str], cells: list[list[str]], title: str, constant: list[str],
-                   numeric: set[str], command: str | None) -> None:
+def write_markdown(
+    path: Path,
+    header: list[str],
+    cells: list[list[str]],
+    title: str,
+    constant: list[str],
+    numeric: set[str],
+    command: str | None,
+) -> None:
     def line(values):
         return "| " + " | ".join(str(v).replace("|", "\\|") for v in values) + " |"
 
@@ -407,8 +453,9 @@ def curve_columns(curves: list[dict], monitor: str | None) -> tuple[str | None, 
     columns = list(dict.fromkeys(c for curve in curves for c in curve))
     val = monitor if monitor in columns else next((c for c in columns if c.startswith("val/")), None)
     train = next((c for c in ("train/loss_epoch", "train/loss") if c in columns), None)
-    train = train or next((c for c in columns if c.startswith("train/") and "loss" in c and not c.endswith("_step")),
-                          None)
+    train = train or next(
+        (c for c in columns if c.startswith("train/") and "loss" in c and not c.endswith("_step")), None
+    )
     return val, train
 
 
@@ -435,8 +482,9 @@ def plot_learning_curves(rows: list[Row], out: Path, monitor: str | None) -> Pat
             for ax, column in zip(axes[0], panels):
                 points = sorted(curves[id(run)].get(column, {}).items())
                 if points:
-                    ax.plot(*zip(*points), color=color, marker=".", alpha=0.85,
-                            label=row_label(row) if j == 0 else None)
+                    ax.plot(
+                        *zip(*points), color=color, marker=".", alpha=0.85, label=row_label(row) if j == 0 else None
+                    )
     from matplotlib.ticker import MaxNLocator
 
     for ax, column in zip(axes[0], panels):
@@ -490,8 +538,9 @@ def plot_sweep(rows: list[Row], out: Path, metric: str) -> Path | None:
         if wants_log_axis(means):  # a power law (error against width): log-log, and its exponent
             ax.set_yscale("log")
             slope, intercept = log_log_fit(xs, means)
-            ax.plot(xs, [math.exp(intercept) * x ** slope for x in xs], "--", color="grey",
-                    label=f"fit: slope {slope:.2f}")
+            ax.plot(
+                xs, [math.exp(intercept) * x**slope for x in xs], "--", color="grey", label=f"fit: slope {slope:.2f}"
+            )
             ax.legend()
             title += f" (log-log slope {slope:.2f})"
     ax.set_xlabel(key)
@@ -552,10 +601,12 @@ def main(argv: list[str]) -> None:
     differing, constant = split_keys(runs)
     rows = sort_rows(group_runs(runs, differing), sort, descending)
     root = common_root(runs)
-    shown_constant = [next((run.overrides[k] for run in runs if k in run.overrides), f"{k}={runs[0].value(k)}")
-                      for k in constant]
-    summary = (f"{plural(len(runs), 'run')} under {root}"
-               + (f", seeds grouped into {plural(len(rows), 'row')}" if len(rows) < len(runs) else ""))
+    shown_constant = [
+        next((run.overrides[k] for run in runs if k in run.overrides), f"{k}={runs[0].value(k)}") for k in constant
+    ]
+    summary = f"{plural(len(runs), 'run')} under {root}" + (
+        f", seeds grouped into {plural(len(rows), 'row')}" if len(rows) < len(runs) else ""
+    )
     console.print(summary, highlight=False, soft_wrap=True)
     title = f"sorted by {sort} ({'higher' if descending else 'lower'} is better)"
     header, cells = table_cells(rows, differing, metrics, root)

@@ -33,14 +33,27 @@ USAGE = "dlfound restore ckpt_path=RUN/checkpoints/best-*.ckpt input=IMAGE outpu
 # The task each training degradation serves.
 TASKS = {"noise": "denoise", "bicubic": "sr", "blur": "deblur", "inpaint": "inpaint"}
 OPTIONS = {
-    "ckpt_path": Option(required=True), "input": Option(required=True), "output": Option(required=True),
-    "reference": Option(), "degraded_output": Option(), "task": Option(), "sigma": Option(None, float, minimum=0),
-    "scale": Option(None, int, minimum=2), "upscale": Option(None, int, minimum=2),
-    "blur_size": Option(None, int, minimum=1), "blur_sigma": Option(None, float, above=0),
-    "mask_ratio": Option(None, float, minimum=0), "mask": Option(), "degrade": Option(True, bool),
-    "seed": Option(0, int), "device": Option("auto"), "pnp_method": Option("hqs"),
-    "pnp_iters": Option(None, int, minimum=1), "pnp_sigma_start": Option(None, float, above=0),
-    "pnp_sigma_end": Option(None, float, above=0), "pnp_lambda": Option(None, float, above=0),
+    "ckpt_path": Option(required=True),
+    "input": Option(required=True),
+    "output": Option(required=True),
+    "reference": Option(),
+    "degraded_output": Option(),
+    "task": Option(),
+    "sigma": Option(None, float, minimum=0),
+    "scale": Option(None, int, minimum=2),
+    "upscale": Option(None, int, minimum=2),
+    "blur_size": Option(None, int, minimum=1),
+    "blur_sigma": Option(None, float, above=0),
+    "mask_ratio": Option(None, float, minimum=0),
+    "mask": Option(),
+    "degrade": Option(True, bool),
+    "seed": Option(0, int),
+    "device": Option("auto"),
+    "pnp_method": Option("hqs"),
+    "pnp_iters": Option(None, int, minimum=1),
+    "pnp_sigma_start": Option(None, float, above=0),
+    "pnp_sigma_end": Option(None, float, above=0),
+    "pnp_lambda": Option(None, float, above=0),
 }
 
 
@@ -95,8 +108,9 @@ def restore(options: dict) -> dict:
             check_suffix(options[key])
     image = load_image(options["input"], "input")
 
-    datamodule, task, _ = load_trained(options["ckpt_path"], "RestorationTask",
-                                       "train one with e.g. `dlfound train experiment=dncnn_sigma25`")
+    datamodule, task, _ = load_trained(
+        options["ckpt_path"], "RestorationTask", "train one with e.g. `dlfound train experiment=dncnn_sigma25`"
+    )
     device = resolve_device(options["device"])
     image = image.to(device)
     trained = datamodule.degrade
@@ -107,9 +121,11 @@ def restore(options: dict) -> dict:
         raise RestoreError(f"task={mode}: choose denoise, sr, deblur or inpaint")
     direct = TASKS[trained.kind] == mode
     if not direct and not (trained.kind == "noise" and mode in ("deblur", "inpaint")):
-        raise RestoreError(f"this checkpoint was trained for {TASKS[trained.kind]} ({trained.describe()}); it "
-                           f"cannot do task={mode}. Only a denoiser serves other tasks, by plug-and-play "
-                           f"(task=deblur or task=inpaint).")
+        raise RestoreError(
+            f"this checkpoint was trained for {TASKS[trained.kind]} ({trained.describe()}); it "
+            f"cannot do task={mode}. Only a denoiser serves other tasks, by plug-and-play "
+            f"(task=deblur or task=inpaint)."
+        )
     generator = torch.Generator().manual_seed(options["seed"])
     sigma = options["sigma"]
     reference = load_image(options["reference"], "reference").to(device) if options["reference"] else None
@@ -124,8 +140,10 @@ def restore(options: dict) -> dict:
     elif mode == "sr":
         scale, upscale = options["scale"], options["upscale"]
         if (scale is None) == (upscale is None):
-            raise RestoreError("task=sr needs scale=N (shrink the input by N and restore it, a simulation) or "
-                               "upscale=N (enlarge a real low-resolution input by N)")
+            raise RestoreError(
+                "task=sr needs scale=N (shrink the input by N and restore it, a simulation) or "
+                "upscale=N (enlarge a real low-resolution input by N)"
+            )
         simulated = scale is not None
         if simulated:
             degraded = quantize(Degradation("bicubic", scale=scale)(image))
@@ -145,15 +163,19 @@ def restore(options: dict) -> dict:
     info.update({"output": options["output"], "size": list(restored.shape[-2:])})
     if reference is not None:
         if reference.shape != restored.shape:
-            raise RestoreError(f"reference is {tuple(reference.shape[-3:])} (C, H, W) but the restored image is "
-                               f"{tuple(restored.shape[-3:])}; give the clean version of the input")
+            raise RestoreError(
+                f"reference is {tuple(reference.shape[-3:])} (C, H, W) but the restored image is "
+                f"{tuple(restored.shape[-3:])}; give the clean version of the input"
+            )
         measured_input = degraded.clamp(0, 1) if mode != "denoise" else degraded
-        info.update({
-            "psnr_input": psnr(measured_input, reference, shave, luma_metric).item(),
-            "psnr": psnr(restored, reference, shave, luma_metric).item(),
-            "ssim_input": ssim(degraded.clamp(0, 1), reference, shave, luma_metric).item(),
-            "ssim": ssim(restored, reference, shave, luma_metric).item(),
-        })
+        info.update(
+            {
+                "psnr_input": psnr(measured_input, reference, shave, luma_metric).item(),
+                "psnr": psnr(restored, reference, shave, luma_metric).item(),
+                "ssim_input": ssim(degraded.clamp(0, 1), reference, shave, luma_metric).item(),
+                "ssim": ssim(restored, reference, shave, luma_metric).item(),
+            }
+        )
     return info
 
 
@@ -171,8 +193,13 @@ def inverse_problem(options, mode, image, trained, run, direct, generator, info)
     def setting(key: str, fallback):
         return options[key] if options[key] is not None else (getattr(trained, key) if same else fallback)
 
-    degradation = Degradation(kind, sigma=noise if options["degrade"] else 0.0, blur_size=setting("blur_size", 25),
-                              blur_sigma=setting("blur_sigma", 1.6), mask_ratio=setting("mask_ratio", 0.5))
+    degradation = Degradation(
+        kind,
+        sigma=noise if options["degrade"] else 0.0,
+        blur_size=setting("blur_size", 25),
+        blur_sigma=setting("blur_sigma", 1.6),
+        mask_ratio=setting("mask_ratio", 0.5),
+    )
     mask = None
     if kind == "blur":
         size = degradation.blur_size
@@ -183,8 +210,10 @@ def inverse_problem(options, mode, image, trained, run, direct, generator, info)
         if options["mask"]:
             mask = (load_image(options["mask"], "mask").mean(1, keepdim=True) > 0.5).float().to(image.device)
             if mask.shape[-2:] != image.shape[-2:]:
-                raise RestoreError(f"mask={options['mask']} is {tuple(mask.shape[-2:])} but the input is "
-                                   f"{tuple(image.shape[-2:])} (H, W); they must match")
+                raise RestoreError(
+                    f"mask={options['mask']} is {tuple(mask.shape[-2:])} but the input is "
+                    f"{tuple(image.shape[-2:])} (H, W); they must match"
+                )
         elif not options["degrade"]:
             raise RestoreError("task=inpaint degrade=false needs mask=MASK.png (white: observed, black: missing)")
     if options["degrade"]:
@@ -200,16 +229,22 @@ def inverse_problem(options, mode, image, trained, run, direct, generator, info)
     defaults = pnp.gaussian_deblur_default if kind == "blur" else pnp.inpaint_default
     base = defaults(options["pnp_iters"])
     try:
-        pnp_cfg = pnp.PnPConfig(iters=base.iters, method=options["pnp_method"],
-                                sigma_start=options["pnp_sigma_start"] or base.sigma_start,
-                                sigma_end=options["pnp_sigma_end"] or base.sigma_end,
-                                lam=options["pnp_lambda"] or base.lam)
+        pnp_cfg = pnp.PnPConfig(
+            iters=base.iters,
+            method=options["pnp_method"],
+            sigma_start=options["pnp_sigma_start"] or base.sigma_start,
+            sigma_end=options["pnp_sigma_end"] or base.sigma_end,
+            lam=options["pnp_lambda"] or base.lam,
+        )
     except ValueError as err:
         raise RestoreError(str(err)) from None
     blind = isinstance(trained.sigma, (list, tuple))
     denoise = pnp.network_denoiser(run, None if blind else float(trained.sigma))
-    data = pnp.DeblurData(degraded, degradation.kernel().to(image.device)) if kind == "blur" \
+    data = (
+        pnp.DeblurData(degraded, degradation.kernel().to(image.device))
+        if kind == "blur"
         else pnp.InpaintData(degraded, mask)
+    )
     info.update({"pnp": f"{pnp_cfg.method} x{pnp_cfg.iters}", "denoiser": trained.describe()})
     return degraded, pnp.solve(data, denoise, pnp_cfg, noise_sigma=noise)
 
@@ -231,8 +266,12 @@ def main(args: list[str]) -> None:
         if key in info:
             table.add_row(key, str(info[key]))
     table.add_row("output size (H x W)", " x ".join(map(str, info["size"])))
-    for key, label in (("psnr_input", "PSNR degraded (dB)"), ("psnr", "PSNR restored (dB)"),
-                       ("ssim_input", "SSIM degraded"), ("ssim", "SSIM restored")):
+    for key, label in (
+        ("psnr_input", "PSNR degraded (dB)"),
+        ("psnr", "PSNR restored (dB)"),
+        ("ssim_input", "SSIM degraded"),
+        ("ssim", "SSIM restored"),
+    ):
         if key in info:
             table.add_row(label, f"{info[key]:.4f}" if "ssim" in key else f"{info[key]:.2f}")
     console.print(table)

@@ -25,13 +25,26 @@ import math
 
 from dlfound.commands.options import Option, parse_options
 
-USAGE = "dlfound sample ckpt_path=PATH [n=64] [nrow=8] [temperature=1.0] [class=K] [interpolate=true] [steps=K] " \
-        "[sampler=NAME] [eta=E] [guidance=W] [path=true] [seed=0] [output=samples.png] [device=auto]"
-OPTIONS = {"ckpt_path": Option(required=True), "n": Option(64, int, minimum=1), "nrow": Option(8, int, minimum=1),
-           "temperature": Option(1.0, float, above=0), "class": Option(None, int), "interpolate": Option(False, bool),
-           "steps": Option(None, int, minimum=1), "sampler": Option(None), "eta": Option(None, float),
-           "guidance": Option(None, float), "path": Option(False, bool), "seed": Option(0, int),
-           "output": Option("samples.png"), "device": Option("auto")}
+USAGE = (
+    "dlfound sample ckpt_path=PATH [n=64] [nrow=8] [temperature=1.0] [class=K] [interpolate=true] [steps=K] "
+    "[sampler=NAME] [eta=E] [guidance=W] [path=true] [seed=0] [output=samples.png] [device=auto]"
+)
+OPTIONS = {
+    "ckpt_path": Option(required=True),
+    "n": Option(64, int, minimum=1),
+    "nrow": Option(8, int, minimum=1),
+    "temperature": Option(1.0, float, above=0),
+    "class": Option(None, int),
+    "interpolate": Option(False, bool),
+    "steps": Option(None, int, minimum=1),
+    "sampler": Option(None),
+    "eta": Option(None, float),
+    "guidance": Option(None, float),
+    "path": Option(False, bool),
+    "seed": Option(0, int),
+    "output": Option("samples.png"),
+    "device": Option("auto"),
+}
 # Options only the step-by-step samplers (diffusion and score models) take.
 SAMPLER_OPTIONS = ("sampler", "eta", "guidance", "path")
 INTERPOLATION_STEPS = 8
@@ -49,8 +62,10 @@ def load_generative(ckpt_path: str, device: str = "cpu"):
     overrides = {"task.fid_features": "null"} if "fid_features" in ckpt["dlfound_config"].get("task", {}) else {}
     datamodule, task = load_task(ckpt, run_config(ckpt, overrides))
     if not isinstance(task, GenerativeTask):
-        raise ConfigError(f"{ckpt_path} holds a {type(task).__name__}, which cannot sample; `dlfound sample` needs a "
-                          "checkpoint of a generative model (VAE, flow, GAN, diffusion or score model)")
+        raise ConfigError(
+            f"{ckpt_path} holds a {type(task).__name__}, which cannot sample; `dlfound sample` needs a "
+            "checkpoint of a generative model (VAE, flow, GAN, diffusion or score model)"
+        )
     return task.to(device).eval(), datamodule
 
 
@@ -70,14 +85,18 @@ def choose_sampler(task, options: dict) -> bool:
         if options["interpolate"]:
             raise ConfigError(f"interpolate=true needs a latent space (VAEs, GANs); {type(task).__name__} has none")
         if options["path"] and not task.is_image:
-            raise ConfigError("path=true draws one image's way from noise as a strip; this model's samples are "
-                              "points, which the plain picture shows")
+            raise ConfigError(
+                "path=true draws one image's way from noise as a strip; this model's samples are "
+                "points, which the plain picture shows"
+            )
         task.set_sampler(options["sampler"], options["steps"], options["eta"], options["guidance"])
         return True
     given = [f"{key}=" for key in SAMPLER_OPTIONS if options[key] not in (None, False)]
     if given:
-        raise ConfigError(f"{', '.join(given)} apply to diffusion and score models (task=ddpm, task=score); this "
-                          f"checkpoint holds a {type(task).__name__}. Drop {' and '.join(given)}.")
+        raise ConfigError(
+            f"{', '.join(given)} apply to diffusion and score models (task=ddpm, task=score); this "
+            f"checkpoint holds a {type(task).__name__}. Drop {' and '.join(given)}."
+        )
     return False
 
 
@@ -126,8 +145,9 @@ def render(task, datamodule, options: dict):
     if task.is_image:
         return image_grid(samples, nrow=nrow), samples
     if task.data_shape != (2,):
-        raise ConfigError(f"dlfound sample draws images and 2-D points; this model's samples have shape "
-                          f"{task.data_shape}")
+        raise ConfigError(
+            f"dlfound sample draws images and 2-D points; this model's samples have shape {task.data_shape}"
+        )
     reference = _reference_points(datamodule)
     limits = square_limits(reference, samples) if reference is not None else square_limits(samples)
     centers = getattr(datamodule, "mode_centers", None)
@@ -138,8 +158,8 @@ def render(task, datamodule, options: dict):
 
 
 def main(args: list[str]) -> None:
-    from dlfound.runs.console import console, fail
     from dlfound.errors import DlfoundError
+    from dlfound.runs.console import console, fail
 
     try:
         options, _ = parse_options(args, OPTIONS, "sample", USAGE)
@@ -156,7 +176,9 @@ def main(args: list[str]) -> None:
     except DlfoundError as err:
         fail(str(err))
     shape = "x".join(str(s) for s in samples.shape[1:])
-    console.print(f"wrote {out} ({picture.shape[1]}x{picture.shape[0]} pixels): {len(samples)} samples of {shape}"
-                  f" from {type(task).__name__}")
+    console.print(
+        f"wrote {out} ({picture.shape[1]}x{picture.shape[0]} pixels): {len(samples)} samples of {shape}"
+        f" from {type(task).__name__}"
+    )
     if not math.isfinite(float(samples.float().abs().max())):
         console.print("[yellow]warning: some samples are not finite; the model may have diverged[/]")

@@ -20,8 +20,8 @@ def main(argv: list[str]) -> None:
     from dlfound.runs.console import fail
     from dlfound.runs.gpus import gpu_count, register_resolver
     from dlfound.runs.groups import check_group_options
-    from dlfound.runs.naming import register_run_name
     from dlfound.runs.job import run_job
+    from dlfound.runs.naming import register_run_name
     from dlfound.runs.overrides import check_overrides
     from dlfound.runs.paths import config_dir
     from dlfound.runs.resume import expand_resume, refuse_overwrite

@@ -40,8 +40,9 @@ def augment(x: torch.Tensor, preset: str, padding: int = 4) -> torch.Tensor:
     return x
 
 
-def random_erasing(x: torch.Tensor, p: float, area: tuple[float, float] = (0.02, 0.33),
-                   ratio: tuple[float, float] = (0.3, 3.3)) -> torch.Tensor:
+def random_erasing(
+    x: torch.Tensor, p: float, area: tuple[float, float] = (0.02, 0.33), ratio: tuple[float, float] = (0.3, 3.3)
+) -> torch.Tensor:
     """Random Erasing (Zhong et al. 2020): with probability p, replace one rectangle per image, of a random
     area fraction and aspect ratio, with standard-normal noise (the inputs are already normalised)."""
     n, _, h, w = x.shape
@@ -54,7 +55,11 @@ def random_erasing(x: torch.Tensor, p: float, area: tuple[float, float] = (0.02,
     left = (torch.rand(n, device=dev) * (w - ew + 1)).long()
     rows = torch.arange(h, device=dev)[None, :, None]
     cols = torch.arange(w, device=dev)[None, None, :]
-    inside = ((rows >= top[:, None, None]) & (rows < (top + eh)[:, None, None])
-              & (cols >= left[:, None, None]) & (cols < (left + ew)[:, None, None]))
+    inside = (
+        (rows >= top[:, None, None])
+        & (rows < (top + eh)[:, None, None])
+        & (cols >= left[:, None, None])
+        & (cols < (left + ew)[:, None, None])
+    )
     inside &= (torch.rand(n, device=dev) < p)[:, None, None]
     return torch.where(inside[:, None], torch.randn_like(x), x)

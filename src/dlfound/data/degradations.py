@@ -58,7 +58,11 @@ def gaussian_noise(x: torch.Tensor, sigma, generator: torch.Generator | None = N
 def random_mask(shape, mask_ratio: float, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
     """A 0/1 mask [B, 1, H, W] that drops each pixel (all channels together) with probability mask_ratio."""
     b, _, h, w = shape
-    u = torch.rand((b, 1, h, w), generator=generator) if generator is not None else torch.rand((b, 1, h, w), device=device)
+    u = (
+        torch.rand((b, 1, h, w), generator=generator)
+        if generator is not None
+        else torch.rand((b, 1, h, w), device=device)
+    )
     return (u >= mask_ratio).float().to(device)
 
 
@@ -74,8 +78,16 @@ class Degradation:
     the last call in `self.last_mask` for solvers that need it.
     """
 
-    def __init__(self, kind: str = "noise", sigma=25.0, scale: int = 2, round_lr: bool = True,
-                 blur_size: int = 25, blur_sigma: float = 1.6, mask_ratio: float = 0.5):
+    def __init__(
+        self,
+        kind: str = "noise",
+        sigma=25.0,
+        scale: int = 2,
+        round_lr: bool = True,
+        blur_size: int = 25,
+        blur_sigma: float = 1.6,
+        mask_ratio: float = 0.5,
+    ):
         if kind not in KINDS:
             raise ValueError(f"unknown degradation {kind!r}; choose one of {', '.join(KINDS)}")
         self.kind, self.sigma, self.scale, self.round_lr = kind, sigma, scale, round_lr
@@ -89,8 +101,13 @@ class Degradation:
     def kernel(self) -> torch.Tensor:
         return gaussian_kernel(self.blur_size, self.blur_sigma)
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None, scale: int | None = None,
-                 mask: torch.Tensor | None = None) -> torch.Tensor:
+    def __call__(
+        self,
+        x: torch.Tensor,
+        generator: torch.Generator | None = None,
+        scale: int | None = None,
+        mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         if self.kind == "bicubic":
             return bicubic_degrade(x, scale or self.scale, self.round_lr)
         if self.kind == "blur":

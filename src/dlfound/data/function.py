@@ -32,12 +32,31 @@ def _pairwise(fn):
 
 
 # What an expression may call and name: numpy's names for torch's elementwise functions.
-FUNCTIONS = {"sin": torch.sin, "cos": torch.cos, "tan": torch.tan, "exp": torch.exp, "log": torch.log,
-             "sqrt": torch.sqrt, "abs": torch.abs, "tanh": torch.tanh, "sign": torch.sign, "floor": torch.floor,
-             "arctan": torch.atan, "maximum": _pairwise(torch.maximum), "minimum": _pairwise(torch.minimum)}
+FUNCTIONS = {
+    "sin": torch.sin,
+    "cos": torch.cos,
+    "tan": torch.tan,
+    "exp": torch.exp,
+    "log": torch.log,
+    "sqrt": torch.sqrt,
+    "abs": torch.abs,
+    "tanh": torch.tanh,
+    "sign": torch.sign,
+    "floor": torch.floor,
+    "arctan": torch.atan,
+    "maximum": _pairwise(torch.maximum),
+    "minimum": _pairwise(torch.minimum),
+}
 CONSTANTS = {"pi": math.pi, "e": math.e}
-OPERATORS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
-             ast.Pow: operator.pow, ast.USub: operator.neg, ast.UAdd: operator.pos}
+OPERATORS = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.Pow: operator.pow,
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
 NODES = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.Call, ast.Name, ast.Constant, ast.Load, *OPERATORS)
 
 
@@ -49,22 +68,35 @@ def parse_expression(text: str, dim: int):
     try:
         tree = ast.parse(text, mode="eval")
     except SyntaxError as err:
-        raise ConfigError(f"data.target={text!r} is not an expression ({err.msg}); write e.g. 'sin(3*x) + x**2'") \
-            from None
+        raise ConfigError(
+            f"data.target={text!r} is not an expression ({err.msg}); write e.g. 'sin(3*x) + x**2'"
+        ) from None
     variables = {f"x{i + 1}": i for i in range(dim)} | ({"x": 0} if dim == 1 else {})
     names = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
     unknown = sorted(names - set(FUNCTIONS) - set(CONSTANTS) - set(variables))
     syntax = sorted({type(node).__name__ for node in ast.walk(tree) if not isinstance(node, NODES)})
-    syntax += [repr(node.value) for node in ast.walk(tree)
-               if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float))]
-    calls = [ast.unparse(node.func) for node in ast.walk(tree) if isinstance(node, ast.Call)
-             and (not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords)]
+    syntax += [
+        repr(node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and not isinstance(node.value, (int, float))
+    ]
+    calls = [
+        ast.unparse(node.func)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and (not isinstance(node.func, ast.Name) or node.func.id not in FUNCTIONS or node.keywords)
+    ]
     if unknown or syntax or calls:
-        what = [f"names {', '.join(unknown)}" if unknown else "", f"syntax {', '.join(syntax)}" if syntax else "",
-                f"calls of {', '.join(map(str, calls))}" if calls else ""]
-        raise ConfigError(f"data.target={text!r} uses {'; '.join(w for w in what if w)}, which target expressions do "
-                          f"not allow. Use the variables {', '.join(variables)}, numbers, pi, e, + - * / ** and the "
-                          f"functions {', '.join(FUNCTIONS)}")
+        what = [
+            f"names {', '.join(unknown)}" if unknown else "",
+            f"syntax {', '.join(syntax)}" if syntax else "",
+            f"calls of {', '.join(map(str, calls))}" if calls else "",
+        ]
+        raise ConfigError(
+            f"data.target={text!r} uses {'; '.join(w for w in what if w)}, which target expressions do "
+            f"not allow. Use the variables {', '.join(variables)}, numbers, pi, e, + - * / ** and the "
+            f"functions {', '.join(FUNCTIONS)}"
+        )
 
     def evaluate(node, x: torch.Tensor):
         if isinstance(node, ast.Constant):
@@ -87,17 +119,33 @@ def grid(side: int, dim: int, low: float, high: float) -> torch.Tensor:
 
 
 class FunctionDataModule(L.LightningDataModule):
-    def __init__(self, target: str = "sin", dim: int = 1, low: float = -math.pi, high: float = math.pi,
-                 side: int = 16, test_side: int = 200, noise: float = 0.0, seed: int = 0,
-                 batch_size: int | None = None, in_channels: int | None = None, num_classes: int = 1,
-                 image_size: int | None = None, **_):
+    def __init__(
+        self,
+        target: str = "sin",
+        dim: int = 1,
+        low: float = -math.pi,
+        high: float = math.pi,
+        side: int = 16,
+        test_side: int = 200,
+        noise: float = 0.0,
+        seed: int = 0,
+        batch_size: int | None = None,
+        in_channels: int | None = None,
+        num_classes: int = 1,
+        image_size: int | None = None,
+        **_,
+    ):
         super().__init__()
         if dim < 1 or side < 2 or test_side < 2 or not low < high:
-            raise ConfigError(f"data needs dim >= 1, side >= 2, test_side >= 2 and low < high; got dim={dim}, "
-                              f"side={side}, test_side={test_side}, low={low}, high={high}")
-        if side ** dim > 100_000 or test_side ** dim > 100_000:
-            raise ConfigError(f"a grid of side {max(side, test_side)} in {dim} dimensions has more than 100,000 "
-                              "points; lower data.side or data.test_side")
+            raise ConfigError(
+                f"data needs dim >= 1, side >= 2, test_side >= 2 and low < high; got dim={dim}, "
+                f"side={side}, test_side={test_side}, low={low}, high={high}"
+            )
+        if side**dim > 100_000 or test_side**dim > 100_000:
+            raise ConfigError(
+                f"a grid of side {max(side, test_side)} in {dim} dimensions has more than 100,000 "
+                "points; lower data.side or data.test_side"
+            )
         self.function = TARGETS.get(target) or parse_expression(str(target), dim)
         self.target, self.dim, self.low, self.high = target, dim, low, high
         self.side, self.test_side, self.noise, self.seed, self.batch_size = side, test_side, noise, seed, batch_size
@@ -113,8 +161,12 @@ class FunctionDataModule(L.LightningDataModule):
         self.train_set, self.test_set = TensorDataset(x, y), TensorDataset(x_test, f(x_test))
 
     def _loader(self, dataset: TensorDataset, shuffle: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=self.batch_size or len(dataset), shuffle=shuffle,
-                          generator=torch.Generator().manual_seed(self.seed) if shuffle else None)
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size or len(dataset),
+            shuffle=shuffle,
+            generator=torch.Generator().manual_seed(self.seed) if shuffle else None,
+        )
 
     def train_dataloader(self) -> DataLoader:
         return self._loader(self.train_set, shuffle=bool(self.batch_size) and self.batch_size < len(self.train_set))

@@ -28,8 +28,9 @@ def load_image(path: str | Path, in_channels: int, image_size: int | None) -> to
     """uint8 [C, S, S]: the file read as gray (one channel) or RGB and resized (bilinear, antialiased)."""
     x = read_image(path, "gray" if in_channels == 1 else "rgb")
     if image_size and tuple(x.shape[-2:]) != (image_size, image_size):
-        x = torch.nn.functional.interpolate(x[None].float(), size=(image_size, image_size), mode="bilinear",
-                                            antialias=True, align_corners=False)[0]
+        x = torch.nn.functional.interpolate(
+            x[None].float(), size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False
+        )[0]
         x = x.round().clamp(0, 255).to(torch.uint8)
     return x
 
@@ -57,17 +58,27 @@ class ImageFiles(Dataset):
 
 
 class ImageFolderDataModule(InMemoryDataModule):
-    def __init__(self, root: str, train_dir: str | None = "train", test_dir: str | None = "test",
-                 test_size: float = 0.2, in_memory: bool = False, skip_bad_files: bool = False,
-                 num_classes: int | None = None, class_names: list[str] | None = None, **kwargs):
+    def __init__(
+        self,
+        root: str,
+        train_dir: str | None = "train",
+        test_dir: str | None = "test",
+        test_size: float = 0.2,
+        in_memory: bool = False,
+        skip_bad_files: bool = False,
+        num_classes: int | None = None,
+        class_names: list[str] | None = None,
+        **kwargs,
+    ):
         self.root, self.train_dir, self.test_dir = Path(root), train_dir, test_dir
         self._class_names = list(class_names) if class_names else None
         if num_classes is None:  # the models need it when they are built, before setup
             num_classes = len(self.class_names)
         super().__init__(num_classes=num_classes, **kwargs)
         if not 0 < test_size < 1:
-            raise ConfigError(f"data.test_size={test_size}: give the fraction of images held out for testing, "
-                              "between 0 and 1")
+            raise ConfigError(
+                f"data.test_size={test_size}: give the fraction of images held out for testing, between 0 and 1"
+            )
         self.test_size, self.in_memory, self.skip_bad_files = test_size, in_memory, skip_bad_files
         self._checked: dict[Path, list[tuple[Path, int]]] = {}  # each folder is listed and checked once
 
@@ -106,12 +117,16 @@ class ImageFolderDataModule(InMemoryDataModule):
     def _list_samples(self, folder: Path) -> list[tuple[Path, int]]:
         found = [c.name for c in class_folders(folder)]
         if folder == self._train_folder() and found != self.class_names:
-            raise ConfigError(f"{folder} has the class folders {found} but the run expects {self.class_names} "
-                              f"(data.class_names); train on the folder the names came from, or set "
-                              f"data.class_names=null")
+            raise ConfigError(
+                f"{folder} has the class folders {found} but the run expects {self.class_names} "
+                f"(data.class_names); train on the folder the names came from, or set "
+                f"data.class_names=null"
+            )
         if len(found) != self.num_classes:
-            raise ConfigError(f"{folder} has {len(found)} class folders but data.num_classes={self.num_classes}; "
-                              f"set data.num_classes={len(found)} (or null to take it from the folder)")
+            raise ConfigError(
+                f"{folder} has {len(found)} class folders but data.num_classes={self.num_classes}; "
+                f"set data.num_classes={len(found)} (or null to take it from the folder)"
+            )
         unknown = sorted(set(found) - set(self.class_names))
         if unknown:
             raise ConfigError(f"{folder} has class folders {unknown} that the training folder lacks")
@@ -124,8 +139,7 @@ class ImageFolderDataModule(InMemoryDataModule):
     def _parts(self, train: bool) -> Dataset:
         test = self._test_folder()
         if test is not None:
-            return ImageFiles(self._samples(self._train_folder() if train else test), self.in_channels,
-                              self.image_size)
+            return ImageFiles(self._samples(self._train_folder() if train else test), self.in_channels, self.image_size)
         whole = ImageFiles(self._samples(self._train_folder()), self.in_channels, self.image_size)
         order = torch.randperm(len(whole), generator=torch.Generator().manual_seed(self.split_seed + 1))
         n_test = round(self.test_size * len(whole))
@@ -145,8 +159,11 @@ class ImageFolderDataModule(InMemoryDataModule):
         train = self._parts(train=True)
         n_val = self.val_size if isinstance(self.val_size, int) else round(self.val_size * len(train))
         order = torch.randperm(len(train), generator=torch.Generator().manual_seed(self.split_seed)).tolist()
-        self.splits = {"train": Subset(train, order[n_val:]), "val": Subset(train, order[:n_val] or order),
-                       "test": self._parts(train=False)}
+        self.splits = {
+            "train": Subset(train, order[n_val:]),
+            "val": Subset(train, order[:n_val] or order),
+            "test": self._parts(train=False),
+        }
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
         if self.in_memory:
@@ -155,10 +172,17 @@ class ImageFolderDataModule(InMemoryDataModule):
         rank, world = rank_and_world()
         sampler = DistributedSampler(data, world, rank, shuffle=shuffle, seed=self.split_seed) if world > 1 else None
         generator = torch.Generator().manual_seed(self.split_seed)
-        return DataLoader(data, batch_size=self.batch_size if split == "train" else self.eval_batch_size,
-                          shuffle=shuffle and sampler is None, sampler=sampler, generator=generator,
-                          num_workers=self.num_workers, pin_memory=self.pin_memory,
-                          drop_last=self.drop_last and shuffle, persistent_workers=self.num_workers > 0)
+        return DataLoader(
+            data,
+            batch_size=self.batch_size if split == "train" else self.eval_batch_size,
+            shuffle=shuffle and sampler is None,
+            sampler=sampler,
+            generator=generator,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            drop_last=self.drop_last and shuffle,
+            persistent_workers=self.num_workers > 0,
+        )
 
     @staticmethod
     def is_present(root: str) -> bool:

@@ -30,8 +30,9 @@ def scale_and_standardise(x: torch.Tensor, mean: Sequence[float] | None, std: Se
         x = x.float().div_(255.0)
     if mean is not None:
         shape = (1, -1) + (1, 1) * (x.dim() == 4)
-        x = (x - torch.as_tensor(mean, device=x.device, dtype=x.dtype).view(shape)) / \
-            torch.as_tensor(std, device=x.device, dtype=x.dtype).view(shape)
+        x = (x - torch.as_tensor(mean, device=x.device, dtype=x.dtype).view(shape)) / torch.as_tensor(
+            std, device=x.device, dtype=x.dtype
+        ).view(shape)
     return x
 
 
@@ -57,8 +58,9 @@ class IndexBatchSampler(Sampler):
     """Index tensors of whole batches, reshuffled each epoch from (seed, epoch), so that a resumed run sees
     the same order as an uninterrupted one. Under DDP each rank takes its own interleaved share."""
 
-    def __init__(self, size: int, batch_size: int, shuffle: bool, drop_last: bool = False, seed: int = 0,
-                 pad: bool = True):
+    def __init__(
+        self, size: int, batch_size: int, shuffle: bool, drop_last: bool = False, seed: int = 0, pad: bool = True
+    ):
         self.size, self.batch_size, self.shuffle, self.drop_last, self.seed = size, batch_size, shuffle, drop_last, seed
         self.pad = pad
         self.epoch = 0
@@ -177,8 +179,9 @@ class InMemoryDataModule(BatchedDataModule):
             self.splits[split] = self.splits[split].to(self.trainer.strategy.root_device)
         data = self.splits[split]
         batch_size = self.batch_size if split == "train" else self.eval_batch_size
-        sampler = IndexBatchSampler(len(data), batch_size, shuffle, self.drop_last and shuffle, self.split_seed,
-                                    pad=split == "train")
+        sampler = IndexBatchSampler(
+            len(data), batch_size, shuffle, self.drop_last and shuffle, self.split_seed, pad=split == "train"
+        )
         return self.batched_loader(data, sampler, self.split_seed)
 
     def train_dataloader(self) -> DataLoader:

@@ -74,7 +74,7 @@ class CopyBatches(Dataset):
         x[:, :n] = symbols
         x[:, n + T - 1] = COPY_DELIMITER  # after the symbols and T - 1 blanks
         y = torch.full_like(x, COPY_BLANK)
-        y[:, T + n:] = symbols
+        y[:, T + n :] = symbols
         return x, y
 
 
@@ -89,13 +89,27 @@ class MemoryTaskDataModule(SplitsDataModule):
 
     min_seq_len = 1
 
-    def __init__(self, seq_len: int, n_train: int, n_val: int, n_test: int, seed: int, batch_size: int,
-                 eval_batch_size: int | None, num_workers: int, pin_memory: bool | str, overfit_batches: int,
-                 augment: str):
+    def __init__(
+        self,
+        seq_len: int,
+        n_train: int,
+        n_val: int,
+        n_test: int,
+        seed: int,
+        batch_size: int,
+        eval_batch_size: int | None,
+        num_workers: int,
+        pin_memory: bool | str,
+        overfit_batches: int,
+        augment: str,
+    ):
         super().__init__(batch_size, eval_batch_size, seed, num_workers, pin_memory, overfit_batches, augment)
         self.seq_len = check_int("seq_len", seq_len, minimum=self.min_seq_len)
-        self.sizes = {"train": check_int("n_train", n_train), "val": check_int("n_val", n_val),
-                      "test": check_int("n_test", n_test)}
+        self.sizes = {
+            "train": check_int("n_train", n_train),
+            "val": check_int("n_val", n_val),
+            "test": check_int("n_test", n_test),
+        }
         self.image_size = None
 
     @property
@@ -109,17 +123,48 @@ class AddingDataModule(MemoryTaskDataModule):
     min_seq_len = 2  # one marker in each half
     baseline_mse = ADDING_BASELINE_MSE
 
-    def __init__(self, seq_len: int = 100, n_train: int = 100_000, n_val: int = 10_000, n_test: int = 10_000,
-                 seed: int = 0, batch_size: int = 20, eval_batch_size: int | None = 1000, num_workers: int = 0,
-                 pin_memory: bool | str = "auto", overfit_batches: int = 0, augment: str = "none",
-                 in_features: int | None = 2, num_outputs: int | None = 1, in_channels: int | None = 2,
-                 image_size: int | None = None, num_classes: int | None = None, vocab_size: int | None = None,
-                 readout: str | None = "last"):
-        super().__init__(seq_len, n_train, n_val, n_test, seed, batch_size, eval_batch_size, num_workers,
-                         pin_memory, overfit_batches, augment)
-        for key, given, actual in [("in_features", in_features, 2), ("num_outputs", num_outputs, 1),
-                                   ("in_channels", in_channels, 2), ("image_size", image_size, None),
-                                   ("num_classes", num_classes, None), ("vocab_size", vocab_size, None)]:
+    def __init__(
+        self,
+        seq_len: int = 100,
+        n_train: int = 100_000,
+        n_val: int = 10_000,
+        n_test: int = 10_000,
+        seed: int = 0,
+        batch_size: int = 20,
+        eval_batch_size: int | None = 1000,
+        num_workers: int = 0,
+        pin_memory: bool | str = "auto",
+        overfit_batches: int = 0,
+        augment: str = "none",
+        in_features: int | None = 2,
+        num_outputs: int | None = 1,
+        in_channels: int | None = 2,
+        image_size: int | None = None,
+        num_classes: int | None = None,
+        vocab_size: int | None = None,
+        readout: str | None = "last",
+    ):
+        super().__init__(
+            seq_len,
+            n_train,
+            n_val,
+            n_test,
+            seed,
+            batch_size,
+            eval_batch_size,
+            num_workers,
+            pin_memory,
+            overfit_batches,
+            augment,
+        )
+        for key, given, actual in [
+            ("in_features", in_features, 2),
+            ("num_outputs", num_outputs, 1),
+            ("in_channels", in_channels, 2),
+            ("image_size", image_size, None),
+            ("num_classes", num_classes, None),
+            ("vocab_size", vocab_size, None),
+        ]:
             check_fact(key, given, actual, "the adding problem")
         self.in_features, self.num_outputs, self.in_channels = 2, 1, 2
         self.num_classes = self.vocab_size = None
@@ -137,16 +182,46 @@ class CopyDataModule(MemoryTaskDataModule):
     """The copy problem (Arjovsky et al. 2016): batches (x long [B, T + 20], y long [B, T + 20]); 10 input
     tokens, 9 output classes; memoryless baseline `copy_baseline(T)`."""
 
-    def __init__(self, seq_len: int = 100, n_train: int = 100_000, n_val: int = 10_000, n_test: int = 10_000,
-                 seed: int = 0, batch_size: int = 20, eval_batch_size: int | None = 1000, num_workers: int = 0,
-                 pin_memory: bool | str = "auto", overfit_batches: int = 0, augment: str = "none",
-                 vocab_size: int | None = 10, num_classes: int | None = 9, in_features: int | None = None,
-                 in_channels: int | None = 1, image_size: int | None = None, readout: str | None = "all"):
-        super().__init__(seq_len, n_train, n_val, n_test, seed, batch_size, eval_batch_size, num_workers,
-                         pin_memory, overfit_batches, augment)
-        for key, given, actual in [("vocab_size", vocab_size, COPY_DELIMITER + 1),
-                                   ("num_classes", num_classes, COPY_SYMBOLS + 1), ("in_features", in_features, None),
-                                   ("in_channels", in_channels, 1), ("image_size", image_size, None)]:
+    def __init__(
+        self,
+        seq_len: int = 100,
+        n_train: int = 100_000,
+        n_val: int = 10_000,
+        n_test: int = 10_000,
+        seed: int = 0,
+        batch_size: int = 20,
+        eval_batch_size: int | None = 1000,
+        num_workers: int = 0,
+        pin_memory: bool | str = "auto",
+        overfit_batches: int = 0,
+        augment: str = "none",
+        vocab_size: int | None = 10,
+        num_classes: int | None = 9,
+        in_features: int | None = None,
+        in_channels: int | None = 1,
+        image_size: int | None = None,
+        readout: str | None = "all",
+    ):
+        super().__init__(
+            seq_len,
+            n_train,
+            n_val,
+            n_test,
+            seed,
+            batch_size,
+            eval_batch_size,
+            num_workers,
+            pin_memory,
+            overfit_batches,
+            augment,
+        )
+        for key, given, actual in [
+            ("vocab_size", vocab_size, COPY_DELIMITER + 1),
+            ("num_classes", num_classes, COPY_SYMBOLS + 1),
+            ("in_features", in_features, None),
+            ("in_channels", in_channels, 1),
+            ("image_size", image_size, None),
+        ]:
             check_fact(key, given, actual, "the copy problem")
         self.vocab_size, self.num_classes = COPY_DELIMITER + 1, COPY_SYMBOLS + 1
         self.in_features, self.in_channels = None, 1

@@ -32,8 +32,9 @@ def mixture_centers(kind: str, modes: int, radius: float) -> torch.Tensor:
 
 def custom_centers(centers, modes: int) -> torch.Tensor:
     if not centers or any(len(c) != 2 for c in centers) or len(centers) != modes:
-        raise ConfigError(f"data.kind=custom needs data.centers, a list of {modes} (data.modes) points [x, y]; "
-                          f"got {centers}")
+        raise ConfigError(
+            f"data.kind=custom needs data.centers, a list of {modes} (data.modes) points [x, y]; got {centers}"
+        )
     return torch.tensor(centers, dtype=torch.float32)
 
 
@@ -42,14 +43,26 @@ def mixture_weights(weights, modes: int) -> torch.Tensor:
         return torch.full((modes,), 1 / modes)
     w = torch.tensor(weights, dtype=torch.float32)
     if w.shape != (modes,) or (w < 0).any() or w.sum() <= 0:
-        raise ConfigError(f"data.weights must be {modes} (data.modes) non-negative numbers, not all zero; got {weights}")
+        raise ConfigError(
+            f"data.weights must be {modes} (data.modes) non-negative numbers, not all zero; got {weights}"
+        )
     return w / w.sum()
 
 
 class GaussianMixtureDataModule(InMemoryDataModule):
-    def __init__(self, kind: str = "ring", modes: int = 8, radius: float = 2.0, std: float = 0.02,
-                 centers: list[list[float]] | None = None, weights: list[float] | None = None,
-                 n_train: int = 25000, n_test: int = 2500, seed: int = 0, **kwargs):
+    def __init__(
+        self,
+        kind: str = "ring",
+        modes: int = 8,
+        radius: float = 2.0,
+        std: float = 0.02,
+        centers: list[list[float]] | None = None,
+        weights: list[float] | None = None,
+        n_train: int = 25000,
+        n_test: int = 2500,
+        seed: int = 0,
+        **kwargs,
+    ):
         """kind=custom takes `centers` ([[x, y], ...]; `modes` must be their number); `weights` (any kind; None:
         equal) are the mixture weights, normalised here."""
         kwargs.setdefault("image_size", None)
@@ -68,8 +81,11 @@ class GaussianMixtureDataModule(InMemoryDataModule):
     def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         g = torch.Generator().manual_seed(self.seed + (0 if train else 1))
         n = self.n_train if train else self.n_test
-        y = torch.randint(0, self.modes, (n,), generator=g) if self.equal_weights else \
-            torch.multinomial(self.mode_weights, n, replacement=True, generator=g)
+        y = (
+            torch.randint(0, self.modes, (n,), generator=g)
+            if self.equal_weights
+            else torch.multinomial(self.mode_weights, n, replacement=True, generator=g)
+        )
         x = self.mode_centers[y] + self.std * torch.randn(n, 2, generator=g)
         return x, y
 

@@ -119,21 +119,26 @@ class WholeImages(Dataset):
 
 
 # -- the data module -----------------------------------------------------------------------------------------
-def check_images(channels: str, in_channels: int, augment: str, eval_batch_size: int, patch_size: int,
-                 stride: int) -> None:
+def check_images(
+    channels: str, in_channels: int, augment: str, eval_batch_size: int, patch_size: int, stride: int
+) -> None:
     if channels not in CHANNELS:
         raise ConfigError(f"data.channels={channels!r}: choose gray, y (luma of RGB images) or rgb")
     if CHANNELS[channels] != in_channels:
-        raise ConfigError(f"data.channels={channels} gives {CHANNELS[channels]}-channel images but "
-                          f"data.in_channels={in_channels}; set data.in_channels={CHANNELS[channels]}")
+        raise ConfigError(
+            f"data.channels={channels} gives {CHANNELS[channels]}-channel images but "
+            f"data.in_channels={in_channels}; set data.in_channels={CHANNELS[channels]}"
+        )
     if augment not in AUGMENTS:
         raise ConfigError(f"data.augment={augment!r} for restoration data: choose one of {', '.join(AUGMENTS)}")
     if eval_batch_size != 1:
-        raise ConfigError("restoration data evaluates whole images of different sizes, one per batch: "
-                          "keep data.eval_batch_size=1")
+        raise ConfigError(
+            "restoration data evaluates whole images of different sizes, one per batch: keep data.eval_batch_size=1"
+        )
     if patch_size < 4 or stride < 1:
-        raise ConfigError(f"data.patch_size ({patch_size}) and data.stride ({stride}) must be positive (patch_size "
-                          "at least 4)")
+        raise ConfigError(
+            f"data.patch_size ({patch_size}) and data.stride ({stride}) must be positive (patch_size at least 4)"
+        )
 
 
 def check_degradation(degradation: str, sigma: float | list[float], scale: int) -> None:
@@ -190,8 +195,14 @@ class RestorationDataModule(BatchedDataModule):
         self.test_dirs = [test_dirs] if isinstance(test_dirs, str) else list(test_dirs or [])
         self.channels, self.in_channels = channels, in_channels
         self.image_size, self.num_classes = None, None
-        degrade = dict(kind=degradation, scale=int(scale), round_lr=round_lr, blur_size=blur_size,
-                       blur_sigma=blur_sigma, mask_ratio=mask_ratio)
+        degrade = dict(
+            kind=degradation,
+            scale=int(scale),
+            round_lr=round_lr,
+            blur_size=blur_size,
+            blur_sigma=blur_sigma,
+            mask_ratio=mask_ratio,
+        )
         self.degrade = Degradation(sigma=sigma, **degrade)
         # Validation and test may use one level where training draws from a range (blind denoising).
         self.eval_degrade = Degradation(sigma=sigma if eval_sigma is None else eval_sigma, **degrade)
@@ -225,7 +236,9 @@ class RestorationDataModule(BatchedDataModule):
             return
         if stage in ("fit", "validate", None):
             self._setup_fit()
-        self.test_sets = [WholeImages(*self._read_folder(d), Path(d).name, i == 0) for i, d in enumerate(self.test_dirs)]
+        self.test_sets = [
+            WholeImages(*self._read_folder(d), Path(d).name, i == 0) for i, d in enumerate(self.test_dirs)
+        ]
         if not self.val_sets:
             self.val_sets = self.test_sets[:1]
 
@@ -237,13 +250,16 @@ class RestorationDataModule(BatchedDataModule):
             self.val_sets = [WholeImages(*self._read_folder(self.val_dir), Path(self.val_dir).name)]
         elif self.val_size:
             if self.val_size >= len(images):
-                raise ConfigError(f"data.val_size={self.val_size} leaves no training images out of {len(images)} "
-                                  f"in {self.root / self.train_dir}; lower it or set data.val_dir")
+                raise ConfigError(
+                    f"data.val_size={self.val_size} leaves no training images out of {len(images)} "
+                    f"in {self.root / self.train_dir}; lower it or set data.val_dir"
+                )
             order = torch.randperm(len(images), generator=torch.Generator().manual_seed(self.split_seed)).tolist()
             held = sorted(order[: self.val_size])
-            self.val_sets = [WholeImages([images[i] for i in held], [names[i] for i in held],
-                                         f"{Path(self.train_dir).name}-val")]
-            images = [images[i] for i in sorted(order[self.val_size:])]
+            self.val_sets = [
+                WholeImages([images[i] for i in held], [names[i] for i in held], f"{Path(self.train_dir).name}-val")
+            ]
+            images = [images[i] for i in sorted(order[self.val_size :])]
         # Many small tensor ops: one thread is faster than several, and far faster on a busy machine.
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
@@ -252,8 +268,10 @@ class RestorationDataModule(BatchedDataModule):
         finally:
             torch.set_num_threads(threads)
         if not len(self.patches):
-            raise ConfigError(f"no {self.patch_size}x{self.patch_size} patch fits in the images of "
-                              f"{self.root / self.train_dir}; lower data.patch_size")
+            raise ConfigError(
+                f"no {self.patch_size}x{self.patch_size} patch fits in the images of "
+                f"{self.root / self.train_dir}; lower data.patch_size"
+            )
         if self.max_patches and len(self.patches) > self.max_patches:
             keep = torch.randperm(len(self.patches), generator=torch.Generator().manual_seed(self.split_seed))
             self.patches = self.patches[keep[: self.max_patches].sort().values]
@@ -295,9 +313,15 @@ class RestorationDataModule(BatchedDataModule):
         degraded = self.degrade_eval(clean, int(index[0]))
         if self.degrade.kind == "bicubic":
             clean = modcrop(clean, self.degrade.scale)
-        info = {"set": set_name[0], "name": name[0], "index": int(index[0]), "primary": bool(primary[0]),
-                "shave": self.shave,
-                "y_channel": self.y_channel, "log_image": int(index[0]) < self.num_log_images}
+        info = {
+            "set": set_name[0],
+            "name": name[0],
+            "index": int(index[0]),
+            "primary": bool(primary[0]),
+            "shave": self.shave,
+            "y_channel": self.y_channel,
+            "log_image": int(index[0]) < self.num_log_images,
+        }
         return degraded, clean, info
 
     def degrade_eval(self, clean: torch.Tensor, index: int) -> torch.Tensor:

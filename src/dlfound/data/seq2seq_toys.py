@@ -83,15 +83,24 @@ class Seq2SeqToyDataModule(SplitsDataModule):
         self.digits = check_int("digits", digits, maximum=9)
         self.length = check_int("length", length, maximum=18)
         self.reverse_input, self.pad_to_max = bool(reverse_input), bool(pad_to_max)
-        self.sizes = {"train": check_int("n_train", n_train), "val": check_int("n_val", n_val),
-                      "test": check_int("n_test", n_test)}
+        self.sizes = {
+            "train": check_int("n_train", n_train),
+            "val": check_int("n_val", n_val),
+            "test": check_int("n_test", n_test),
+        }
         self.vocabulary = vocabulary(self.kind)
         self.vocab_size = len(self.vocabulary)
         self.pad_id, self.bos_id, self.eos_id = PAD, BOS, EOS
         self._ids = {c: i for i, c in enumerate(self.vocabulary) if i >= len(SPECIALS)}
-        for key, given, actual in [("vocab_size", vocab_size, self.vocab_size), ("pad_id", pad_id, PAD),
-                                   ("bos_id", bos_id, BOS), ("eos_id", eos_id, EOS), ("num_classes", num_classes, None),
-                                   ("in_channels", in_channels, 1), ("image_size", image_size, None)]:
+        for key, given, actual in [
+            ("vocab_size", vocab_size, self.vocab_size),
+            ("pad_id", pad_id, PAD),
+            ("bos_id", bos_id, BOS),
+            ("eos_id", eos_id, EOS),
+            ("num_classes", num_classes, None),
+            ("in_channels", in_channels, 1),
+            ("image_size", image_size, None),
+        ]:
             check_fact(key, given, actual, f"the {self.kind} problem")
         self.num_classes, self.in_channels, self.image_size, self.readout = None, 1, None, readout
         if self.kind == "addition":
@@ -99,12 +108,14 @@ class Seq2SeqToyDataModule(SplitsDataModule):
             self.problems = 10 ** (2 * self.digits)
         else:
             self.max_src_len, self.max_tgt_len = self.length, self.length + 2
-            self.problems = 10 ** self.length
+            self.problems = 10**self.length
         total = sum(self.sizes.values())
         if total > self.problems:
-            raise ConfigError(f"data.n_train + n_val + n_test = {total} distinct {self.kind} problems asked for, but "
-                              f"there are only {self.problems}; lower the sizes or raise "
-                              f"data.{'digits' if self.kind == 'addition' else 'length'}")
+            raise ConfigError(
+                f"data.n_train + n_val + n_test = {total} distinct {self.kind} problems asked for, but "
+                f"there are only {self.problems}; lower the sizes or raise "
+                f"data.{'digits' if self.kind == 'addition' else 'length'}"
+            )
         self.problem_ids: dict[str, np.ndarray] = {}
 
     @property
@@ -115,8 +126,10 @@ class Seq2SeqToyDataModule(SplitsDataModule):
     def encode(self, text: str) -> list[int]:
         unknown = sorted(set(text) - set(self._ids))
         if unknown:
-            raise ConfigError(f"characters {', '.join(map(repr, unknown))} are not in the {self.kind} vocabulary "
-                              f"{''.join(CHARACTERS[self.kind])!r}")
+            raise ConfigError(
+                f"characters {', '.join(map(repr, unknown))} are not in the {self.kind} vocabulary "
+                f"{''.join(CHARACTERS[self.kind])!r}"
+            )
         return [self._ids[c] for c in text]
 
     def decode(self, ids) -> str:
@@ -136,7 +149,7 @@ class Seq2SeqToyDataModule(SplitsDataModule):
         """(question, answer) of problem number `problem`: for addition a * 10^digits + b, for sorting the digit
         string itself (with its leading zeros)."""
         if self.kind == "addition":
-            a, b = divmod(int(problem), 10 ** self.digits)
+            a, b = divmod(int(problem), 10**self.digits)
             return f"{a}+{b}", str(a + b)
         digits = str(int(problem)).zfill(self.length)
         return digits, "".join(sorted(digits))
@@ -146,8 +159,11 @@ class Seq2SeqToyDataModule(SplitsDataModule):
         rng = np.random.default_rng(self.seed)
         chosen = rng.choice(self.problems, size=sum(self.sizes.values()), replace=False, shuffle=True)
         n_val, n_test = self.sizes["val"], self.sizes["test"]
-        self.problem_ids = {"val": chosen[:n_val], "test": chosen[n_val:n_val + n_test],
-                            "train": chosen[n_val + n_test:]}
+        self.problem_ids = {
+            "val": chosen[:n_val],
+            "test": chosen[n_val : n_val + n_test],
+            "train": chosen[n_val + n_test :],
+        }
 
     def _ids_of(self, texts: list[str], width: int) -> torch.Tensor:
         """Token ids of equal-width rows, where chr(1) stands for BOS and chr(2) for EOS; the padding is PAD."""

@@ -61,17 +61,36 @@ class MNISTSequenceDataModule(TorchvisionDataModule):
         check_augment(augment)
         self.seq_len, self.in_features = SHAPES[sequence]
         what = f"MNIST read as {sequence} (data.sequence={sequence})"
-        for key, given, actual in [("seq_len", seq_len, self.seq_len), ("in_features", in_features, self.in_features),
-                                   ("num_classes", num_classes, 10), ("in_channels", in_channels, 1),
-                                   ("image_size", image_size, None), ("vocab_size", vocab_size, None)]:
+        for key, given, actual in [
+            ("seq_len", seq_len, self.seq_len),
+            ("in_features", in_features, self.in_features),
+            ("num_classes", num_classes, 10),
+            ("in_channels", in_channels, 1),
+            ("image_size", image_size, None),
+            ("vocab_size", vocab_size, None),
+        ]:
             check_fact(key, given, actual, what, " (data=mnist_rows and data=mnist_pixels set them all)")
         if (mean is None) != (std is None):
             raise ConfigError("data.mean and data.std go together: give both or neither")
-        super().__init__(name=name, data_dir=data_dir, download=download, in_channels=1, num_classes=10,
-                         image_size=None, batch_size=batch_size, eval_batch_size=eval_batch_size,
-                         val_size=val_size, split_seed=split_seed, normalize=normalize, mean=mean, std=std,
-                         num_workers=num_workers, pin_memory=pin_memory, drop_last=drop_last,
-                         overfit_batches=overfit_batches)
+        super().__init__(
+            name=name,
+            data_dir=data_dir,
+            download=download,
+            in_channels=1,
+            num_classes=10,
+            image_size=None,
+            batch_size=batch_size,
+            eval_batch_size=eval_batch_size,
+            val_size=val_size,
+            split_seed=split_seed,
+            normalize=normalize,
+            mean=mean,
+            std=std,
+            num_workers=num_workers,
+            pin_memory=pin_memory,
+            drop_last=drop_last,
+            overfit_batches=overfit_batches,
+        )
         self.sequence, self.permute = sequence, bool(permute)
         self.permute_seed = check_int("permute_seed", permute_seed, minimum=0)
         self.permutation = pixel_permutation(self.permute_seed) if self.permute else None
@@ -85,8 +104,10 @@ class MNISTSequenceDataModule(TorchvisionDataModule):
     def _check_shape(self, x: torch.Tensor, y: torch.Tensor) -> None:
         # Stored as images; the sequence is made on the batch.
         if tuple(x.shape[1:]) != (1, 28, 28):
-            raise ConfigError(f"{self.name} in {self.data_dir} has images of shape {tuple(x.shape[1:])}, not "
-                              "1x28x28; give the MNIST files in torchvision's layout")
+            raise ConfigError(
+                f"{self.name} in {self.data_dir} has images of shape {tuple(x.shape[1:])}, not "
+                "1x28x28; give the MNIST files in torchvision's layout"
+            )
         if len(y) and int(y.max()) >= self.num_classes:
             raise ConfigError(f"labels go up to {int(y.max())} but MNIST has {self.num_classes} classes")
 

@@ -27,14 +27,15 @@ def check_fact(key: str, given, actual, what: str, hint: str = "") -> None:
     config may leave them null or give the true value, never another one."""
     if given is not None and given != actual:
         wanted = "null" if actual is None else actual
-        raise ConfigError(f"data.{key}={given!r} but {what} has {key}={wanted}: the models read it from the data "
-                          f"config, so set data.{key}={wanted}{hint}")
+        raise ConfigError(
+            f"data.{key}={given!r} but {what} has {key}={wanted}: the models read it from the data "
+            f"config, so set data.{key}={wanted}{hint}"
+        )
 
 
 def check_augment(augment: str) -> None:
     if augment != "none":
-        raise ConfigError(f"data.augment={augment!r}: sequence data has no augmentation presets; use "
-                          "data.augment=none")
+        raise ConfigError(f"data.augment={augment!r}: sequence data has no augmentation presets; use data.augment=none")
 
 
 def derived_seed(*parts: int) -> int:
@@ -75,8 +76,16 @@ class SplitsDataModule(BatchedDataModule):
     DDP each rank takes its own interleaved share, as in `InMemoryDataModule`.
     """
 
-    def __init__(self, batch_size: int, eval_batch_size: int | None, seed: int, num_workers: int,
-                 pin_memory: bool | str, overfit_batches: int, augment: str):
+    def __init__(
+        self,
+        batch_size: int,
+        eval_batch_size: int | None,
+        seed: int,
+        num_workers: int,
+        pin_memory: bool | str,
+        overfit_batches: int,
+        augment: str,
+    ):
         super().__init__(batch_size, eval_batch_size, num_workers, pin_memory, overfit_batches)
         self.seed = check_int("seed", seed, minimum=0)
         check_augment(augment)
@@ -98,8 +107,9 @@ class SplitsDataModule(BatchedDataModule):
     def _loader(self, split: str) -> DataLoader:
         data = self.splits[split]
         train = split == "train"
-        sampler = IndexBatchSampler(len(data), self.batch_size if train else self.eval_batch_size, shuffle=train,
-                                    seed=self.seed, pad=train)
+        sampler = IndexBatchSampler(
+            len(data), self.batch_size if train else self.eval_batch_size, shuffle=train, seed=self.seed, pad=train
+        )
         return self.batched_loader(data, sampler, self.seed)
 
     def train_dataloader(self) -> DataLoader:
@@ -115,5 +125,14 @@ class SplitsDataModule(BatchedDataModule):
         return self.test_dataloader()
 
 
-__all__ = ["BatchSubset", "FixedBatches", "SplitsDataModule", "check_augment", "check_choice", "check_fact", "check_int",
-           "derived_seed", "rank_and_world"]
+__all__ = [
+    "BatchSubset",
+    "FixedBatches",
+    "SplitsDataModule",
+    "check_augment",
+    "check_choice",
+    "check_fact",
+    "check_int",
+    "derived_seed",
+    "rank_and_world",
+]

@@ -23,9 +23,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dlfound.data.loading import BatchedDataModule
-from dlfound.data.splits import (FixedBatches, check_augment, check_fact, check_int, derived_seed,
-                                  rank_and_world)
 from dlfound.data.memory import scale_and_standardise
+from dlfound.data.splits import FixedBatches, check_augment, check_fact, check_int, derived_seed, rank_and_world
 from dlfound.data.vision import _read, _to_tensors
 from dlfound.errors import ConfigError
 
@@ -57,7 +56,7 @@ class StripCanvas(Dataset):
         rows = (pad + offsets)[:, :, None, None] + pixels[:, None]  # [B, k, 28, 1]
         cols = left[:, :, None, None] + pixels  # [B, k, 1, 28]
         canvas[torch.arange(B)[:, None, None, None], rows, cols] = self.images[digits]  # gaps >= 0: no overlap
-        x = canvas[:, None, pad: pad + HEIGHT]
+        x = canvas[:, None, pad : pad + HEIGHT]
         targets = self.labels[digits] + 1  # CTC's blank is 0
         return x, targets, torch.full((B,), k, dtype=torch.long)
 
@@ -66,8 +65,9 @@ class StripRecipes(Sampler):
     """Batches of strip recipes. `fresh`: new strips each epoch from (seed, epoch, rank), each rank its share;
     otherwise the same strips every epoch from `seed`, DDP ranks taking interleaved rows without padding."""
 
-    def __init__(self, n_strips: int, pool: int, k: int, max_gap: int, max_offset: int, batch_size: int,
-                 seed: int, fresh: bool):
+    def __init__(
+        self, n_strips: int, pool: int, k: int, max_gap: int, max_offset: int, batch_size: int, seed: int, fresh: bool
+    ):
         self.n_strips, self.pool, self.k, self.max_gap, self.max_offset = n_strips, pool, k, max_gap, max_offset
         self.batch_size, self.seed, self.fresh = batch_size, seed, fresh
         self.epoch = 0
@@ -85,7 +85,8 @@ class StripRecipes(Sampler):
         rank, world = rank_and_world()
         n = -(-self.n_strips // world) if self.fresh else self.n_strips
         generator = torch.Generator().manual_seed(
-            derived_seed(self.seed, self.epoch, rank) if self.fresh else derived_seed(self.seed))
+            derived_seed(self.seed, self.epoch, rank) if self.fresh else derived_seed(self.seed)
+        )
         shape = (n, self.k)
         digits = torch.randint(self.pool, shape, generator=generator)
         gaps = torch.randint(self.max_gap + 1, shape, generator=generator)
@@ -137,15 +138,22 @@ class MNISTStripsDataModule(BatchedDataModule):
         if name not in ("MNIST", "FashionMNIST"):
             raise ConfigError(f"data.name={name!r}: strips are made of MNIST or FashionMNIST images")
         self.set_layout(k, max_gap, max_offset, strip_width)
-        self.sizes = {"train": check_int("n_train", n_train), "val": check_int("n_val", n_val),
-                      "test": check_int("n_test", n_test)}
+        self.sizes = {
+            "train": check_int("n_train", n_train),
+            "val": check_int("n_val", n_val),
+            "test": check_int("n_test", n_test),
+        }
         self.val_size = check_int("val_size", val_size)
         self.seed = check_int("seed", seed, minimum=0)
         self.split_seed = check_int("split_seed", split_seed, minimum=0)
         super().__init__(batch_size, eval_batch_size, num_workers, pin_memory, overfit_batches)
         check_augment(augment)
-        for key, given, actual in [("num_classes", num_classes, 11), ("in_channels", in_channels, 1),
-                                   ("image_size", image_size, HEIGHT), ("vocab_size", vocab_size, None)]:
+        for key, given, actual in [
+            ("num_classes", num_classes, 11),
+            ("in_channels", in_channels, 1),
+            ("image_size", image_size, HEIGHT),
+            ("vocab_size", vocab_size, None),
+        ]:
             check_fact(key, given, actual, "a strip of MNIST digits")
         if normalize and (mean is None or std is None):
             raise ConfigError("data.normalize=true needs data.mean and data.std")
@@ -165,9 +173,11 @@ class MNISTStripsDataModule(BatchedDataModule):
             strip_width = default_width(self.k, self.max_gap)
         self.strip_width = check_int("strip_width", strip_width, minimum=1)
         if self.strip_width < least:
-            raise ConfigError(f"data.strip_width={self.strip_width} cannot hold data.k={self.k} digits of width 28 "
-                              f"with gaps of up to data.max_gap={self.max_gap}: it must be at least {least}; the usual "
-                              f"width is k*28 + (k+1)*max_gap = {default_width(self.k, self.max_gap)}")
+            raise ConfigError(
+                f"data.strip_width={self.strip_width} cannot hold data.k={self.k} digits of width 28 "
+                f"with gaps of up to data.max_gap={self.max_gap}: it must be at least {least}; the usual "
+                f"width is k*28 + (k+1)*max_gap = {default_width(self.k, self.max_gap)}"
+            )
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
@@ -188,23 +198,35 @@ class MNISTStripsDataModule(BatchedDataModule):
             return
         images, labels = self.load(train=True)
         if tuple(images.shape[1:]) != (HEIGHT, HEIGHT):
-            raise ConfigError(f"{self.name} in {self.data_dir} has images of shape {tuple(images.shape[1:])}, not "
-                              "28x28; give the MNIST files in torchvision's layout")
+            raise ConfigError(
+                f"{self.name} in {self.data_dir} has images of shape {tuple(images.shape[1:])}, not "
+                "28x28; give the MNIST files in torchvision's layout"
+            )
         if not self.val_size < len(labels):
             raise ConfigError(f"data.val_size={self.val_size} leaves no training digits out of {len(labels)}")
         order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.split_seed))
-        val, train = order[: self.val_size], order[self.val_size:]
+        val, train = order[: self.val_size], order[self.val_size :]
         test_images, test_labels = self.load(train=False)
-        for split, (x, y) in {"train": (images[train], labels[train]), "val": (images[val], labels[val]),
-                              "test": (test_images, test_labels)}.items():
+        for split, (x, y) in {
+            "train": (images[train], labels[train]),
+            "val": (images[val], labels[val]),
+            "test": (test_images, test_labels),
+        }.items():
             self.splits[split] = StripCanvas(x, y, self.strip_width, self.max_offset)
 
     # -- loaders -----------------------------------------------------------------------------------------
     def sampler(self, split: str) -> StripRecipes:
         offset = {"train": 0, "val": 1, "test": 2}[split]
-        return StripRecipes(self.sizes[split], len(self.splits[split]), self.k, self.max_gap, self.max_offset,
-                            self.batch_size if split == "train" else self.eval_batch_size, self.seed + offset,
-                            fresh=split == "train")
+        return StripRecipes(
+            self.sizes[split],
+            len(self.splits[split]),
+            self.k,
+            self.max_gap,
+            self.max_offset,
+            self.batch_size if split == "train" else self.eval_batch_size,
+            self.seed + offset,
+            fresh=split == "train",
+        )
 
     def _loader(self, split: str, sampler: Sampler) -> DataLoader:
         return self.batched_loader(self.splits[split], sampler, self.seed)

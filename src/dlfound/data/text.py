@@ -25,8 +25,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dlfound.data.loading import BatchedDataModule
-from dlfound.data.splits import (FixedBatches, check_augment, check_fact, check_int, derived_seed,
-                                  rank_and_world)
+from dlfound.data.splits import FixedBatches, check_augment, check_fact, check_int, derived_seed, rank_and_world
 from dlfound.errors import ConfigError, DatasetUnavailableError
 
 
@@ -37,23 +36,27 @@ def read_text(path: str | Path) -> str:
         raise DatasetUnavailableError(
             f"text corpus {file.resolve()} does not exist or is not a file. Point data.path at a UTF-8 text file "
             f"(dlfound train data=text data.path=FILE); for data=tinyshakespeare put tinyshakespeare.txt (char-rnn's "
-            f"input.txt) in {file.resolve().parent}, or set the data root with paths.data_dir=PATH or DLFOUND_DATA.")
+            f"input.txt) in {file.resolve().parent}, or set the data root with paths.data_dir=PATH or DLFOUND_DATA."
+        )
     raw = file.read_bytes()
     if not raw:
-        raise DatasetUnavailableError(f"text corpus {file.resolve()} is empty; give a UTF-8 text file with some "
-                                      "text in it (data.path=FILE)")
+        raise DatasetUnavailableError(
+            f"text corpus {file.resolve()} is empty; give a UTF-8 text file with some text in it (data.path=FILE)"
+        )
     if b"\x00" in raw:
         first = raw.index(b"\x00")
         raise DatasetUnavailableError(
             f"text corpus {file.resolve()} contains NUL bytes (the first at byte {first}), so it is a "
             "binary file, not text (or UTF-16, which needs converting: iconv -f utf-16 -t utf-8). Give a UTF-8 "
-            "text file (data.path=FILE).")
+            "text file (data.path=FILE)."
+        )
     try:
         return raw.decode("utf-8-sig")  # a leading byte-order mark is not part of the text
     except UnicodeDecodeError as err:
         raise DatasetUnavailableError(
             f"text corpus {file.resolve()} is not valid UTF-8 (byte {err.start}: {err.reason}). Convert it, e.g. "
-            "`iconv -f latin1 -t utf-8 FILE > FILE.utf8`, and give the converted file (data.path=FILE).") from None
+            "`iconv -f latin1 -t utf-8 FILE > FILE.utf8`, and give the converted file (data.path=FILE)."
+        ) from None
 
 
 def code_points(text: str) -> np.ndarray:
@@ -86,8 +89,13 @@ class RandomWindows(Sampler):
     seeded by (seed, epoch, rank): a resumed run draws the same windows, and DDP ranks draw different ones."""
 
     def __init__(self, n_tokens: int, block_size: int, batch_size: int, steps: int, seed: int):
-        self.n_tokens, self.block_size, self.batch_size, self.steps, self.seed = (n_tokens, block_size, batch_size,
-                                                                                  steps, seed)
+        self.n_tokens, self.block_size, self.batch_size, self.steps, self.seed = (
+            n_tokens,
+            block_size,
+            batch_size,
+            steps,
+            seed,
+        )
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -164,10 +172,15 @@ class CharTextDataModule(BatchedDataModule):
         check_augment(augment)
         check_fact("in_channels", in_channels, 1, "a character stream")
         check_fact("image_size", image_size, None, "a character stream")
-        if isinstance(train_fraction, bool) or not isinstance(train_fraction, int | float) or not (
-                0 < train_fraction < 1):
-            raise ConfigError(f"data.train_fraction must be a number strictly between 0 and 1 (0.9: the first 90 % "
-                              f"of the characters train, the rest validates), got {train_fraction!r}")
+        if (
+            isinstance(train_fraction, bool)
+            or not isinstance(train_fraction, int | float)
+            or not (0 < train_fraction < 1)
+        ):
+            raise ConfigError(
+                f"data.train_fraction must be a number strictly between 0 and 1 (0.9: the first 90 % "
+                f"of the characters train, the rest validates), got {train_fraction!r}"
+            )
         self.path, self.train_fraction, self.ordered = str(path), float(train_fraction), bool(ordered)
         self.in_channels, self.image_size, self.readout = 1, None, readout
         where = Path(path).expanduser().resolve()
@@ -181,8 +194,10 @@ class CharTextDataModule(BatchedDataModule):
         codes = code_points(text)
         n_train = int(len(codes) * self.train_fraction)  # nanoGPT: data[:int(n * 0.9)]
         if n_train == 0 or n_train == len(codes):
-            raise ConfigError(f"text corpus {where} has {len(codes)} characters, too few to split into training and "
-                              f"validation at train_fraction={self.train_fraction}; give a longer text")
+            raise ConfigError(
+                f"text corpus {where} has {len(codes)} characters, too few to split into training and "
+                f"validation at train_fraction={self.train_fraction}; give a longer text"
+            )
         vocab_codes = np.unique(codes[:n_train])
         ids = np.searchsorted(vocab_codes, codes).clip(max=len(vocab_codes) - 1)
         unseen = np.unique(codes[n_train:][vocab_codes[ids[n_train:]] != codes[n_train:]])
@@ -190,7 +205,8 @@ class CharTextDataModule(BatchedDataModule):
             raise ConfigError(
                 f"the validation split of {where} (its last {1 - self.train_fraction:.0%}) has characters that the "
                 f"training split never shows, which a character-level model cannot predict: "
-                f"{shown(map(chr, unseen))}. Remove them from the file, or move the split with data.train_fraction")
+                f"{shown(map(chr, unseen))}. Remove them from the file, or move the split with data.train_fraction"
+            )
         self.vocabulary = "".join(map(chr, vocab_codes))
         self.vocab_size = self.num_classes = len(self.vocabulary)
         self._vocab_codes = vocab_codes
@@ -204,17 +220,20 @@ class CharTextDataModule(BatchedDataModule):
             raise ConfigError(
                 f"data.block_size={T} is too long for {where}: its validation split (the last "
                 f"{1 - self.train_fraction:.0%}, {n_val} characters) must hold at least one window of block_size + 1 "
-                f"= {T + 1} characters. Use data.block_size<={n_val - 1}, or a longer text")
+                f"= {T + 1} characters. Use data.block_size<={n_val - 1}, or a longer text"
+            )
         if self.ordered and n_train // self.batch_size < T + 1:
             raise ConfigError(
                 f"data.block_size={T} with data.batch_size={self.batch_size} is too long for {where}: ordered "
                 f"training cuts its {n_train} training characters into {self.batch_size} streams of "
                 f"{n_train // self.batch_size}, and each must hold one window of block_size + 1 = {T + 1}. Use "
-                f"data.block_size<={n_train // self.batch_size - 1} or a smaller data.batch_size")
+                f"data.block_size<={n_train // self.batch_size - 1} or a smaller data.batch_size"
+            )
         if not self.ordered and n_train < T + 1:
             raise ConfigError(
                 f"data.block_size={T} is too long for {where}: its training split has {n_train} characters, fewer "
-                f"than one window of block_size + 1 = {T + 1}. Use data.block_size<={n_train - 1}")
+                f"than one window of block_size + 1 = {T + 1}. Use data.block_size<={n_train - 1}"
+            )
 
     # -- the vocabulary ----------------------------------------------------------------------------------
     def encode(self, text: str) -> torch.Tensor:
@@ -223,8 +242,10 @@ class CharTextDataModule(BatchedDataModule):
         ids = np.searchsorted(self._vocab_codes, codes).clip(max=self.vocab_size - 1)
         unknown = codes[self._vocab_codes[ids] != codes]
         if len(unknown):
-            raise ConfigError(f"the characters {shown(dict.fromkeys(map(chr, unknown)))} are not in the vocabulary of "
-                              f"{self.path} ({self.vocab_size} characters); use only characters of its training text")
+            raise ConfigError(
+                f"the characters {shown(dict.fromkeys(map(chr, unknown)))} are not in the vocabulary of "
+                f"{self.path} ({self.vocab_size} characters); use only characters of its training text"
+            )
         return torch.from_numpy(ids.astype(np.int64))
 
     def decode(self, ids) -> str:
@@ -263,8 +284,9 @@ class CharTextDataModule(BatchedDataModule):
     def val_dataloader(self) -> DataLoader:
         if self.overfit_batches:
             return self._loader(self.train_ids, self._overfit_sampler())
-        return self._loader(self.val_ids, StreamWindows(len(self.val_ids), self.block_size, self._eval_streams(),
-                                                        self.val_batches))
+        return self._loader(
+            self.val_ids, StreamWindows(len(self.val_ids), self.block_size, self._eval_streams(), self.val_batches)
+        )
 
     def test_dataloader(self) -> DataLoader:
         """The held-out split (the validation split, as in nanoGPT), all of it: val_batches caps only validation."""

@@ -65,8 +65,9 @@ def make_toy(kind: str, n: int, classes: int, noise: float, seed: int, split: in
 
 
 class Toy2DDataModule(InMemoryDataModule):
-    def __init__(self, kind: str = "moons", n_train: int = 2000, n_test: int = 1000, noise: float = 0.1,
-                 seed: int = 0, **kwargs):
+    def __init__(
+        self, kind: str = "moons", n_train: int = 2000, n_test: int = 1000, noise: float = 0.1, seed: int = 0, **kwargs
+    ):
         kwargs.setdefault("image_size", None)
         super().__init__(**kwargs)
         if kind in ("moons", "circles", "xor", "separable") and self.num_classes != 2:

@@ -15,8 +15,7 @@ from dlfound.data.memory import InMemoryDataModule, TensorBatches
 from dlfound.errors import DatasetUnavailableError
 
 # What torchvision expects under data_dir, per dataset: (folder, files).
-MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-               "t10k-labels-idx1-ubyte"]
+MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
 LAYOUTS = {
     "MNIST": ("MNIST/raw", MNIST_FILES),
     "FashionMNIST": ("FashionMNIST/raw", MNIST_FILES),
@@ -29,10 +28,21 @@ LAYOUTS = {
 # Sizes in bytes of the official files, to say how a damaged one differs (the MNIST-like files say it themselves
 # in their IDX headers; CIFAR-100's and SVHN's are checked against torchvision's md5 sums).
 OFFICIAL_BYTES = {
-    "MNIST": {"train-images-idx3-ubyte": 47040016, "train-labels-idx1-ubyte": 60008,
-              "t10k-images-idx3-ubyte": 7840016, "t10k-labels-idx1-ubyte": 10008},
-    "CIFAR10": {"data_batch_1": 31035704, "data_batch_2": 31035320, "data_batch_3": 31035999,
-                "data_batch_4": 31035696, "data_batch_5": 31035623, "test_batch": 31035526, "batches.meta": 158},
+    "MNIST": {
+        "train-images-idx3-ubyte": 47040016,
+        "train-labels-idx1-ubyte": 60008,
+        "t10k-images-idx3-ubyte": 7840016,
+        "t10k-labels-idx1-ubyte": 10008,
+    },
+    "CIFAR10": {
+        "data_batch_1": 31035704,
+        "data_batch_2": 31035320,
+        "data_batch_3": 31035999,
+        "data_batch_4": 31035696,
+        "data_batch_5": 31035623,
+        "test_batch": 31035526,
+        "batches.meta": 158,
+    },
 }
 OFFICIAL_BYTES["FashionMNIST"] = OFFICIAL_BYTES["MNIST"]
 
@@ -41,17 +51,19 @@ def idx_problem(path: Path) -> str | None:
     """What is wrong with an IDX file (MNIST's format: 0, 0, type 0x08, ndim, then ndim big-endian sizes and
     the uint8 data), judged by its own header."""
     size = path.stat().st_size
-    head = path.read_bytes()[:4 + 4 * 4] if size else b""
+    head = path.read_bytes()[: 4 + 4 * 4] if size else b""
     official = OFFICIAL_BYTES["MNIST"].get(path.name)
     usual = f" (the official file is {official:,} bytes)" if official and official != size else ""
     if len(head) < 4 or head[:3] != b"\x00\x00\x08" or not 1 <= head[3] <= 4 or len(head) < 4 + 4 * head[3]:
         return f"{path} ({size:,} bytes) is not an IDX file of uint8 data{usual}"
-    dims = [int.from_bytes(head[4 + 4 * i: 8 + 4 * i], "big") for i in range(head[3])]
+    dims = [int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(head[3])]
     expected = 4 + 4 * len(dims) + int(np.prod(dims))
     if size != expected:
         what = "truncated" if size < expected else "longer than its header says"
-        return (f"{path} is {what}: {size:,} bytes, but its header ({' x '.join(map(str, dims))} values) needs "
-                f"{expected:,} bytes" + (usual if official != expected else ""))
+        return (
+            f"{path} is {what}: {size:,} bytes, but its header ({' x '.join(map(str, dims))} values) needs "
+            f"{expected:,} bytes" + (usual if official != expected else "")
+        )
     return None
 
 
@@ -131,8 +143,9 @@ def to_shape(x: torch.Tensor, channels: int, size: int) -> torch.Tensor:
     elif x.shape[1] == 1 and channels == 3:
         x = x.expand(-1, 3, -1, -1)
     if tuple(x.shape[-2:]) != (size, size):
-        x = torch.nn.functional.interpolate(x.float(), size=(size, size), mode="bilinear", antialias=True,
-                                            align_corners=False)
+        x = torch.nn.functional.interpolate(
+            x.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
     return x.round().clamp(0, 255).to(torch.uint8).contiguous() if x.is_floating_point() else x.contiguous()
 
 
@@ -148,7 +161,8 @@ def load_ood(ood: str, data_dir: str, download: bool, channels: int, size: int) 
         raise DatasetUnavailableError(
             f"data.ood={ood!r} is neither a torchvision set ({', '.join(LAYOUTS)}, read from {Path(data_dir).resolve()}) "
             "nor a folder holding images; name one of those sets, give the path of a folder of images, or drop "
-            "data.ood (null) to test without an out-of-distribution set.")
+            "data.ood (null) to test without an out-of-distribution set."
+        )
     return to_shape(torch.stack([load_image(f, 3, None) for f in files]), channels, size)
 
 

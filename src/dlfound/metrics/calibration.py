@@ -54,8 +54,12 @@ def ood_auroc(in_scores: torch.Tensor, out_scores: torch.Tensor) -> torch.Tensor
 
 def calibration_metrics(probs: torch.Tensor, y: torch.Tensor, ood_probs: torch.Tensor | None = None) -> dict:
     """error, nll, ece, brier (and ood_auroc when an out-of-distribution set's probabilities are given), floats."""
-    metrics = {"error": float((probs.argmax(1) != y).float().mean()), "nll": float(nll(probs, y)),
-               "ece": float(ece(probs, y)), "brier": float(brier(probs, y))}
+    metrics = {
+        "error": float((probs.argmax(1) != y).float().mean()),
+        "nll": float(nll(probs, y)),
+        "ece": float(ece(probs, y)),
+        "brier": float(brier(probs, y)),
+    }
     if ood_probs is not None:
         metrics["ood_auroc"] = float(ood_auroc(entropy(probs), entropy(ood_probs)))
     return metrics
@@ -89,20 +93,39 @@ def reliability_diagram(probs: torch.Tensor, y: torch.Tensor, title: str = "", b
     fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
     width = edges[1] - edges[0]
     filled = counts > 0
-    ax.bar(edges[:-1][filled], acc[filled], width=width, align="edge", color="#1f77b4", edgecolor="black",
-           label="accuracy")
-    ax.bar(edges[:-1][filled], (conf - acc)[filled], bottom=acc[filled], width=width, align="edge",
-           color="#d62728", alpha=0.35, edgecolor="#d62728", label="gap to confidence")
+    ax.bar(
+        edges[:-1][filled], acc[filled], width=width, align="edge", color="#1f77b4", edgecolor="black", label="accuracy"
+    )
+    ax.bar(
+        edges[:-1][filled],
+        (conf - acc)[filled],
+        bottom=acc[filled],
+        width=width,
+        align="edge",
+        color="#d62728",
+        alpha=0.35,
+        edgecolor="#d62728",
+        label="gap to confidence",
+    )
     ax.plot([0, 1], [0, 1], "--", color="grey", label="perfect calibration")
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence", ylabel="accuracy",
-           title=f"{title} ECE {float(ece(probs, y, bins)):.4f}".strip())
+    ax.set(
+        xlim=(0, 1),
+        ylim=(0, 1),
+        xlabel="confidence",
+        ylabel="accuracy",
+        title=f"{title} ECE {float(ece(probs, y, bins)):.4f}".strip(),
+    )
     ax.legend(loc="upper left", fontsize=8)
     fig.tight_layout()
     return figure_pixels(fig)
 
 
-def entropy_histogram(probs: torch.Tensor, ood_probs: torch.Tensor | None = None, title: str = "",
-                      labels: tuple[str, str] = ("test", "out of distribution")) -> np.ndarray:
+def entropy_histogram(
+    probs: torch.Tensor,
+    ood_probs: torch.Tensor | None = None,
+    title: str = "",
+    labels: tuple[str, str] = ("test", "out of distribution"),
+) -> np.ndarray:
     """Histograms of the predictive entropy on the test set and, when given, the out-of-distribution set."""
     import matplotlib
 
@@ -116,8 +139,7 @@ def entropy_histogram(probs: torch.Tensor, ood_probs: torch.Tensor | None = None
     bins = np.linspace(0, top, 41)
     ax.hist(entropy(probs.detach().cpu().float()).numpy(), bins=bins, alpha=0.6, density=True, label=labels[0])
     if ood_probs is not None:
-        ax.hist(entropy(ood_probs.detach().cpu().float()).numpy(), bins=bins, alpha=0.6, density=True,
-                label=labels[1])
+        ax.hist(entropy(ood_probs.detach().cpu().float()).numpy(), bins=bins, alpha=0.6, density=True, label=labels[1])
     ax.set(xlabel="predictive entropy (nats)", ylabel="density", title=title)
     ax.set_yscale("log")
     ax.legend(fontsize=8)

@@ -32,8 +32,9 @@ def _prepare(x: torch.Tensor, y: torch.Tensor, shave: int, y_channel: bool):
     return x, y
 
 
-def psnr(x: torch.Tensor, y: torch.Tensor, shave: int = 0, y_channel: bool = False,
-         data_range: float = 1.0) -> torch.Tensor:
+def psnr(
+    x: torch.Tensor, y: torch.Tensor, shave: int = 0, y_channel: bool = False, data_range: float = 1.0
+) -> torch.Tensor:
     """PSNR in dB of each image of a batch [B, C, H, W] (or one [C, H, W]); returns [B]."""
     x, y = _prepare(x, y, shave, y_channel)
     mse = (x - y).pow(2).flatten(1).mean(1)
@@ -47,8 +48,17 @@ def gaussian_window_1d(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     return g / g.sum()
 
 
-def ssim(x: torch.Tensor, y: torch.Tensor, shave: int = 0, y_channel: bool = False, data_range: float = 1.0,
-         window_size: int = 11, window_sigma: float = 1.5, k1: float = 0.01, k2: float = 0.03) -> torch.Tensor:
+def ssim(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    shave: int = 0,
+    y_channel: bool = False,
+    data_range: float = 1.0,
+    window_size: int = 11,
+    window_sigma: float = 1.5,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> torch.Tensor:
     """SSIM of each image of a batch [B, C, H, W] (or one [C, H, W]); returns [B]. Images smaller than the
     window are compared with a window of their own size."""
     x, y = _prepare(x, y, shave, y_channel)

@@ -30,7 +30,6 @@ from torch import nn
 from dlfound.errors import ConfigError
 
 
-
 # -- distances between feature sets ----------------------------------------------------------------------------
 def _mean_cov(f: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     f = f.double()
@@ -59,12 +58,16 @@ def frechet_distance(real: torch.Tensor, fake: torch.Tensor) -> float:
 
 def _mmd2_unbiased(k_xx: torch.Tensor, k_yy: torch.Tensor, k_xy: torch.Tensor) -> torch.Tensor:
     m, n = len(k_xx), len(k_yy)
-    return ((k_xx.sum() - k_xx.diagonal().sum()) / (m * (m - 1)) + (k_yy.sum() - k_yy.diagonal().sum()) / (n * (n - 1))
-            - 2 * k_xy.mean())
+    return (
+        (k_xx.sum() - k_xx.diagonal().sum()) / (m * (m - 1))
+        + (k_yy.sum() - k_yy.diagonal().sum()) / (n * (n - 1))
+        - 2 * k_xy.mean()
+    )
 
 
-def kernel_inception_distance(real: torch.Tensor, fake: torch.Tensor, subsets: int = 10, subset_size: int = 1000,
-                              seed: int = 0) -> float:
+def kernel_inception_distance(
+    real: torch.Tensor, fake: torch.Tensor, subsets: int = 10, subset_size: int = 1000, seed: int = 0
+) -> float:
     """KID: the unbiased MMD^2 with k(a, b) = (a.b / d + 1)^3, averaged over `subsets` random subsets."""
     real, fake = real.double(), fake.double()
     size = min(subset_size, len(real), len(fake))
@@ -81,8 +84,12 @@ def kernel_inception_distance(real: torch.Tensor, fake: torch.Tensor, subsets: i
     return float(torch.stack(values).mean())
 
 
-def mmd_rbf(real: torch.Tensor, fake: torch.Tensor, bandwidths: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1.0),
-            max_samples: int = 2000) -> float:
+def mmd_rbf(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    bandwidths: tuple[float, ...] = (0.05, 0.1, 0.2, 0.5, 1.0),
+    max_samples: int = 2000,
+) -> float:
     """Unbiased MMD^2 with a sum of Gaussian kernels whose widths are `bandwidths` times the median distance
     between real samples: small widths see modes, large ones the overall spread."""
     real, fake = real[:max_samples].double().flatten(1), fake[:max_samples].double().flatten(1)
@@ -95,8 +102,9 @@ def mmd_rbf(real: torch.Tensor, fake: torch.Tensor, bandwidths: tuple[float, ...
     return float(total)
 
 
-def mode_coverage(samples: torch.Tensor, centers: torch.Tensor, std: float, threshold: float = 3.0,
-                  min_count_per_2500: int = 20) -> dict[str, float]:
+def mode_coverage(
+    samples: torch.Tensor, centers: torch.Tensor, std: float, threshold: float = 3.0, min_count_per_2500: int = 20
+) -> dict[str, float]:
     """{'modes_covered', 'hq_fraction'} of 2-D samples on a Gaussian mixture with the given centres and std."""
     samples, centers = samples.detach().double().cpu(), torch.as_tensor(centers, dtype=torch.float64)
     dist = torch.cdist(samples, centers)
@@ -114,8 +122,10 @@ def mode_weights(samples: torch.Tensor, centers: torch.Tensor, weights: torch.Te
     samples, centers = samples.detach().double().cpu(), torch.as_tensor(centers, dtype=torch.float64)
     weights = torch.as_tensor(weights, dtype=torch.float64).cpu()
     fractions = torch.bincount(torch.cdist(samples, centers).argmin(1), minlength=len(centers)).double() / len(samples)
-    return {"weight_error": float((fractions - weights).abs().max()),
-            "heaviest_mode_weight": float(fractions[weights.argmax()])}
+    return {
+        "weight_error": float((fractions - weights).abs().max()),
+        "heaviest_mode_weight": float(fractions[weights.argmax()]),
+    }
 
 
 def score_features(f_real: torch.Tensor, f_fake: torch.Tensor, with_fid: bool = True) -> dict[str, float]:
@@ -127,8 +137,13 @@ def score_features(f_real: torch.Tensor, f_fake: torch.Tensor, with_fid: bool = 
     return scores
 
 
-def score_points(real: torch.Tensor, fake: torch.Tensor, centers: torch.Tensor | None = None,
-                 std: float | None = None, weights: torch.Tensor | None = None) -> dict[str, float]:
+def score_points(
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    centers: torch.Tensor | None = None,
+    std: float | None = None,
+    weights: torch.Tensor | None = None,
+) -> dict[str, float]:
     """{'mmd'} of 2-D samples against real points, and on a Gaussian mixture (its centres and std given) the mode
     coverage, plus the weight error when the mixture's weights are given."""
     scores = {"mmd": mmd_rbf(real.cpu(), fake.cpu())}
@@ -147,14 +162,18 @@ class ClassifierFeatures(nn.Module):
     def __init__(self, net: nn.Module, mean=None, std=None, input_shape: tuple[int, ...] | None = None):
         super().__init__()
         if not hasattr(net, "forward_features"):
-            raise ConfigError(f"{type(net).__name__} has no forward_features; use a classifier of dlfound's zoo as "
-                              "the feature extractor")
+            raise ConfigError(
+                f"{type(net).__name__} has no forward_features; use a classifier of dlfound's zoo as "
+                "the feature extractor"
+            )
         self.net = net.eval()
         self.input_shape = input_shape
-        self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-                             if mean is not None else None)
-        self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-                             if std is not None else None)
+        self.register_buffer(
+            "mean", torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1) if mean is not None else None
+        )
+        self.register_buffer(
+            "std", torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1) if std is not None else None
+        )
 
     @torch.no_grad()
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -163,9 +182,11 @@ class ClassifierFeatures(nn.Module):
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """Inputs in [0, 1], checked against the classifier's input shape and normalised as it was trained."""
         if self.input_shape is not None and tuple(x.shape[1:]) != tuple(self.input_shape):
-            raise ConfigError(f"the feature extractor was trained on inputs of shape {tuple(self.input_shape)}, "
-                              f"but the samples have shape {tuple(x.shape[1:])}; use a classifier trained on the "
-                              "same dataset as the generative model")
+            raise ConfigError(
+                f"the feature extractor was trained on inputs of shape {tuple(self.input_shape)}, "
+                f"but the samples have shape {tuple(x.shape[1:])}; use a classifier trained on the "
+                "same dataset as the generative model"
+            )
         return (x - self.mean) / self.std if self.mean is not None else x
 
     @torch.no_grad()
@@ -184,8 +205,10 @@ class InceptionFeatures(nn.Module):
 
         path = Path(weights).expanduser()
         if not path.is_file():
-            raise ConfigError(f"inception:{weights}: no such file. Give the path of torchvision's Inception-v3 "
-                              "weights (inception_v3_google-*.pth) copied from a machine with network access")
+            raise ConfigError(
+                f"inception:{weights}: no such file. Give the path of torchvision's Inception-v3 "
+                "weights (inception_v3_google-*.pth) copied from a machine with network access"
+            )
         net = inception_v3(weights=None, aux_logits=True, init_weights=False)
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         net.fc = nn.Identity()

@@ -30,9 +30,26 @@ from dlfound.models.vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg
 from dlfound.models.nin import NiN, nin
 from dlfound.models.googlenet import GoogLeNet, Inception, googlenet
 from dlfound.models.resnet import (
-    BasicBlock, Bottleneck, PreActBasicBlock, PreActBottleneck, ResNet, cifar_resnet, preact_cifar_resnet,
-    preact_resnet18, preact_resnet110, preact_resnet164, resnet18, resnet20, resnet32, resnet34, resnet44,
-    resnet50, resnet56, resnet101, resnet110, resnet152,
+    BasicBlock,
+    Bottleneck,
+    PreActBasicBlock,
+    PreActBottleneck,
+    ResNet,
+    cifar_resnet,
+    preact_cifar_resnet,
+    preact_resnet18,
+    preact_resnet110,
+    preact_resnet164,
+    resnet18,
+    resnet20,
+    resnet32,
+    resnet34,
+    resnet44,
+    resnet50,
+    resnet56,
+    resnet101,
+    resnet110,
+    resnet152,
 )
 from dlfound.models.densenet import DenseNet, densenet121, densenet169, densenet201, densenet_bc, densenet_bc100
 from dlfound.models.resnext import resnext29, resnext29_8x64d, resnext29_16x64d, resnext50_32x4d
@@ -56,5 +73,15 @@ from dlfound.models.bayesian import BayesConv2d, BayesLeNet5, BayesLinear, Bayes
 ZOO = list_models("classifier")
 
 # The registered constructors, and the classes, parametric builders and registry functions imported above.
-__all__ = list(dict.fromkeys([*list_models(), *(name for name, value in globals().items()
-                                                if not name.startswith("_") and not isinstance(value, _ModuleType))]))
+__all__ = list(
+    dict.fromkeys(
+        [
+            *list_models(),
+            *(
+                name
+                for name, value in globals().items()
+                if not name.startswith("_") and not isinstance(value, _ModuleType)
+            ),
+        ]
+    )
+)

@@ -58,25 +58,39 @@ class AlexNet(nn.Module):
             return [nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0)] if lrn else []
 
         if stem == "imagenet":
-            conv1 = [nn.Conv2d(in_channels, c1, 11, stride=4, padding=2), nn.ReLU(inplace=True), *norm(),
-                     nn.MaxPool2d(3, stride=2)]
+            conv1 = [
+                nn.Conv2d(in_channels, c1, 11, stride=4, padding=2),
+                nn.ReLU(inplace=True),
+                *norm(),
+                nn.MaxPool2d(3, stride=2),
+            ]
             pooled = 6
         else:
             conv1 = [nn.Conv2d(in_channels, c1, 3, padding=1), nn.ReLU(inplace=True), *norm()]
             pooled = 3
         self.features = nn.Sequential(
             *conv1,
-            nn.Conv2d(c1, c2, 5, padding=2), nn.ReLU(inplace=True), *norm(), nn.MaxPool2d(3, stride=2),
-            nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(c3, c4, 3, padding=1), nn.ReLU(inplace=True),
-            nn.Conv2d(c4, c5, 3, padding=1), nn.ReLU(inplace=True),
+            nn.Conv2d(c1, c2, 5, padding=2),
+            nn.ReLU(inplace=True),
+            *norm(),
+            nn.MaxPool2d(3, stride=2),
+            nn.Conv2d(c2, c3, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c3, c4, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(c4, c5, 3, padding=1),
+            nn.ReLU(inplace=True),
             nn.MaxPool2d(3, stride=2),
         )
         self.pool = nn.AdaptiveAvgPool2d(pooled)
         self.classifier = nn.Sequential(
             nn.Flatten(),
-            nn.Dropout(dropout), nn.Linear(c5 * pooled * pooled, hidden), nn.ReLU(inplace=True),
-            nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(c5 * pooled * pooled, hidden),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(inplace=True),
             nn.Linear(hidden, num_classes),
         )
         self.num_features = hidden

@@ -43,7 +43,7 @@ LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 def gaussian_log_prob(w: torch.Tensor, mu, sigma) -> torch.Tensor:
     """log N(w | mu, sigma^2), elementwise."""
     sigma = torch.as_tensor(sigma, dtype=w.dtype, device=w.device)
-    return -LOG_SQRT_2PI - sigma.log() - (w - mu) ** 2 / (2 * sigma ** 2)
+    return -LOG_SQRT_2PI - sigma.log() - (w - mu) ** 2 / (2 * sigma**2)
 
 
 class ScaleMixturePrior(nn.Module):
@@ -52,8 +52,9 @@ class ScaleMixturePrior(nn.Module):
     def __init__(self, pi: float = PRIOR_PI, sigma1: float = PRIOR_SIGMA1, sigma2: float = PRIOR_SIGMA2):
         super().__init__()
         if not 0.0 < pi <= 1.0 or sigma1 <= 0 or sigma2 <= 0:
-            raise ValueError(f"the prior needs 0 < pi <= 1 and positive sigmas; got pi={pi}, sigma1={sigma1}, "
-                             f"sigma2={sigma2}")
+            raise ValueError(
+                f"the prior needs 0 < pi <= 1 and positive sigmas; got pi={pi}, sigma1={sigma1}, sigma2={sigma2}"
+            )
         self.pi, self.sigma1, self.sigma2 = pi, sigma1, sigma2
 
     @property
@@ -71,15 +72,21 @@ class ScaleMixturePrior(nn.Module):
     def kl_closed_form(self, mu: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """KL[N(mu, sigma^2) || N(0, sigma1^2)] summed over the weights (single-Gaussian prior only):
         log(sigma1 / sigma) + (sigma^2 + mu^2) / (2 sigma1^2) - 1/2."""
-        return (math.log(self.sigma1) - sigma.log() + (sigma ** 2 + mu ** 2) / (2 * self.sigma1 ** 2) - 0.5).sum()
+        return (math.log(self.sigma1) - sigma.log() + (sigma**2 + mu**2) / (2 * self.sigma1**2) - 0.5).sum()
 
 
 class BayesLayer(nn.Module):
     """Gaussian posteriors over a weight tensor and a bias; subclasses say how the weights act on the input
     (`affine`: the layer's own linear map, as F.linear or F.conv2d)."""
 
-    def __init__(self, weight_shape: tuple[int, ...], fan_in: int, bias: bool, local_reparam: bool,
-                 prior: ScaleMixturePrior | None):
+    def __init__(
+        self,
+        weight_shape: tuple[int, ...],
+        fan_in: int,
+        bias: bool,
+        local_reparam: bool,
+        prior: ScaleMixturePrior | None,
+    ):
         super().__init__()
         bound = 1 / math.sqrt(fan_in)  # the means start as torch's default layers do
         self.weight_mu = nn.Parameter(torch.empty(weight_shape).uniform_(-bound, bound))
@@ -106,8 +113,9 @@ class BayesLayer(nn.Module):
             return sum(self.prior.kl_closed_form(mu, sigma) for mu, sigma in pairs)
         if draws is None:  # local reparameterisation drew no weights: draw some for the estimate alone
             draws = [mu + sigma * torch.randn_like(mu) for mu, sigma in pairs]
-        return sum(gaussian_log_prob(w, mu, sigma).sum() - self.prior.log_prob(w)
-                   for w, (mu, sigma) in zip(draws, pairs))
+        return sum(
+            gaussian_log_prob(w, mu, sigma).sum() - self.prior.log_prob(w) for w, (mu, sigma) in zip(draws, pairs)
+        )
 
     def affine(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         raise NotImplementedError
@@ -117,7 +125,7 @@ class BayesLayer(nn.Module):
         if self.local_reparam:
             (w_mu, w_sigma), b = pairs[0], pairs[1] if len(pairs) > 1 else None
             mean = self.affine(x, w_mu, b[0] if b else None)
-            var = self.affine(x * x, w_sigma ** 2, b[1] ** 2 if b else None)
+            var = self.affine(x * x, w_sigma**2, b[1] ** 2 if b else None)
             self._kl = self._kl_estimate(None)
             # The pre-activation's own distribution N(mean, var), one draw per sample and unit.
             return mean + var.clamp_min(1e-16).sqrt() * torch.randn_like(mean)
@@ -129,8 +137,14 @@ class BayesLayer(nn.Module):
 class BayesLinear(BayesLayer):
     """A fully connected layer with a Gaussian posterior over its weights and bias."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, local_reparam: bool = False,
-                 prior: ScaleMixturePrior | None = None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        local_reparam: bool = False,
+        prior: ScaleMixturePrior | None = None,
+    ):
         super().__init__((out_features, in_features), in_features, bias, local_reparam, prior)
         self.in_features, self.out_features = in_features, out_features
 
@@ -141,8 +155,17 @@ class BayesLinear(BayesLayer):
 class BayesConv2d(BayesLayer):
     """A 2-D convolution with a Gaussian posterior over its kernels and bias."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1, padding: int = 0,
-                 bias: bool = True, local_reparam: bool = False, prior: ScaleMixturePrior | None = None):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        bias: bool = True,
+        local_reparam: bool = False,
+        prior: ScaleMixturePrior | None = None,
+    ):
         shape = (out_channels, in_channels, kernel_size, kernel_size)
         super().__init__(shape, in_channels * kernel_size * kernel_size, bias, local_reparam, prior)
         self.stride, self.padding = stride, padding
@@ -168,9 +191,17 @@ def _prior(prior_pi: float, prior_sigma1: float, prior_sigma2: float) -> ScaleMi
 class BayesMLP(BayesianNet):
     """The paper's MNIST network: fully connected ReLU layers (2 x 400 to 2 x 1200 in the paper)."""
 
-    def __init__(self, in_channels: int, num_classes: int, image_size: int | None = 28, hidden=(400, 400),
-                 local_reparam: bool = False, prior_pi: float = PRIOR_PI, prior_sigma1: float = PRIOR_SIGMA1,
-                 prior_sigma2: float = PRIOR_SIGMA2):
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        image_size: int | None = 28,
+        hidden=(400, 400),
+        local_reparam: bool = False,
+        prior_pi: float = PRIOR_PI,
+        prior_sigma1: float = PRIOR_SIGMA1,
+        prior_sigma2: float = PRIOR_SIGMA2,
+    ):
         super().__init__()
         prior = _prior(prior_pi, prior_sigma1, prior_sigma2)
         layers: list[nn.Module] = [nn.Flatten()]
@@ -193,22 +224,38 @@ class BayesLeNet5(BayesianNet):
     """LeNet-5 (LeCun et al. 1998) with every convolution and fully connected layer Bayesian; the modern
     variant's ReLU and max pooling, on 28x28 inputs padded to the paper's 32x32 as in models/lenet.py."""
 
-    def __init__(self, in_channels: int, num_classes: int, image_size: int = 28, local_reparam: bool = False,
-                 prior_pi: float = PRIOR_PI, prior_sigma1: float = PRIOR_SIGMA1, prior_sigma2: float = PRIOR_SIGMA2):
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        image_size: int = 28,
+        local_reparam: bool = False,
+        prior_pi: float = PRIOR_PI,
+        prior_sigma1: float = PRIOR_SIGMA1,
+        prior_sigma2: float = PRIOR_SIGMA2,
+    ):
         super().__init__()
         prior = _prior(prior_pi, prior_sigma1, prior_sigma2)
         padding = 2 if image_size < 32 else 0
         side = ((image_size + 2 * padding - 4) // 2 - 4) // 2
         if side < 1:
-            raise ValueError(f"LeNet-5 needs images of at least 12x12 pixels, got {image_size}x{image_size}; "
-                             "use model=bbb_mlp for smaller inputs")
+            raise ValueError(
+                f"LeNet-5 needs images of at least 12x12 pixels, got {image_size}x{image_size}; "
+                "use model=bbb_mlp for smaller inputs"
+            )
         lr = dict(local_reparam=local_reparam, prior=prior)
         self.features = nn.Sequential(
-            BayesConv2d(in_channels, 6, 5, padding=padding, **lr), nn.ReLU(), nn.MaxPool2d(2),  # C1, S2
-            BayesConv2d(6, 16, 5, **lr), nn.ReLU(), nn.MaxPool2d(2),  # C3, S4
+            BayesConv2d(in_channels, 6, 5, padding=padding, **lr),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # C1, S2
+            BayesConv2d(6, 16, 5, **lr),
+            nn.ReLU(),
+            nn.MaxPool2d(2),  # C3, S4
             nn.Flatten(),
-            BayesLinear(16 * side * side, 120, **lr), nn.ReLU(),  # C5
-            BayesLinear(120, 84, **lr), nn.ReLU(),  # F6
+            BayesLinear(16 * side * side, 120, **lr),
+            nn.ReLU(),  # C5
+            BayesLinear(120, 84, **lr),
+            nn.ReLU(),  # F6
         )
         self.classifier = BayesLinear(84, num_classes, **lr)
         self.num_features = 84

@@ -28,12 +28,20 @@ class CRNN(nn.Module):
 
     downsample = 4  # two 2x2 max pools: T = W // 4
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 11, image_size: int = 28,
-                 channels: Sequence[int] = (32, 64, 128), hidden_size: int = 128, num_layers: int = 2):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        num_classes: int = 11,
+        image_size: int = 28,
+        channels: Sequence[int] = (32, 64, 128),
+        hidden_size: int = 128,
+        num_layers: int = 2,
+    ):
         super().__init__()
         if not image_size or image_size < self.downsample:
-            raise ValueError(f"CRNN needs the strips' height as image_size (at least {self.downsample}), "
-                             f"got {image_size}")
+            raise ValueError(
+                f"CRNN needs the strips' height as image_size (at least {self.downsample}), got {image_size}"
+            )
         layers: list[nn.Module] = []
         for i, width in enumerate(channels):
             layers.append(ConvNormAct(in_channels if i == 0 else channels[i - 1], width))
@@ -41,8 +49,13 @@ class CRNN(nn.Module):
                 layers.append(nn.MaxPool2d(2))
         self.cnn = nn.Sequential(*layers)
         self.image_size = image_size
-        self.rnn = nn.LSTM(channels[-1] * (image_size // self.downsample), hidden_size, num_layers,
-                           batch_first=True, bidirectional=True)
+        self.rnn = nn.LSTM(
+            channels[-1] * (image_size // self.downsample),
+            hidden_size,
+            num_layers,
+            batch_first=True,
+            bidirectional=True,
+        )
         self.fc = nn.Linear(2 * hidden_size, num_classes)
 
     def output_length(self, width: int) -> int:
@@ -51,8 +64,10 @@ class CRNN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() != 4 or x.shape[2] != self.image_size:
-            raise ValueError(f"CRNN reads strips [B, C, {self.image_size}, W], got a batch of shape "
-                             f"{tuple(x.shape)}; set model.image_size to the strips' height")
+            raise ValueError(
+                f"CRNN reads strips [B, C, {self.image_size}, W], got a batch of shape "
+                f"{tuple(x.shape)}; set model.image_size to the strips' height"
+            )
         f = self.cnn(x)  # [B, C', H/4, W/4]
         f = f.flatten(1, 2).transpose(1, 2)  # map to sequence: [B, T, C' * H/4], one vector per column
         return self.fc(self.rnn(f)[0])  # [B, T, num_classes]

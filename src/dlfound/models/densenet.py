@@ -51,16 +51,21 @@ class DenseLayer(nn.Module):
 
 class DenseBlock(nn.Sequential):
     def __init__(self, num_layers: int, in_features: int, growth_rate: int, bn_size: int | None, drop_rate: float):
-        super().__init__(*(DenseLayer(in_features + i * growth_rate, growth_rate, bn_size, drop_rate)
-                           for i in range(num_layers)))
+        super().__init__(
+            *(DenseLayer(in_features + i * growth_rate, growth_rate, bn_size, drop_rate) for i in range(num_layers))
+        )
 
 
 class Transition(nn.Sequential):
     """BN-ReLU-conv1x1 (compress the channels) - 2x2 average pool."""
 
     def __init__(self, in_features: int, out_features: int):
-        super().__init__(nn.BatchNorm2d(in_features), nn.ReLU(inplace=True),
-                         conv1x1(in_features, out_features), nn.AvgPool2d(2, stride=2))
+        super().__init__(
+            nn.BatchNorm2d(in_features),
+            nn.ReLU(inplace=True),
+            conv1x1(in_features, out_features),
+            nn.AvgPool2d(2, stride=2),
+        )
 
 
 class DenseNet(nn.Module):
@@ -95,7 +100,10 @@ class DenseNet(nn.Module):
         if stem == "imagenet":
             self.stem = nn.Sequential(
                 nn.Conv2d(in_channels, num_init_features, 7, stride=2, padding=3, bias=False),
-                nn.BatchNorm2d(num_init_features), nn.ReLU(inplace=True), nn.MaxPool2d(3, stride=2, padding=1))
+                nn.BatchNorm2d(num_init_features),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(3, stride=2, padding=1),
+            )
         else:
             self.stem = nn.Sequential(conv3x3(in_channels, num_init_features))
         blocks: list[nn.Module] = []
@@ -143,8 +151,9 @@ def densenet201(**kwargs) -> DenseNet:
     return _densenet(32, (6, 12, 48, 32), 64, **kwargs)
 
 
-def densenet_bc(depth: int = 100, growth_rate: int = 12, compression: float = 0.5, bottleneck: bool = True,
-                **kwargs) -> DenseNet:
+def densenet_bc(
+    depth: int = 100, growth_rate: int = 12, compression: float = 0.5, bottleneck: bool = True, **kwargs
+) -> DenseNet:
     """The paper's CIFAR DenseNets: three blocks of (depth - 4) / 6 bottleneck layers (DenseNet-BC) or
     (depth - 4) / 3 plain layers (DenseNet, with bottleneck=False and compression=1)."""
     per_layer = 6 if bottleneck else 3
@@ -152,8 +161,13 @@ def densenet_bc(depth: int = 100, growth_rate: int = 12, compression: float = 0.
         raise ValueError(f"CIFAR DenseNets have depth {per_layer}n+4 (DenseNet-BC: 100, 190, 250), got {depth}")
     n = (depth - 4) // per_layer
     kwargs.setdefault("num_init_features", 2 * growth_rate if bottleneck else 16)
-    return DenseNet(growth_rate=growth_rate, block_config=(n, n, n), bn_size=4 if bottleneck else None,
-                    compression=compression, **kwargs)
+    return DenseNet(
+        growth_rate=growth_rate,
+        block_config=(n, n, n),
+        bn_size=4 if bottleneck else None,
+        compression=compression,
+        **kwargs,
+    )
 
 
 @register_model("classifier")

@@ -107,13 +107,24 @@ class Level(nn.Module):
 class DDPMUNet(nn.Module):
     """eps_theta(x_t, t, y): the DDPM U-Net (see the module docstring). Images are expected in [-1, 1]."""
 
-    def __init__(self, in_channels: int = 1, image_size: int = 28, num_classes: int = 0, conditional: bool = False,
-                 base_channels: int = 64, channel_mults: Sequence[int] = (1, 2, 2), num_res_blocks: int = 2,
-                 attention_resolutions: Sequence[int] = (7,), dropout: float = 0.1):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        image_size: int = 28,
+        num_classes: int = 0,
+        conditional: bool = False,
+        base_channels: int = 64,
+        channel_mults: Sequence[int] = (1, 2, 2),
+        num_res_blocks: int = 2,
+        attention_resolutions: Sequence[int] = (7,),
+        dropout: float = 0.1,
+    ):
         super().__init__()
         if image_size % 2 ** (len(channel_mults) - 1):
-            raise ValueError(f"image_size {image_size} cannot be halved {len(channel_mults) - 1} times "
-                             f"(channel_mults={list(channel_mults)}); use fewer levels")
+            raise ValueError(
+                f"image_size {image_size} cannot be halved {len(channel_mults) - 1} times "
+                f"(channel_mults={list(channel_mults)}); use fewer levels"
+            )
         self.data_shape = data_shape_of(in_channels, image_size)
         self.num_classes = num_classes if conditional else 0
         emb_dim = 4 * base_channels
@@ -176,8 +187,14 @@ class DDPMUNet(nn.Module):
 class ScoreMLP(nn.Module):
     """eps(x, t, y) or s(x, level, y) for vectors: h_{k+1} = SiLU(W_k h_k + E_k emb(t, y)), then a linear map."""
 
-    def __init__(self, in_channels: int = 2, num_classes: int = 0, conditional: bool = False,
-                 hidden: Sequence[int] = (256, 256, 256), embed_dim: int = 64):
+    def __init__(
+        self,
+        in_channels: int = 2,
+        num_classes: int = 0,
+        conditional: bool = False,
+        hidden: Sequence[int] = (256, 256, 256),
+        embed_dim: int = 64,
+    ):
         super().__init__()
         self.data_shape = (in_channels,)
         self.num_classes = num_classes if conditional else 0
@@ -204,20 +221,43 @@ def unet_levels(image_size: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
 
 
 @register_model("diffusion")
-def ddpm_unet(in_channels: int = 1, image_size: int | None = 28, num_classes: int = 0, conditional: bool = False,
-              base_channels: int = 64, channel_mults: Sequence[int] | None = None, num_res_blocks: int = 2,
-              attention_resolutions: Sequence[int] | None = None, dropout: float = 0.1) -> DDPMUNet:
+def ddpm_unet(
+    in_channels: int = 1,
+    image_size: int | None = 28,
+    num_classes: int = 0,
+    conditional: bool = False,
+    base_channels: int = 64,
+    channel_mults: Sequence[int] | None = None,
+    num_res_blocks: int = 2,
+    attention_resolutions: Sequence[int] | None = None,
+    dropout: float = 0.1,
+) -> DDPMUNet:
     """The DDPM U-Net; the levels and attention resolutions follow the image size unless given."""
     if not image_size:
         raise ValueError("ddpm_unet models images; for vectors (2-D toy data) use model=score_mlp")
     mults, attention = unet_levels(image_size)
-    return DDPMUNet(in_channels, image_size, num_classes, conditional, base_channels, channel_mults or mults,
-                    num_res_blocks, attention if attention_resolutions is None else attention_resolutions, dropout)
+    return DDPMUNet(
+        in_channels,
+        image_size,
+        num_classes,
+        conditional,
+        base_channels,
+        channel_mults or mults,
+        num_res_blocks,
+        attention if attention_resolutions is None else attention_resolutions,
+        dropout,
+    )
 
 
 @register_model("diffusion")
-def score_mlp(in_channels: int = 2, image_size: int | None = None, num_classes: int = 0, conditional: bool = False,
-              hidden: Sequence[int] = (256, 256, 256), embed_dim: int = 64) -> ScoreMLP:
+def score_mlp(
+    in_channels: int = 2,
+    image_size: int | None = None,
+    num_classes: int = 0,
+    conditional: bool = False,
+    hidden: Sequence[int] = (256, 256, 256),
+    embed_dim: int = 64,
+) -> ScoreMLP:
     """The MLP noise / score network for vectors."""
     if image_size:
         raise ValueError("score_mlp models vectors (2-D toy data); for images use model=ddpm_unet")

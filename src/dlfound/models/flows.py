@@ -312,8 +312,9 @@ def mlp_net(d_in: int, d_out: int, hidden: int, depth: int) -> nn.Sequential:
 class ResBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
-        self.body = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
-                                  nn.Conv2d(channels, channels, 1))
+        self.body = nn.Sequential(
+            nn.ReLU(), nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(), nn.Conv2d(channels, channels, 1)
+        )
 
     def forward(self, x):
         return x + self.body(x)
@@ -348,8 +349,15 @@ class Flow(nn.Module):
     z [N, D] can be cut back into them.
     """
 
-    def __init__(self, data_shape: Sequence[int], scales: list[list[nn.Module]], splits: list[nn.Module],
-                 shapes: list[tuple[int, ...]], base: str = "normal", flatten: bool = False):
+    def __init__(
+        self,
+        data_shape: Sequence[int],
+        scales: list[list[nn.Module]],
+        splits: list[nn.Module],
+        shapes: list[tuple[int, ...]],
+        base: str = "normal",
+        flatten: bool = False,
+    ):
         super().__init__()
         if base not in BASES:
             raise ValueError(f"unknown base density {base!r}; choose one of {', '.join(BASES)}")
@@ -412,13 +420,16 @@ class Flow(nn.Module):
 
 def _check_image(name: str, data_shape, levels: int):
     c, h, w = data_shape
-    if h % 2 ** levels or w % 2 ** levels:
-        raise ValueError(f"{name} squeezes the image {levels} times, so its side must be divisible by {2 ** levels}; "
-                         f"got {h}x{w}. Change model.num_scales (or model.levels)")
+    if h % 2**levels or w % 2**levels:
+        raise ValueError(
+            f"{name} squeezes the image {levels} times, so its side must be divisible by {2**levels}; "
+            f"got {h}x{w}. Change model.num_scales (or model.levels)"
+        )
 
 
-def _vector_flow(dim: int, num_layers: int, hidden: int, depth: int, affine: bool, actnorm: bool = False,
-                 linear: bool = False) -> list[nn.Module]:
+def _vector_flow(
+    dim: int, num_layers: int, hidden: int, depth: int, affine: bool, actnorm: bool = False, linear: bool = False
+) -> list[nn.Module]:
     """Couplings on alternating coordinates for flat vectors, optionally with Glow's actnorm and an invertible
     linear map before each."""
     layers: list[nn.Module] = []
@@ -427,27 +438,46 @@ def _vector_flow(dim: int, num_layers: int, hidden: int, depth: int, affine: boo
             layers.append(ActNorm(dim))
         if linear:
             layers.append(InvertibleLinear(dim))
-        layers.append(Coupling(mlp_net(dim, 2 * dim if affine else dim, hidden, depth), alternating(dim, i % 2),
-                               affine, dim))
+        layers.append(
+            Coupling(mlp_net(dim, 2 * dim if affine else dim, hidden, depth), alternating(dim, i % 2), affine, dim)
+        )
     return layers
 
 
 @register_model("flow")
-def nice(in_channels: int, image_size: int | None = None, num_layers: int = 4, hidden: int = 1000, depth: int = 5,
-         base: str = "logistic", data_init: bool = True) -> Flow:
+def nice(
+    in_channels: int,
+    image_size: int | None = None,
+    num_layers: int = 4,
+    hidden: int = 1000,
+    depth: int = 5,
+    base: str = "logistic",
+    data_init: bool = True,
+) -> Flow:
     """NICE: additive couplings on alternating coordinates of the flattened input, each with an MLP of `depth`
     hidden ReLU layers, and a final diagonal scaling; logistic base density. The paper's MNIST model: 4 couplings
     with 5 x 1000 units on [0, 1] data. `data_init` starts the scaling from the first batch (see `Scaling`)."""
     shape = data_shape_of(in_channels, image_size)
     dim = math.prod(shape)
     base_std = math.pi / math.sqrt(3) if base == "logistic" else 1.0
-    layers = _vector_flow(dim, num_layers, hidden, depth, affine=False) + [Scaling(dim, base_std if data_init else None)]
+    layers = _vector_flow(dim, num_layers, hidden, depth, affine=False) + [
+        Scaling(dim, base_std if data_init else None)
+    ]
     return Flow(shape, [layers], [], [(dim,)], base=base, flatten=True)
 
 
 @register_model("flow")
-def realnvp(in_channels: int, image_size: int | None = None, num_scales: int = 2, hidden: int = 64,
-            blocks: int = 2, couplings: int = 3, alpha: float = 0.05, num_layers: int = 8, depth: int = 2) -> Flow:
+def realnvp(
+    in_channels: int,
+    image_size: int | None = None,
+    num_scales: int = 2,
+    hidden: int = 64,
+    blocks: int = 2,
+    couplings: int = 3,
+    alpha: float = 0.05,
+    num_layers: int = 8,
+    depth: int = 2,
+) -> Flow:
     """RealNVP's multi-scale architecture on images: a logit transform, then per scale `couplings` affine
     checkerboard couplings, a squeeze, `couplings` channel couplings, and the split of half of the channels; the
     last scale is 4 checkerboard couplings. Coupling networks are ResNets of `blocks` blocks of width `hidden`.
@@ -479,8 +509,17 @@ def realnvp(in_channels: int, image_size: int | None = None, num_scales: int = 2
 
 
 @register_model("flow")
-def glow(in_channels: int, image_size: int | None = None, levels: int = 2, steps: int = 8, hidden: int = 128,
-         learned_prior: bool = True, alpha: float | None = None, num_layers: int = 8, depth: int = 2) -> Flow:
+def glow(
+    in_channels: int,
+    image_size: int | None = None,
+    levels: int = 2,
+    steps: int = 8,
+    hidden: int = 128,
+    learned_prior: bool = True,
+    alpha: float | None = None,
+    num_layers: int = 8,
+    depth: int = 2,
+) -> Flow:
     """Glow: per level a squeeze, `steps` flow steps (actnorm, invertible 1x1 convolution, affine channel
     coupling with a conv-ReLU-conv1x1-ReLU-conv network of width `hidden`), and a split with a learned prior
     (not after the last level). Inputs are centred by -0.5 as in the paper, or, with `alpha`, go through
@@ -488,8 +527,9 @@ def glow(in_channels: int, image_size: int | None = None, levels: int = 2, steps
     affine coupling with MLPs."""
     if not image_size:
         dim = in_channels
-        return Flow((dim,), [_vector_flow(dim, num_layers, hidden, depth, True, actnorm=True, linear=True)], [],
-                    [(dim,)])
+        return Flow(
+            (dim,), [_vector_flow(dim, num_layers, hidden, depth, True, actnorm=True, linear=True)], [], [(dim,)]
+        )
     shape = (in_channels, image_size, image_size)
     _check_image("Glow", shape, levels)
     c, h, w = shape
@@ -499,8 +539,11 @@ def glow(in_channels: int, image_size: int | None = None, levels: int = 2, steps
         layers.append(Squeeze())
         c, h, w = 4 * c, h // 2, w // 2
         for j in range(steps):
-            layers += [ActNorm(c), InvertibleLinear(c),
-                       ChannelCoupling(conv_net(c // 2, 2 * (c - c // 2), hidden, 0), c, True, 0)]
+            layers += [
+                ActNorm(c),
+                InvertibleLinear(c),
+                ChannelCoupling(conv_net(c // 2, 2 * (c - c // 2), hidden, 0), c, True, 0),
+            ]
         if i < levels - 1:
             splits.append(Split(c, learned_prior))
             shapes.append((c - c // 2, h, w))

@@ -52,8 +52,14 @@ def dcgan_init(module: nn.Module) -> None:
 
 # -- fully connected ---------------------------------------------------------------------------------------
 class MLPGenerator(nn.Module):
-    def __init__(self, latent_dim: int, data_shape: Sequence[int], hidden: Sequence[int], num_classes: int = 0,
-                 batch_norm: bool = True):
+    def __init__(
+        self,
+        latent_dim: int,
+        data_shape: Sequence[int],
+        hidden: Sequence[int],
+        num_classes: int = 0,
+        batch_norm: bool = True,
+    ):
         super().__init__()
         self.data_shape = tuple(data_shape)
         layers: list[nn.Module] = []
@@ -72,8 +78,14 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    def __init__(self, data_shape: Sequence[int], hidden: Sequence[int], num_classes: int = 0,
-                 spectral_norm: bool = False, norm: str = "none"):
+    def __init__(
+        self,
+        data_shape: Sequence[int],
+        hidden: Sequence[int],
+        num_classes: int = 0,
+        spectral_norm: bool = False,
+        norm: str = "none",
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         width = math.prod(data_shape) + num_classes
@@ -101,20 +113,27 @@ def upsamplings(image_size: int) -> int:
 
 
 class DCGANGenerator(nn.Module):
-    def __init__(self, latent_dim: int, out_channels: int, image_size: int, base_channels: int = 64,
-                 num_classes: int = 0):
+    def __init__(
+        self, latent_dim: int, out_channels: int, image_size: int, base_channels: int = 64, num_classes: int = 0
+    ):
         super().__init__()
         n = upsamplings(image_size)
         self.data_shape = (out_channels, image_size, image_size)
-        self.start = (base_channels * 2 ** (n - 1), image_size // 2 ** n, image_size // 2 ** n)
+        self.start = (base_channels * 2 ** (n - 1), image_size // 2**n, image_size // 2**n)
         # Projecting z to the first feature map is DCGAN's first layer (a 1x1-input transposed convolution).
-        self.project = nn.Sequential(nn.Linear(latent_dim + num_classes, math.prod(self.start), bias=False),
-                                     nn.BatchNorm1d(math.prod(self.start)), nn.ReLU())
+        self.project = nn.Sequential(
+            nn.Linear(latent_dim + num_classes, math.prod(self.start), bias=False),
+            nn.BatchNorm1d(math.prod(self.start)),
+            nn.ReLU(),
+        )
         layers: list[nn.Module] = []
         channels = self.start[0]
         for _ in range(n - 1):
-            layers += [nn.ConvTranspose2d(channels, channels // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(channels // 2),
-                       nn.ReLU()]
+            layers += [
+                nn.ConvTranspose2d(channels, channels // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(channels // 2),
+                nn.ReLU(),
+            ]
             channels //= 2
         layers += [nn.ConvTranspose2d(channels, out_channels, 4, 2, 1), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -125,8 +144,15 @@ class DCGANGenerator(nn.Module):
 
 
 class DCGANDiscriminator(nn.Module):
-    def __init__(self, in_channels: int, image_size: int, base_channels: int = 64, num_classes: int = 0,
-                 norm: str = "batch", spectral_norm: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        image_size: int,
+        base_channels: int = 64,
+        num_classes: int = 0,
+        norm: str = "batch",
+        spectral_norm: bool = False,
+    ):
         super().__init__()
         if norm not in D_NORMS:
             raise ValueError(f"unknown discriminator norm {norm!r}; choose one of {', '.join(D_NORMS)}")
@@ -139,7 +165,7 @@ class DCGANDiscriminator(nn.Module):
                 layers.append(_norm(norm, width, True))
             layers.append(nn.LeakyReLU(0.2))
             channels, width = width, width * 2
-        side = image_size // 2 ** n
+        side = image_size // 2**n
         self.features = nn.Sequential(*layers, nn.Flatten())
         self.head = _maybe_sn(nn.Linear(channels * side * side, 1), spectral_norm)
 
@@ -153,8 +179,14 @@ class DCGANDiscriminator(nn.Module):
 class GAN(nn.Module):
     """A generator and a discriminator, with the latent size, the data shape and the label handling they share."""
 
-    def __init__(self, generator: nn.Module, discriminator: nn.Module, latent_dim: int, data_shape: Sequence[int],
-                 num_classes: int = 0):
+    def __init__(
+        self,
+        generator: nn.Module,
+        discriminator: nn.Module,
+        latent_dim: int,
+        data_shape: Sequence[int],
+        num_classes: int = 0,
+    ):
         super().__init__()
         self.generator, self.discriminator = generator, discriminator
         self.latent_dim, self.data_shape, self.num_classes = latent_dim, tuple(data_shape), num_classes
@@ -190,8 +222,9 @@ class GAN(nn.Module):
         return self.generate(z, y)
 
     @torch.no_grad()
-    def sample(self, n: int, y: torch.Tensor | None = None, temperature: float = 1.0,
-               z: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, y: torch.Tensor | None = None, temperature: float = 1.0, z: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Samples in the data range from z ~ N(0, temperature^2 I) (or the given z)."""
         device = next(self.parameters()).device
         if z is None:
@@ -206,9 +239,18 @@ def _shape_and_classes(in_channels, image_size, num_classes, conditional):
 
 
 @register_model("gan")
-def gan(in_channels: int, image_size: int | None = None, num_classes: int = 0, conditional: bool = False,
-        latent_dim: int = 100, g_hidden: Sequence[int] = (256, 512, 1024), d_hidden: Sequence[int] = (512, 256),
-        g_batch_norm: bool = True, d_norm: str = "none", spectral_norm: bool = False) -> GAN:
+def gan(
+    in_channels: int,
+    image_size: int | None = None,
+    num_classes: int = 0,
+    conditional: bool = False,
+    latent_dim: int = 100,
+    g_hidden: Sequence[int] = (256, 512, 1024),
+    d_hidden: Sequence[int] = (512, 256),
+    g_batch_norm: bool = True,
+    d_norm: str = "none",
+    spectral_norm: bool = False,
+) -> GAN:
     """The fully connected GAN: G is z -> g_hidden (ReLU, batch norm) -> data (tanh for images), D is data ->
     d_hidden (LeakyReLU 0.2) -> one logit. Works for images and for 2-D points."""
     shape, classes = _shape_and_classes(in_channels, image_size, num_classes, conditional)
@@ -221,15 +263,24 @@ mlp_gan = gan  # the name of older configs' targets
 
 
 @register_model("gan")
-def cgan(in_channels: int, image_size: int | None = None, num_classes: int = 0, conditional: bool = True,
-         **kwargs) -> GAN:
+def cgan(
+    in_channels: int, image_size: int | None = None, num_classes: int = 0, conditional: bool = True, **kwargs
+) -> GAN:
     """The conditional GAN of Mirza & Osindero (2014): the fully connected pair, both given the one-hot label."""
     return gan(in_channels, image_size, num_classes, conditional, **kwargs)
 
 
 @register_model("gan")
-def dcgan(in_channels: int, image_size: int | None, num_classes: int = 0, conditional: bool = False,
-          latent_dim: int = 100, base_channels: int = 64, d_norm: str = "batch", spectral_norm: bool = False) -> GAN:
+def dcgan(
+    in_channels: int,
+    image_size: int | None,
+    num_classes: int = 0,
+    conditional: bool = False,
+    latent_dim: int = 100,
+    base_channels: int = 64,
+    d_norm: str = "batch",
+    spectral_norm: bool = False,
+) -> GAN:
     """DCGAN for square images whose side halves to >= 4 at least once (MNIST 28, CIFAR 32, 64, ...)."""
     if not image_size:
         raise ValueError("DCGAN needs images; for 2-D points use the MLP GAN (model=gan)")

@@ -46,16 +46,32 @@ class BasicConv(ConvNormAct):
 class Inception(nn.Module):
     """Four parallel branches concatenated along channels: 1x1 | 1x1 -> 3x3 | 1x1 -> 5x5 | 3x3 max-pool -> 1x1."""
 
-    def __init__(self, in_channels: int, ch1x1: int, ch3x3red: int, ch3x3: int, ch5x5red: int, ch5x5: int,
-                 pool_proj: int, batch_norm: bool = True, kernel_5x5: int = 5):
+    def __init__(
+        self,
+        in_channels: int,
+        ch1x1: int,
+        ch3x3red: int,
+        ch3x3: int,
+        ch5x5red: int,
+        ch5x5: int,
+        pool_proj: int,
+        batch_norm: bool = True,
+        kernel_5x5: int = 5,
+    ):
         super().__init__()
         self.branch1 = BasicConv(in_channels, ch1x1, batch_norm, kernel_size=1)
-        self.branch2 = nn.Sequential(BasicConv(in_channels, ch3x3red, batch_norm, kernel_size=1),
-                                     BasicConv(ch3x3red, ch3x3, batch_norm, kernel_size=3))
-        self.branch3 = nn.Sequential(BasicConv(in_channels, ch5x5red, batch_norm, kernel_size=1),
-                                     BasicConv(ch5x5red, ch5x5, batch_norm, kernel_size=kernel_5x5))
-        self.branch4 = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
-                                     BasicConv(in_channels, pool_proj, batch_norm, kernel_size=1))
+        self.branch2 = nn.Sequential(
+            BasicConv(in_channels, ch3x3red, batch_norm, kernel_size=1),
+            BasicConv(ch3x3red, ch3x3, batch_norm, kernel_size=3),
+        )
+        self.branch3 = nn.Sequential(
+            BasicConv(in_channels, ch5x5red, batch_norm, kernel_size=1),
+            BasicConv(ch5x5red, ch5x5, batch_norm, kernel_size=kernel_5x5),
+        )
+        self.branch4 = nn.Sequential(
+            nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True),
+            BasicConv(in_channels, pool_proj, batch_norm, kernel_size=1),
+        )
         self.out_channels = ch1x1 + ch3x3 + ch5x5 + pool_proj
 
     def forward(self, x):
@@ -80,10 +96,15 @@ class InceptionAux(nn.Module):
 
 # Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj.
 INCEPTIONS = {
-    "3a": (64, 96, 128, 16, 32, 32), "3b": (128, 128, 192, 32, 96, 64),
-    "4a": (192, 96, 208, 16, 48, 64), "4b": (160, 112, 224, 24, 64, 64), "4c": (128, 128, 256, 24, 64, 64),
-    "4d": (112, 144, 288, 32, 64, 64), "4e": (256, 160, 320, 32, 128, 128),
-    "5a": (256, 160, 320, 32, 128, 128), "5b": (384, 192, 384, 48, 128, 128),
+    "3a": (64, 96, 128, 16, 32, 32),
+    "3b": (128, 128, 192, 32, 96, 64),
+    "4a": (192, 96, 208, 16, 48, 64),
+    "4b": (160, 112, 224, 24, 64, 64),
+    "4c": (128, 128, 256, 24, 64, 64),
+    "4d": (112, 144, 288, 32, 64, 64),
+    "4e": (256, 160, 320, 32, 128, 128),
+    "5a": (256, 160, 320, 32, 128, 128),
+    "5b": (384, 192, 384, 48, 128, 128),
 }
 
 

@@ -79,20 +79,32 @@ class GPT(nn.Module):
 
     is_recurrent = False
 
-    def __init__(self, vocab_size: int, block_size: int, n_layer: int = 4, n_head: int = 4, n_embd: int = 128,
-                 dropout: float = 0.0, bias: bool = False):
+    def __init__(
+        self,
+        vocab_size: int,
+        block_size: int,
+        n_layer: int = 4,
+        n_head: int = 4,
+        n_embd: int = 128,
+        dropout: float = 0.0,
+        bias: bool = False,
+    ):
         super().__init__()
         if not vocab_size or not block_size:
-            raise ValueError(f"GPT needs vocab_size and block_size (got {vocab_size} and {block_size}); the text data "
-                             "provides them (data=tinyshakespeare), or set model.vocab_size and model.block_size")
+            raise ValueError(
+                f"GPT needs vocab_size and block_size (got {vocab_size} and {block_size}); the text data "
+                "provides them (data=tinyshakespeare), or set model.vocab_size and model.block_size"
+            )
         self.vocab_size, self.block_size = vocab_size, block_size
-        self.transformer = nn.ModuleDict(dict(
-            wte=nn.Embedding(vocab_size, n_embd),  # token embedding
-            wpe=nn.Embedding(block_size, n_embd),  # learned position embedding
-            drop=nn.Dropout(dropout),
-            h=nn.ModuleList(Block(n_embd, n_head, dropout, bias) for _ in range(n_layer)),
-            ln_f=nn.LayerNorm(n_embd, bias=bias),
-        ))
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(vocab_size, n_embd),  # token embedding
+                wpe=nn.Embedding(block_size, n_embd),  # learned position embedding
+                drop=nn.Dropout(dropout),
+                h=nn.ModuleList(Block(n_embd, n_head, dropout, bias) for _ in range(n_layer)),
+                ln_f=nn.LayerNorm(n_embd, bias=bias),
+            )
+        )
         self.lm_head = nn.Linear(n_embd, vocab_size, bias=False)
         self.lm_head.weight = self.transformer.wte.weight  # weight tying: one [V, C] matrix in and out
         self.reset_parameters(n_layer)
@@ -112,8 +124,10 @@ class GPT(nn.Module):
             raise ValueError(f"GPT reads token ids [B, T], got a {idx.dtype} batch of shape {tuple(idx.shape)}")
         T = idx.shape[1]
         if T > self.block_size:
-            raise ValueError(f"GPT was built for contexts of at most block_size={self.block_size} tokens, got {T}; "
-                             f"crop the input to its last {self.block_size} tokens, or build it with a larger one")
+            raise ValueError(
+                f"GPT was built for contexts of at most block_size={self.block_size} tokens, got {T}; "
+                f"crop the input to its last {self.block_size} tokens, or build it with a larger one"
+            )
         pos = torch.arange(T, device=idx.device)
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # [B, T, C]
         for block in self.transformer.h:

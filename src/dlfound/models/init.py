@@ -37,8 +37,13 @@ def weight_of(layer: nn.Module) -> Tensor:
     return layer.parametrizations.weight.original if hasattr(layer, "parametrizations") else layer.weight
 
 
-def init_layers_(module: nn.Module, layers: Layers, init_weight: Callable[[Tensor, nn.Module], object] | None,
-                 zero_bias: bool = True, norm_std: float = 0.0) -> None:
+def init_layers_(
+    module: nn.Module,
+    layers: Layers,
+    init_weight: Callable[[Tensor, nn.Module], object] | None,
+    zero_bias: bool = True,
+    norm_std: float = 0.0,
+) -> None:
     """For every layer of type `layers` in `module`: init_weight(weight, layer) (None keeps the weight), and zero
     its bias (unless zero_bias is False); every normalisation layer: scale 1 (or ~ N(1, norm_std^2)), shift 0."""
     for m in module.modules():
@@ -60,8 +65,9 @@ def kaiming_normal_(module: nn.Module, mode: str = "fan_in", layers: Layers = CO
     init_layers_(module, layers, lambda w, _: nn.init.kaiming_normal_(w, mode=mode, nonlinearity="relu"), zero_bias)
 
 
-def normal_(module: nn.Module, std: float, layers: Layers = nn.Linear, truncated: bool = False,
-            norm_std: float = 0.0) -> None:
+def normal_(
+    module: nn.Module, std: float, layers: Layers = nn.Linear, truncated: bool = False, norm_std: float = 0.0
+) -> None:
     """w ~ N(0, std^2) (truncated: cut to [-2, 2], timm's trunc_normal_); norm scales ~ N(1, norm_std^2) (DCGAN)."""
     init = nn.init.trunc_normal_ if truncated else nn.init.normal_
     init_layers_(module, layers, lambda w, _: init(w, std=std), norm_std=norm_std)
@@ -81,7 +87,8 @@ def initialize(module: nn.Module, scheme: str = "default") -> None:
     schemes = {
         "xavier": lambda w, layer: nn.init.xavier_uniform_(w),
         "kaiming": lambda w, layer: nn.init.kaiming_normal_(
-            w, mode="fan_out" if isinstance(layer, nn.Conv2d) else "fan_in", nonlinearity="relu"),
+            w, mode="fan_out" if isinstance(layer, nn.Conv2d) else "fan_in", nonlinearity="relu"
+        ),
         "orthogonal": lambda w, layer: nn.init.orthogonal_(w),
         "small_normal": lambda w, layer: nn.init.normal_(w, std=SMALL_STD),
     }

@@ -37,10 +37,22 @@ class ConvNormAct(nn.Sequential):
     (and torchvision's Conv2dNormActivation) name them.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1,
-                 norm: bool = True, eps: float = 1e-5, activation: type[nn.Module] = nn.ReLU):
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, out_channels, kernel_size, stride, (kernel_size - 1) // 2,
-                                             groups=groups, bias=not norm)]
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int = 3,
+        stride: int = 1,
+        groups: int = 1,
+        norm: bool = True,
+        eps: float = 1e-5,
+        activation: type[nn.Module] = nn.ReLU,
+    ):
+        layers: list[nn.Module] = [
+            nn.Conv2d(
+                in_channels, out_channels, kernel_size, stride, (kernel_size - 1) // 2, groups=groups, bias=not norm
+            )
+        ]
         if norm:
             layers.append(nn.BatchNorm2d(out_channels, eps=eps))
         layers.append(activation(inplace=True))

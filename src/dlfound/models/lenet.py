@@ -51,6 +51,7 @@ class LeNet5(nn.Module):
             make_activation(activation),
             POOLS[pool](kernel_size=2, stride=2),  # S4
         )
+
         def drop() -> list[nn.Module]:
             return [nn.Dropout(dropout)] if dropout > 0 else []
 

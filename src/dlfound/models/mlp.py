@@ -67,8 +67,15 @@ def mlp(in_channels: int = 1, num_classes: int = 10, image_size: int | None = 28
 
 
 @register_model("classifier")
-def deep_mlp(in_channels: int = 1, num_classes: int = 10, image_size: int | None = 28, depth: int = 10,
-             width: int = 128, activation: str = "sigmoid", **kwargs) -> MLP:
+def deep_mlp(
+    in_channels: int = 1,
+    num_classes: int = 10,
+    image_size: int | None = 28,
+    depth: int = 10,
+    width: int = 128,
+    activation: str = "sigmoid",
+    **kwargs,
+) -> MLP:
     """`depth` hidden layers of `width` units without normalisation: the deep, narrow network through which
     sigmoid gradients vanish (Glorot & Bengio 2010); `batch_norm`, `dropout` as `MLP`."""
     return MLP(in_channels, num_classes, image_size, hidden=[width] * depth, activation=activation, **kwargs)

@@ -26,8 +26,7 @@ from dlfound.models.layers import ConvNormAct, all_but_last, check_stem, conv1x1
 from dlfound.models.registry import register_model
 
 # Table 2: t (expansion), c (output channels), n (repeats), s (stride of the first repeat).
-SETTINGS = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2],
-            [6, 320, 1, 1]]
+SETTINGS = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [6, 160, 3, 2], [6, 320, 1, 1]]
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -36,8 +35,9 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return rounded + divisor if rounded < 0.9 * value else rounded
 
 
-def conv_bn_relu6(in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1,
-                  groups: int = 1) -> ConvNormAct:
+def conv_bn_relu6(
+    in_channels: int, out_channels: int, kernel_size: int = 3, stride: int = 1, groups: int = 1
+) -> ConvNormAct:
     return ConvNormAct(in_channels, out_channels, kernel_size, stride, groups, activation=nn.ReLU6)
 
 
@@ -51,8 +51,11 @@ class InvertedResidual(nn.Module):
         layers: list[nn.Module] = []
         if expand_ratio != 1:
             layers.append(conv_bn_relu6(in_channels, hidden, kernel_size=1))
-        layers += [conv_bn_relu6(hidden, hidden, stride=stride, groups=hidden),  # depthwise
-                   conv1x1(hidden, out_channels), nn.BatchNorm2d(out_channels)]  # linear
+        layers += [
+            conv_bn_relu6(hidden, hidden, stride=stride, groups=hidden),  # depthwise
+            conv1x1(hidden, out_channels),
+            nn.BatchNorm2d(out_channels),
+        ]  # linear
         self.conv = nn.Sequential(*layers)
 
     def forward(self, x):
@@ -105,6 +108,5 @@ class MobileNetV2(nn.Module):
 
 
 @register_model("classifier")
-def mobilenet_v2(in_channels: int = 3, num_classes: int = 1000, image_size: int | None = None,
-                 **kwargs) -> MobileNetV2:
+def mobilenet_v2(in_channels: int = 3, num_classes: int = 1000, image_size: int | None = None, **kwargs) -> MobileNetV2:
     return MobileNetV2(in_channels, num_classes, image_size, **kwargs)

@@ -27,28 +27,42 @@ from dlfound.models.layers import check_stem
 from dlfound.models.registry import register_model
 
 
-def mlpconv(in_channels: int, widths: tuple[int, int, int], kernel_size: int, stride: int = 1,
-            padding: int = 0) -> list[nn.Module]:
+def mlpconv(
+    in_channels: int, widths: tuple[int, int, int], kernel_size: int, stride: int = 1, padding: int = 0
+) -> list[nn.Module]:
     """kxk conv -> ReLU -> 1x1 conv -> ReLU -> 1x1 conv -> ReLU: a shared MLP over each kxk patch."""
     a, b, c = widths
-    return [nn.Conv2d(in_channels, a, kernel_size, stride=stride, padding=padding), nn.ReLU(inplace=True),
-            nn.Conv2d(a, b, 1), nn.ReLU(inplace=True),
-            nn.Conv2d(b, c, 1), nn.ReLU(inplace=True)]
+    return [
+        nn.Conv2d(in_channels, a, kernel_size, stride=stride, padding=padding),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(a, b, 1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(b, c, 1),
+        nn.ReLU(inplace=True),
+    ]
 
 
 class NiN(nn.Module):
     """Args: stem (small: the paper's CIFAR network; imagenet: the ImageNet NiN); dropout between mlpconvs."""
 
-    def __init__(self, in_channels: int = 3, num_classes: int = 10, image_size: int | None = None,
-                 stem: str = "small", dropout: float = 0.5):
+    def __init__(
+        self,
+        in_channels: int = 3,
+        num_classes: int = 10,
+        image_size: int | None = None,
+        stem: str = "small",
+        dropout: float = 0.5,
+    ):
         super().__init__()
         check_stem(stem, small="the paper's CIFAR NiN")
         if stem == "small":
             layers = [
                 *mlpconv(in_channels, (192, 160, 96), 5, padding=2),
-                nn.MaxPool2d(3, stride=2, ceil_mode=True), nn.Dropout(dropout),
+                nn.MaxPool2d(3, stride=2, ceil_mode=True),
+                nn.Dropout(dropout),
                 *mlpconv(96, (192, 192, 192), 5, padding=2),
-                nn.AvgPool2d(3, stride=2, ceil_mode=True), nn.Dropout(dropout),
+                nn.AvgPool2d(3, stride=2, ceil_mode=True),
+                nn.Dropout(dropout),
                 *mlpconv(192, (192, 192, num_classes), 3, padding=1),
             ]
         else:
@@ -58,7 +72,8 @@ class NiN(nn.Module):
                 *mlpconv(96, (256, 256, 256), 5, padding=2),
                 nn.MaxPool2d(3, stride=2, ceil_mode=True),
                 *mlpconv(256, (384, 384, 384), 3, padding=1),
-                nn.MaxPool2d(3, stride=2, ceil_mode=True), nn.Dropout(dropout),
+                nn.MaxPool2d(3, stride=2, ceil_mode=True),
+                nn.Dropout(dropout),
                 *mlpconv(384, (num_classes, num_classes, num_classes), 3, padding=1),
             ]
         self.features = nn.Sequential(*layers)

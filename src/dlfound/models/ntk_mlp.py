@@ -28,8 +28,9 @@ class ScaledLinear(nn.Linear):
     (standard parameterisation): equal in distribution at initialisation. An nn.Linear, so what looks for the
     last linear layer (feature hooks, `init=` schemes) finds it."""
 
-    def __init__(self, in_features: int, out_features: int, weight_std: float, bias_std: float, ntk: bool,
-                 bias: bool = True):
+    def __init__(
+        self, in_features: int, out_features: int, weight_std: float, bias_std: float, ntk: bool, bias: bool = True
+    ):
         super().__init__(in_features, out_features, bias)
         weight_scale, bias_scale = weight_std / math.sqrt(in_features), bias_std
         self.weight_scale, self.bias_scale = (weight_scale, bias_scale) if ntk else (1.0, 1.0)
@@ -55,12 +56,22 @@ class NTKMLP(nn.Module):
     biases (sigma_b = 0). `forward_features` gives relu(h), [N, width], the input of the readout.
     """
 
-    def __init__(self, in_channels: int, num_classes: int, image_size: int | None = None, width: int = 1024,
-                 parameterization: str = "ntk", weight_std: float = 1.0, bias_std: float = 1.0, bias: bool = True):
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        image_size: int | None = None,
+        width: int = 1024,
+        parameterization: str = "ntk",
+        weight_std: float = 1.0,
+        bias_std: float = 1.0,
+        bias: bool = True,
+    ):
         super().__init__()
         if parameterization not in PARAMETERIZATIONS:
-            raise ValueError(f"parameterization must be one of {', '.join(PARAMETERIZATIONS)}, "
-                             f"got {parameterization!r}")
+            raise ValueError(
+                f"parameterization must be one of {', '.join(PARAMETERIZATIONS)}, got {parameterization!r}"
+            )
         if width < 1:
             raise ValueError(f"width must be a positive number of hidden units, got {width}")
         self.parameterization = parameterization

@@ -32,8 +32,10 @@ def register_model(family: str) -> Callable[[Callable[..., nn.Module]], Callable
     def register(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         name = fn.__name__
         if name in _MODELS and _MODELS[name][1].__module__ != fn.__module__:
-            raise ValueError(f"a model named {name!r} is already registered by {_MODELS[name][1].__module__}; "
-                             "give the constructor another name")
+            raise ValueError(
+                f"a model named {name!r} is already registered by {_MODELS[name][1].__module__}; "
+                "give the constructor another name"
+            )
         if fn.__module__.rpartition(".")[2] == name:
             # The constructor has its module's name (alexnet in alexnet.py), so in the package it hides the module:
             # `dlfound.models.alexnet` is the function. Dotted paths through it, such as the Hydra targets

@@ -72,8 +72,17 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: str | bool = "B", groups: int = 1,
-                 width_per_group: int = 64, se_reduction: int | None = None, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_planes: int,
+        planes: int,
+        stride: int = 1,
+        shortcut: str | bool = "B",
+        groups: int = 1,
+        width_per_group: int = 64,
+        se_reduction: int | None = None,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         if groups != 1 or width_per_group != 64:
             raise ValueError("basic blocks have no groups or width_per_group; use block=bottleneck (ResNeXt)")
@@ -105,8 +114,17 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: str | bool = "B", groups: int = 1,
-                 width_per_group: int = 64, se_reduction: int | None = None, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_planes: int,
+        planes: int,
+        stride: int = 1,
+        shortcut: str | bool = "B",
+        groups: int = 1,
+        width_per_group: int = 64,
+        se_reduction: int | None = None,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         width = int(planes * (width_per_group / 64.0)) * groups
         out_planes = planes * self.expansion
@@ -138,8 +156,17 @@ class PreActBasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: str | bool = "B", groups: int = 1,
-                 width_per_group: int = 64, se_reduction: int | None = None, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_planes: int,
+        planes: int,
+        stride: int = 1,
+        shortcut: str | bool = "B",
+        groups: int = 1,
+        width_per_group: int = 64,
+        se_reduction: int | None = None,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         if groups != 1 or width_per_group != 64:
             raise ValueError("basic blocks have no groups or width_per_group; use block=preact_bottleneck")
@@ -165,8 +192,17 @@ class PreActBottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_planes: int, planes: int, stride: int = 1, shortcut: str | bool = "B", groups: int = 1,
-                 width_per_group: int = 64, se_reduction: int | None = None, dropout: float = 0.0):
+    def __init__(
+        self,
+        in_planes: int,
+        planes: int,
+        stride: int = 1,
+        shortcut: str | bool = "B",
+        groups: int = 1,
+        width_per_group: int = 64,
+        se_reduction: int | None = None,
+        dropout: float = 0.0,
+    ):
         super().__init__()
         width = int(planes * (width_per_group / 64.0)) * groups
         out_planes = planes * self.expansion
@@ -190,8 +226,12 @@ class PreActBottleneck(nn.Module):
         return self.se(out) + identity
 
 
-BLOCKS = {"basic": BasicBlock, "bottleneck": Bottleneck, "preact_basic": PreActBasicBlock,
-          "preact_bottleneck": PreActBottleneck}
+BLOCKS = {
+    "basic": BasicBlock,
+    "bottleneck": Bottleneck,
+    "preact_basic": PreActBasicBlock,
+    "preact_bottleneck": PreActBottleneck,
+}
 
 
 class ResNet(nn.Module):
@@ -234,8 +274,10 @@ class ResNet(nn.Module):
         if block not in BLOCKS:
             raise ValueError(f"unknown block {block!r}; choose one of {', '.join(BLOCKS)}")
         if shortcut is not False and shortcut not in ("A", "B"):  # not `in (.., False)`: 0 == False
-            raise ValueError(f"unknown shortcut {shortcut!r}; choose A (zero padding), B (projection) or false "
-                             "(no shortcuts: the plain network)")
+            raise ValueError(
+                f"unknown shortcut {shortcut!r}; choose A (zero padding), B (projection) or false "
+                "(no shortcuts: the plain network)"
+            )
         if len(layers) != len(widths) or not layers:
             raise ValueError(f"layers {list(layers)} and widths {list(widths)} must list one entry per stage")
         if not 0.0 <= dropout < 1.0:
@@ -244,8 +286,13 @@ class ResNet(nn.Module):
         preact = block.startswith("preact")
         stem_width = stem_width or widths[0]
         self.stem = self._make_stem(in_channels, stem_width, stem, preact)
-        options = dict(shortcut=shortcut, groups=groups, width_per_group=width_per_group,
-                       se_reduction=se_reduction, dropout=dropout)
+        options = dict(
+            shortcut=shortcut,
+            groups=groups,
+            width_per_group=width_per_group,
+            se_reduction=se_reduction,
+            dropout=dropout,
+        )
         stages, in_planes = [], stem_width
         for i, (count, planes) in enumerate(zip(layers, widths)):
             blocks = []
@@ -265,9 +312,12 @@ class ResNet(nn.Module):
     @staticmethod
     def _make_stem(in_channels: int, width: int, stem: str, preact: bool) -> nn.Sequential:
         if stem == "imagenet":
-            return nn.Sequential(nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False),
-                                 nn.BatchNorm2d(width), nn.ReLU(inplace=True),
-                                 nn.MaxPool2d(3, stride=2, padding=1))
+            return nn.Sequential(
+                nn.Conv2d(in_channels, width, 7, stride=2, padding=3, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(3, stride=2, padding=1),
+            )
         if preact:  # the first block normalises and activates the stem's output itself
             return nn.Sequential(conv3x3(in_channels, width))
         return nn.Sequential(conv3x3(in_channels, width), nn.BatchNorm2d(width), nn.ReLU(inplace=True))
@@ -289,8 +339,14 @@ class ResNet(nn.Module):
         return self.fc(self.forward_features(x))
 
 
-def _resnet(block: str, layers: Sequence[int], in_channels: int = 3, num_classes: int = 1000,
-            image_size: int | None = None, **kwargs) -> ResNet:
+def _resnet(
+    block: str,
+    layers: Sequence[int],
+    in_channels: int = 3,
+    num_classes: int = 1000,
+    image_size: int | None = None,
+    **kwargs,
+) -> ResNet:
     return ResNet(in_channels, num_classes, image_size, block=block, layers=layers, **kwargs)
 
 

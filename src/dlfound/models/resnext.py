@@ -18,18 +18,47 @@ from dlfound.models.resnet import ResNet
 
 
 @register_model("classifier")
-def resnext50_32x4d(in_channels: int = 3, num_classes: int = 1000, image_size: int | None = None,
-                    cardinality: int = 32, width: int = 4, **kwargs) -> ResNet:
-    return ResNet(in_channels, num_classes, image_size, block="bottleneck", layers=[3, 4, 6, 3],
-                  groups=cardinality, width_per_group=width, **kwargs)
+def resnext50_32x4d(
+    in_channels: int = 3,
+    num_classes: int = 1000,
+    image_size: int | None = None,
+    cardinality: int = 32,
+    width: int = 4,
+    **kwargs,
+) -> ResNet:
+    return ResNet(
+        in_channels,
+        num_classes,
+        image_size,
+        block="bottleneck",
+        layers=[3, 4, 6, 3],
+        groups=cardinality,
+        width_per_group=width,
+        **kwargs,
+    )
 
 
-def resnext29(in_channels: int = 3, num_classes: int = 10, image_size: int | None = None, cardinality: int = 8,
-              width: int = 64, **kwargs) -> ResNet:
+def resnext29(
+    in_channels: int = 3,
+    num_classes: int = 10,
+    image_size: int | None = None,
+    cardinality: int = 8,
+    width: int = 64,
+    **kwargs,
+) -> ResNet:
     """ResNeXt-29 (C x d): stage widths 64, 128, 256 (x4 output channels) give 3x3 convolutions of C*d, 2C*d
     and 4C*d channels."""
-    return ResNet(in_channels, num_classes, image_size, block="bottleneck", layers=[3, 3, 3],
-                  widths=[64, 128, 256], groups=cardinality, width_per_group=width, **kwargs)
+    return ResNet(
+        in_channels,
+        num_classes,
+        image_size,
+        block="bottleneck",
+        layers=[3, 3, 3],
+        widths=[64, 128, 256],
+        groups=cardinality,
+        width_per_group=width,
+        **kwargs,
+    )
 
 
 @register_model("classifier")

@@ -51,8 +51,16 @@ class DnCNN(nn.Module):
     (or R(y) itself with residual=False, the paper's ablation).
     """
 
-    def __init__(self, in_channels: int = 1, depth: int = 17, width: int = 64, batch_norm: bool = True,
-                 kernel_size: int = 3, residual: bool = True, last_init: str = "small"):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        depth: int = 17,
+        width: int = 64,
+        batch_norm: bool = True,
+        kernel_size: int = 3,
+        residual: bool = True,
+        last_init: str = "small",
+    ):
         super().__init__()
         if depth < 3:
             raise ValueError(f"DnCNN needs depth >= 3 (first, middle and last layers), got {depth}")
@@ -85,8 +93,13 @@ class SRCNN(nn.Module):
     36.66 / 32.75 / 30.48 dB on Set5 at x2 / x3 / x4.
     """
 
-    def __init__(self, in_channels: int = 1, kernel_sizes: tuple[int, int, int] = (9, 5, 5),
-                 widths: tuple[int, int] = (64, 32), padding_mode: str = "replicate"):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        kernel_sizes: tuple[int, int, int] = (9, 5, 5),
+        widths: tuple[int, int] = (64, 32),
+        padding_mode: str = "replicate",
+    ):
         super().__init__()
         f1, f2, f3 = kernel_sizes
         n1, n2 = widths
@@ -103,8 +116,9 @@ class SRCNN(nn.Module):
 class VDSR(nn.Module):
     """VDSR: depth 3x3 Conv+ReLU layers (the last without ReLU) predict r, and the output is y + r."""
 
-    def __init__(self, in_channels: int = 1, depth: int = 20, width: int = 64, residual: bool = True,
-                 last_init: str = "small"):
+    def __init__(
+        self, in_channels: int = 1, depth: int = 20, width: int = 64, residual: bool = True, last_init: str = "small"
+    ):
         super().__init__()
         if depth < 2:
             raise ValueError(f"VDSR needs depth >= 2, got {depth}")
@@ -136,15 +150,25 @@ class UNet(nn.Module):
     up-sampling, skip concatenation, and the global residual output = y + U(y). Inputs of any size are
     reflect-padded to a multiple of 2^levels and the output is cropped back."""
 
-    def __init__(self, in_channels: int = 1, base_width: int = 32, levels: int = 3, batch_norm: bool = False,
-                 residual: bool = True, last_init: str = "small"):
+    def __init__(
+        self,
+        in_channels: int = 1,
+        base_width: int = 32,
+        levels: int = 3,
+        batch_norm: bool = False,
+        residual: bool = True,
+        last_init: str = "small",
+    ):
         super().__init__()
         widths = [base_width * 2**i for i in range(levels + 1)]
         self.levels, self.residual = levels, residual
-        self.down = nn.ModuleList([conv_block(in_channels, widths[0], batch_norm)] +
-                                  [conv_block(widths[i], widths[i + 1], batch_norm) for i in range(levels)])
-        self.upsample = nn.ModuleList([nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2)
-                                       for i in reversed(range(levels))])
+        self.down = nn.ModuleList(
+            [conv_block(in_channels, widths[0], batch_norm)]
+            + [conv_block(widths[i], widths[i + 1], batch_norm) for i in range(levels)]
+        )
+        self.upsample = nn.ModuleList(
+            [nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(levels))]
+        )
         self.up = nn.ModuleList([conv_block(2 * widths[i], widths[i], batch_norm) for i in reversed(range(levels))])
         self.head = nn.Conv2d(widths[0], in_channels, 1)
         he_init(self, self.head if residual else None, last_init)

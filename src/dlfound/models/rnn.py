@@ -54,15 +54,18 @@ class _Cell(nn.Module):
     def affine(self, x: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(W_ih x + b_ih, W_hh h + b_hh), each [B, G*H]."""
         s = self.suffix
-        return (F.linear(x, getattr(self, "weight_ih" + s), getattr(self, "bias_ih" + s)),
-                F.linear(h, getattr(self, "weight_hh" + s), getattr(self, "bias_hh" + s)))
+        return (
+            F.linear(x, getattr(self, "weight_ih" + s), getattr(self, "bias_ih" + s)),
+            F.linear(h, getattr(self, "weight_hh" + s), getattr(self, "bias_hh" + s)),
+        )
 
 
 class ElmanCell(_Cell):
     """Elman's simple recurrent step: h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh) (or relu)."""
 
-    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, suffix: str = "",
-                 nonlinearity: str = "tanh"):
+    def __init__(
+        self, input_size: int, hidden_size: int, bias: bool = True, suffix: str = "", nonlinearity: str = "tanh"
+    ):
         if nonlinearity not in ("tanh", "relu"):
             raise ValueError(f"an Elman RNN's nonlinearity is tanh or relu, got {nonlinearity!r}")
         super().__init__(input_size, hidden_size, bias, suffix)
@@ -76,12 +79,12 @@ class ElmanCell(_Cell):
 class LSTMCell(_Cell):
     """One LSTM step; the state is (h, c).
 
-        i = sigmoid(W_ii x + b_ii + W_hi h + b_hi)      input gate
-        f = sigmoid(W_if x + b_if + W_hf h + b_hf)      forget gate (Gers et al. 2000)
-        g = tanh(W_ig x + b_ig + W_hg h + b_hg)         candidate cell
-        o = sigmoid(W_io x + b_io + W_ho h + b_ho)      output gate
-        c' = f * c + i * g                              the cell: an additive path through time
-        h' = o * tanh(c')
+    i = sigmoid(W_ii x + b_ii + W_hi h + b_hi)      input gate
+    f = sigmoid(W_if x + b_if + W_hf h + b_hf)      forget gate (Gers et al. 2000)
+    g = tanh(W_ig x + b_ig + W_hg h + b_hg)         candidate cell
+    o = sigmoid(W_io x + b_io + W_ho h + b_ho)      output gate
+    c' = f * c + i * g                              the cell: an additive path through time
+    h' = o * tanh(c')
     """
 
     gates = 4
@@ -98,10 +101,10 @@ class LSTMCell(_Cell):
 class GRUCell(_Cell):
     """One GRU step (torch's form: the reset gate scales W_hn h + b_hn).
 
-        r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)      reset gate
-        z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)      update gate
-        n = tanh(W_in x + b_in + r * (W_hn h + b_hn))   candidate state
-        h' = (1 - z) * n + z * h
+    r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)      reset gate
+    z = sigmoid(W_iz x + b_iz + W_hz h + b_hz)      update gate
+    n = tanh(W_in x + b_in + r * (W_hn h + b_hn))   candidate state
+    h' = (1 - z) * n + z * h
     """
 
     gates = 3
@@ -128,9 +131,18 @@ class Recurrent(nn.Module):
     so that its keys are torch's (weight_ih_l1_reverse), and loading accepts those keys.
     """
 
-    def __init__(self, mode: str, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
-                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 nonlinearity: str = "tanh"):
+    def __init__(
+        self,
+        mode: str,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        nonlinearity: str = "tanh",
+    ):
         super().__init__()
         if mode not in CELLS:
             raise ValueError(f"unknown recurrent cell {mode!r}; choose one of {', '.join(CELLS)}")
@@ -146,8 +158,9 @@ class Recurrent(nn.Module):
                 cells.append(CELLS[mode](size, hidden_size, bias, suffix, **extra))
         self.cells = nn.ModuleList(cells)
         # "cells.3.weight_ih_l1_reverse" <-> "weight_ih_l1_reverse"
-        self._torch_names = {f"cells.{i}.{name}": name for i, cell in enumerate(cells)
-                             for name, _ in cell.named_parameters()}
+        self._torch_names = {
+            f"cells.{i}.{name}": name for i, cell in enumerate(cells) for name, _ in cell.named_parameters()
+        }
         self._own_names = {v: k for k, v in self._torch_names.items()}
         self.register_state_dict_post_hook(_to_torch_names)
         self.register_load_state_dict_pre_hook(_from_torch_names)
@@ -168,7 +181,7 @@ class Recurrent(nn.Module):
                 k = layer * directions + direction
                 cell, state = self.cells[k], (h0[k], c0[k]) if lstm else h0[k]
                 ys = [None] * steps
-                for t in (reversed(range(steps)) if direction else range(steps)):  # the backward one reads x_T..x_1
+                for t in reversed(range(steps)) if direction else range(steps):  # the backward one reads x_T..x_1
                     state = cell(x[:, t], state)
                     ys[t] = state[0] if lstm else state
                 outputs.append(torch.stack(ys, 1))
@@ -184,7 +197,7 @@ class Recurrent(nn.Module):
 def _rename(state_dict: dict, prefix: str, names: dict[str, str]) -> None:
     for key in list(state_dict):  # re-insert every key to keep the order
         value = state_dict.pop(key)
-        local = key[len(prefix):] if key.startswith(prefix) else None
+        local = key[len(prefix) :] if key.startswith(prefix) else None
         state_dict[prefix + names[local] if local in names else key] = value
 
 
@@ -210,26 +223,43 @@ class RecurrentNet(nn.Module):
 
     is_recurrent = True
 
-    def __init__(self, cell: str = "lstm", impl: str = "torch", vocab_size: int | None = None,
-                 in_features: int | None = None, embed_dim: int | None = None, hidden_size: int = 128,
-                 num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
-                 num_classes: int | None = None, num_outputs: int | None = None, readout: str = "last",
-                 nonlinearity: str = "tanh"):
+    def __init__(
+        self,
+        cell: str = "lstm",
+        impl: str = "torch",
+        vocab_size: int | None = None,
+        in_features: int | None = None,
+        embed_dim: int | None = None,
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+        num_classes: int | None = None,
+        num_outputs: int | None = None,
+        readout: str = "last",
+        nonlinearity: str = "tanh",
+    ):
         super().__init__()
         if cell not in CELLS:
             raise ValueError(f"unknown recurrent cell {cell!r}; choose one of {', '.join(CELLS)}")
         if impl not in ("torch", "cells"):
-            raise ValueError(f"unknown impl {impl!r}; choose torch (nn.{TORCH_LAYERS[cell].__name__}) or cells "
-                             "(the step-by-step cells)")
+            raise ValueError(
+                f"unknown impl {impl!r}; choose torch (nn.{TORCH_LAYERS[cell].__name__}) or cells "
+                "(the step-by-step cells)"
+            )
         if readout not in ("last", "all"):
             raise ValueError(f"readout is last (one output per sequence) or all (one per step), got {readout!r}")
         if not vocab_size and not in_features:
-            raise ValueError("a recurrent network needs vocab_size (token ids [B, T]) or in_features (features "
-                             "[B, T, F]); both are null: pick a sequence dataset (e.g. data=mnist_rows) or set one")
+            raise ValueError(
+                "a recurrent network needs vocab_size (token ids [B, T]) or in_features (features "
+                "[B, T, F]); both are null: pick a sequence dataset (e.g. data=mnist_rows) or set one"
+            )
         outputs = num_classes if num_classes is not None else num_outputs
         if not outputs:
-            raise ValueError("a recurrent network needs num_classes (classification, language modelling) or "
-                             "num_outputs (regression); both are null")
+            raise ValueError(
+                "a recurrent network needs num_classes (classification, language modelling) or "
+                "num_outputs (regression); both are null"
+            )
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         self.cell, self.impl, self.readout, self.bidirectional = cell, impl, readout, bidirectional
@@ -241,8 +271,9 @@ class RecurrentNet(nn.Module):
         input_size = (embed_dim or hidden_size) if self.vocab_size else in_features
         extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
         layer = TORCH_LAYERS[cell] if impl == "torch" else partial(Recurrent, cell)
-        self.rnn = layer(input_size, hidden_size, num_layers, batch_first=True, dropout=dropout,
-                         bidirectional=bidirectional, **extra)
+        self.rnn = layer(
+            input_size, hidden_size, num_layers, batch_first=True, dropout=dropout, bidirectional=bidirectional, **extra
+        )
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), outputs)
 
     def _inputs(self, x: torch.Tensor) -> torch.Tensor:
@@ -250,15 +281,19 @@ class RecurrentNet(nn.Module):
         shape = "x".join(map(str, x.shape))
         if self.vocab_size:
             if x.dim() != 2 or x.is_floating_point():
-                raise ValueError(f"this recurrent network reads token ids [B, T] (integers below {self.vocab_size}); "
-                                 f"got a {x.dtype} batch of shape {shape}")
+                raise ValueError(
+                    f"this recurrent network reads token ids [B, T] (integers below {self.vocab_size}); "
+                    f"got a {x.dtype} batch of shape {shape}"
+                )
             return self.embedding(x)
         if x.dim() == 2 and self.in_features == 1:
             x = x.unsqueeze(-1)
         if x.dim() != 3 or x.shape[-1] != self.in_features:
-            raise ValueError(f"this recurrent network reads sequences [B, T, {self.in_features}], got a batch of shape "
-                             f"{shape}; give it sequences [B, T, F] (data=mnist_rows reads an image row by row, "
-                             "data=mnist_pixels pixel by pixel) or set model.in_features to F")
+            raise ValueError(
+                f"this recurrent network reads sequences [B, T, {self.in_features}], got a batch of shape "
+                f"{shape}; give it sequences [B, T, F] (data=mnist_rows reads an image row by row, "
+                "data=mnist_pixels pixel by pixel) or set model.in_features to F"
+            )
         return x
 
     def forward_with_state(self, x: torch.Tensor, state=None):

@@ -47,11 +47,14 @@ class Seq2Seq(nn.Module):
     def __init__(self, vocab_size: int | None, pad_id: int = 0, bos_id: int = 1, eos_id: int = 2, max_len: int = 128):
         super().__init__()
         if not vocab_size:
-            raise ValueError("a sequence-to-sequence model needs vocab_size; the data provides it (data=addition, "
-                             "data=sorting), or set model.vocab_size")
+            raise ValueError(
+                "a sequence-to-sequence model needs vocab_size; the data provides it (data=addition, "
+                "data=sorting), or set model.vocab_size"
+            )
         if max(pad_id, bos_id, eos_id) >= vocab_size:
-            raise ValueError(f"pad_id, bos_id and eos_id ({pad_id}, {bos_id}, {eos_id}) must be below vocab_size "
-                             f"({vocab_size})")
+            raise ValueError(
+                f"pad_id, bos_id and eos_id ({pad_id}, {bos_id}, {eos_id}) must be below vocab_size ({vocab_size})"
+            )
         self.vocab_size, self.max_len = vocab_size, max_len
         self.pad_id, self.bos_id, self.eos_id = pad_id, bos_id, eos_id
 
@@ -79,9 +82,18 @@ class RNNSearch(Seq2Seq):
     output a caller should decode; the GRU itself has no limit).
     """
 
-    def __init__(self, vocab_size: int | None, hidden_size: int = 128, embed_dim: int | None = None,
-                 attention_dim: int | None = None, dropout: float = 0.0, pad_id: int = 0, bos_id: int = 1,
-                 eos_id: int = 2, max_len: int = 128):
+    def __init__(
+        self,
+        vocab_size: int | None,
+        hidden_size: int = 128,
+        embed_dim: int | None = None,
+        attention_dim: int | None = None,
+        dropout: float = 0.0,
+        pad_id: int = 0,
+        bos_id: int = 1,
+        eos_id: int = 2,
+        max_len: int = 128,
+    ):
         super().__init__(vocab_size, pad_id, bos_id, eos_id, max_len)
         H, E, A = hidden_size, embed_dim or hidden_size, attention_dim or hidden_size
         self.hidden_size = H
@@ -99,13 +111,14 @@ class RNNSearch(Seq2Seq):
         mask = src != self.pad_id
         # Packing runs the backward GRU from each source's last real token, so padding changes nothing.
         lengths = mask.sum(1).clamp(min=1).cpu()
-        packed = pack_padded_sequence(self.dropout(self.src_embed(src)), lengths, batch_first=True,
-                                      enforce_sorted=False)
+        packed = pack_padded_sequence(
+            self.dropout(self.src_embed(src)), lengths, batch_first=True, enforce_sorted=False
+        )
         h, _ = pad_packed_sequence(self.encoder(packed)[0], batch_first=True, total_length=src.shape[1])
         return GRUMemory(h, self.U(h), mask)
 
     def init_state(self, memory: GRUMemory) -> torch.Tensor:
-        return torch.tanh(self.init_proj(memory.annotations[:, 0, self.hidden_size:]))  # [B, H]
+        return torch.tanh(self.init_proj(memory.annotations[:, 0, self.hidden_size :]))  # [B, H]
 
     def decode_step(self, prev_tokens: torch.Tensor, state: torch.Tensor, memory: GRUMemory):
         emb = self.dropout(self.tgt_embed(prev_tokens))  # E y_{t-1}, [B, E]
@@ -152,8 +165,9 @@ class DecoderLayer(nn.Module):
         super().__init__()
         self.self_attn = nn.MultiheadAttention(d_model, n_head, dropout=dropout, batch_first=True)
         self.cross_attn = nn.MultiheadAttention(d_model, n_head, dropout=dropout, batch_first=True)
-        self.ffn = nn.Sequential(nn.Linear(d_model, dim_feedforward), nn.ReLU(), nn.Dropout(dropout),
-                                 nn.Linear(dim_feedforward, d_model))
+        self.ffn = nn.Sequential(
+            nn.Linear(d_model, dim_feedforward), nn.ReLU(), nn.Dropout(dropout), nn.Linear(dim_feedforward, d_model)
+        )
         self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(d_model) for _ in range(3))
         self.dropout = nn.Dropout(dropout)
 
@@ -179,9 +193,21 @@ class Seq2SeqTransformer(Seq2Seq):
     earlier positions' outputs are those forward() computes) and returns the last layer's cross-attention.
     """
 
-    def __init__(self, vocab_size: int | None, hidden_size: int = 128, n_head: int = 4, num_encoder_layers: int = 2,
-                 num_decoder_layers: int = 2, dim_feedforward: int | None = None, dropout: float = 0.1,
-                 positions: str = "sinusoidal", pad_id: int = 0, bos_id: int = 1, eos_id: int = 2, max_len: int = 128):
+    def __init__(
+        self,
+        vocab_size: int | None,
+        hidden_size: int = 128,
+        n_head: int = 4,
+        num_encoder_layers: int = 2,
+        num_decoder_layers: int = 2,
+        dim_feedforward: int | None = None,
+        dropout: float = 0.1,
+        positions: str = "sinusoidal",
+        pad_id: int = 0,
+        bos_id: int = 1,
+        eos_id: int = 2,
+        max_len: int = 128,
+    ):
         super().__init__(vocab_size, pad_id, bos_id, eos_id, max_len)
         if positions not in ("sinusoidal", "learned"):
             raise ValueError(f"positions is sinusoidal or learned, got {positions!r}")
@@ -197,13 +223,15 @@ class Seq2SeqTransformer(Seq2Seq):
         self.decoder = nn.ModuleList(DecoderLayer(d, n_head, ff, dropout) for _ in range(num_decoder_layers))
         self.head = nn.Linear(d, vocab_size)
         self.head.weight = self.embed.weight  # one matrix for source, target and output
-        nn.init.normal_(self.embed.weight, std=d ** -0.5)  # x sqrt(d) below: unit-variance inputs, O(1) logits
+        nn.init.normal_(self.embed.weight, std=d**-0.5)  # x sqrt(d) below: unit-variance inputs, O(1) logits
 
     def _embed(self, tokens: torch.Tensor) -> torch.Tensor:
         length = tokens.shape[1]
         if length > self.max_len:
-            raise ValueError(f"this Transformer has positions for {self.max_len} tokens, got a sequence of {length}; "
-                             "build it with a larger model.max_len")
+            raise ValueError(
+                f"this Transformer has positions for {self.max_len} tokens, got a sequence of {length}; "
+                "build it with a larger model.max_len"
+            )
         x = self.embed(tokens) * math.sqrt(self.d_model) + self.positions(torch.arange(length, device=tokens.device))
         return self.dropout(x)
 

@@ -55,8 +55,9 @@ class VAE(nn.Module):
     `decoder(z, onehot) -> [N, *data_shape]` (the parameters of p(x|z)).
     """
 
-    def __init__(self, data_shape: Sequence[int], latent_dim: int, likelihood: str, num_classes: int,
-                 conditional: bool):
+    def __init__(
+        self, data_shape: Sequence[int], latent_dim: int, likelihood: str, num_classes: int, conditional: bool
+    ):
         super().__init__()
         if likelihood not in LIKELIHOODS:
             raise ValueError(f"unknown likelihood {likelihood!r}; choose one of {', '.join(LIKELIHOODS)}")
@@ -117,8 +118,9 @@ class VAE(nn.Module):
         return torch.sigmoid(params) if self.likelihood == "bernoulli" else params
 
     @torch.no_grad()
-    def sample(self, n: int, y: torch.Tensor | None = None, temperature: float = 1.0,
-               z: torch.Tensor | None = None) -> torch.Tensor:
+    def sample(
+        self, n: int, y: torch.Tensor | None = None, temperature: float = 1.0, z: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """E[x|z] for z ~ N(0, temperature^2 I) (or the given z)."""
         device = next(self.parameters()).device
         if z is None:
@@ -154,9 +156,16 @@ class MLPVAE(VAE):
     `hidden=[400], latent_dim=20` on MNIST is the 784-400-20 model of pytorch/examples.
     """
 
-    def __init__(self, in_channels: int, image_size: int | None = None, latent_dim: int = 20,
-                 hidden: Sequence[int] = (400,), likelihood: str = "bernoulli", num_classes: int = 0,
-                 conditional: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        image_size: int | None = None,
+        latent_dim: int = 20,
+        hidden: Sequence[int] = (400,),
+        likelihood: str = "bernoulli",
+        num_classes: int = 0,
+        conditional: bool = False,
+    ):
         super().__init__(data_shape_of(in_channels, image_size), latent_dim, likelihood, num_classes, conditional)
         data_dim = math.prod(self.data_shape)
         self.encoder = _MLPEncoder(data_dim, self.num_classes, hidden, latent_dim)
@@ -165,8 +174,9 @@ class MLPVAE(VAE):
 
 # -- convolutional -----------------------------------------------------------------------------------------
 class _ConvEncoder(nn.Module):
-    def __init__(self, in_channels: int, channels: Sequence[int], side: int, num_classes: int, hidden: int,
-                 latent_dim: int):
+    def __init__(
+        self, in_channels: int, channels: Sequence[int], side: int, num_classes: int, hidden: int, latent_dim: int
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         for c_in, c_out in zip([in_channels, *channels[:-1]], channels):
@@ -180,8 +190,9 @@ class _ConvEncoder(nn.Module):
 
 
 class _ConvDecoder(nn.Module):
-    def __init__(self, out_channels: int, channels: Sequence[int], side: int, num_classes: int, hidden: int,
-                 latent_dim: int):
+    def __init__(
+        self, out_channels: int, channels: Sequence[int], side: int, num_classes: int, hidden: int, latent_dim: int
+    ):
         super().__init__()
         self.start = (channels[-1], side, side)
         self.head = mlp([latent_dim + num_classes, hidden, channels[-1] * side * side], last_activation=True)
@@ -201,15 +212,25 @@ class ConvVAE(VAE):
     (28 -> 14 -> 7 for MNIST), then a hidden fully connected layer to (mu, log sigma^2); the decoder mirrors it
     with transposed convolutions. The image side must be divisible by 2^len(channels)."""
 
-    def __init__(self, in_channels: int, image_size: int | None, latent_dim: int = 32,
-                 channels: Sequence[int] = (32, 64), hidden: int = 256, likelihood: str = "bernoulli",
-                 num_classes: int = 0, conditional: bool = False):
+    def __init__(
+        self,
+        in_channels: int,
+        image_size: int | None,
+        latent_dim: int = 32,
+        channels: Sequence[int] = (32, 64),
+        hidden: int = 256,
+        likelihood: str = "bernoulli",
+        num_classes: int = 0,
+        conditional: bool = False,
+    ):
         if not image_size:
             raise ValueError("the convolutional VAE needs images; for flat vectors use the MLP VAE (model=vae)")
         channels = list(channels)
         if not channels or image_size % 2 ** len(channels):
-            raise ValueError(f"the convolutional VAE halves the image side {len(channels)} times, so image_size must "
-                             f"be divisible by {2 ** len(channels)}; got {image_size}. Change model.channels")
+            raise ValueError(
+                f"the convolutional VAE halves the image side {len(channels)} times, so image_size must "
+                f"be divisible by {2 ** len(channels)}; got {image_size}. Change model.channels"
+            )
         super().__init__(data_shape_of(in_channels, image_size), latent_dim, likelihood, num_classes, conditional)
         side = image_size // 2 ** len(channels)
         self.encoder = _ConvEncoder(in_channels, channels, side, self.num_classes, hidden, latent_dim)
@@ -224,8 +245,9 @@ def vae(in_channels: int, image_size: int | None = None, num_classes: int = 0, *
 
 
 @register_model("vae")
-def cvae(in_channels: int, image_size: int | None = None, num_classes: int = 0, conditional: bool = True,
-         **kwargs) -> MLPVAE:
+def cvae(
+    in_channels: int, image_size: int | None = None, num_classes: int = 0, conditional: bool = True, **kwargs
+) -> MLPVAE:
     """The conditional VAE of Sohn, Lee & Yan (2015): the fully connected VAE given the one-hot label."""
     return MLPVAE(in_channels, image_size, num_classes=num_classes, conditional=conditional, **kwargs)
 

@@ -77,8 +77,12 @@ class VGG(nn.Module):
             self.pool = nn.AdaptiveAvgPool2d(7)
             self.classifier = nn.Sequential(
                 nn.Flatten(),
-                nn.Linear(int(width) * 7 * 7, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
-                nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                nn.Linear(int(width) * 7 * 7, hidden),
+                nn.ReLU(inplace=True),
+                nn.Dropout(dropout),
+                nn.Linear(hidden, hidden),
+                nn.ReLU(inplace=True),
+                nn.Dropout(dropout),
                 nn.Linear(hidden, num_classes),
             )
         else:
@@ -95,8 +99,9 @@ class VGG(nn.Module):
         return self.classifier[-1](self.forward_features(x))
 
 
-def _vgg(layers: str, bn: bool, in_channels: int = 3, num_classes: int = 1000, image_size: int | None = None,
-         **kwargs) -> VGG:
+def _vgg(
+    layers: str, bn: bool, in_channels: int = 3, num_classes: int = 1000, image_size: int | None = None, **kwargs
+) -> VGG:
     """VGG of configuration `layers` with batch norm `bn`, unless the keywords `config`, `batch_norm` say otherwise."""
     return VGG(in_channels, num_classes, image_size, **{"config": layers, "batch_norm": bn, **kwargs})
 

@@ -58,8 +58,9 @@ class EncoderBlock(nn.Module):
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = MultiHeadSelfAttention(dim, heads, attention_dropout)
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = nn.Sequential(nn.Linear(dim, mlp_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_dim, dim),
-                                 nn.Dropout(dropout))
+        self.mlp = nn.Sequential(
+            nn.Linear(dim, mlp_dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(mlp_dim, dim), nn.Dropout(dropout)
+        )
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x):
@@ -89,23 +90,26 @@ class VisionTransformer(nn.Module):
         check_stem(stem, small="4x4 patches", imagenet="16x16 patches")
         patch_size = patch_size or PATCH[stem]
         if not image_size or image_size % patch_size:
-            raise ValueError(f"a Vision Transformer needs the image size ({image_size}) to be a multiple of its patch "
-                             f"size ({patch_size}); set model.patch_size to a divisor of it")
+            raise ValueError(
+                f"a Vision Transformer needs the image size ({image_size}) to be a multiple of its patch "
+                f"size ({patch_size}); set model.patch_size to a divisor of it"
+            )
         self.patch_size, self.image_size = patch_size, image_size
         tokens = (image_size // patch_size) ** 2
         self.patch_embed = nn.Conv2d(in_channels, dim, patch_size, stride=patch_size)
         self.class_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embedding = nn.Parameter(torch.zeros(1, tokens + 1, dim))
         self.dropout = nn.Dropout(dropout)
-        self.blocks = nn.Sequential(*(EncoderBlock(dim, heads, mlp_dim, dropout, attention_dropout)
-                                      for _ in range(depth)))
+        self.blocks = nn.Sequential(
+            *(EncoderBlock(dim, heads, mlp_dim, dropout, attention_dropout) for _ in range(depth))
+        )
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.head = nn.Linear(dim, num_classes)
         self.num_features = dim
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        fan_in = self.patch_embed.in_channels * self.patch_size ** 2
+        fan_in = self.patch_embed.in_channels * self.patch_size**2
         nn.init.trunc_normal_(self.patch_embed.weight, std=math.sqrt(1 / fan_in))
         nn.init.zeros_(self.patch_embed.bias)
         nn.init.trunc_normal_(self.pos_embedding, std=0.02)
@@ -115,8 +119,10 @@ class VisionTransformer(nn.Module):
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """The final class-token representation [N, dim]."""
         if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
-            raise ValueError(f"this Vision Transformer was built for {self.image_size}x{self.image_size} images "
-                             f"(its position embeddings), got {x.shape[-2]}x{x.shape[-1]}")
+            raise ValueError(
+                f"this Vision Transformer was built for {self.image_size}x{self.image_size} images "
+                f"(its position embeddings), got {x.shape[-2]}x{x.shape[-1]}"
+            )
         x = self.patch_embed(x).flatten(2).transpose(1, 2)  # [N, tokens, dim]
         x = torch.cat([self.class_token.expand(x.shape[0], -1, -1), x], 1) + self.pos_embedding
         x = self.norm(self.blocks(self.dropout(x)))
@@ -126,8 +132,9 @@ class VisionTransformer(nn.Module):
         return self.head(self.forward_features(x))
 
 
-def _vit(size: dict, in_channels: int = 3, num_classes: int = 1000, image_size: int = 224,
-         **kwargs) -> VisionTransformer:
+def _vit(
+    size: dict, in_channels: int = 3, num_classes: int = 1000, image_size: int = 224, **kwargs
+) -> VisionTransformer:
     """A Vision Transformer with the dimensions and stem in `size`, unless the keywords say otherwise."""
     return VisionTransformer(in_channels, num_classes, image_size, **{**size, **kwargs})
 

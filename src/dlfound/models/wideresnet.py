@@ -13,14 +13,30 @@ from dlfound.models.registry import register_model
 from dlfound.models.resnet import ResNet
 
 
-def wide_resnet(in_channels: int = 3, num_classes: int = 10, image_size: int | None = None, depth: int = 28,
-                widen_factor: int = 10, dropout: float = 0.0, **kwargs) -> ResNet:
+def wide_resnet(
+    in_channels: int = 3,
+    num_classes: int = 10,
+    image_size: int | None = None,
+    depth: int = 28,
+    widen_factor: int = 10,
+    dropout: float = 0.0,
+    **kwargs,
+) -> ResNet:
     if (depth - 4) % 6:
         raise ValueError(f"wide ResNets have depth 6n+4 (16, 22, 28, 40, ...), got {depth}")
     n = (depth - 4) // 6
     k = widen_factor
-    return ResNet(in_channels, num_classes, image_size, block="preact_basic", layers=[n, n, n],
-                  widths=[16 * k, 32 * k, 64 * k], stem_width=16, dropout=dropout, **kwargs)
+    return ResNet(
+        in_channels,
+        num_classes,
+        image_size,
+        block="preact_basic",
+        layers=[n, n, n],
+        widths=[16 * k, 32 * k, 64 * k],
+        stem_width=16,
+        dropout=dropout,
+        **kwargs,
+    )
 
 
 @register_model("classifier")

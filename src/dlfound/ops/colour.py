@@ -18,16 +18,26 @@ def rgb_to_y(x: torch.Tensor) -> torch.Tensor:
 
 def rgb_to_ycbcr(x: torch.Tensor) -> torch.Tensor:
     """BT.601 studio-range YCbCr (MATLAB rgb2ycbcr) of RGB in [0, 1], returned in [0, 1]: [..., 3, H, W]."""
-    m = torch.tensor([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]],
-                     device=x.device, dtype=x.dtype) / 255.0
+    m = (
+        torch.tensor(
+            [[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]],
+            device=x.device,
+            dtype=x.dtype,
+        )
+        / 255.0
+    )
     offset = torch.tensor([16.0, 128.0, 128.0], device=x.device, dtype=x.dtype) / 255.0
     return torch.einsum("ij,...jhw->...ihw", m, x) + offset.view(3, 1, 1)
 
 
 def ycbcr_to_rgb(x: torch.Tensor) -> torch.Tensor:
     """The inverse of rgb_to_ycbcr."""
-    m = torch.tensor([[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]],
-                     dtype=torch.float64) / 255.0
+    m = (
+        torch.tensor(
+            [[65.481, 128.553, 24.966], [-37.797, -74.203, 112.0], [112.0, -93.786, -18.214]], dtype=torch.float64
+        )
+        / 255.0
+    )
     inv = torch.linalg.inv(m).to(device=x.device, dtype=x.dtype)
     offset = torch.tensor([16.0, 128.0, 128.0], device=x.device, dtype=x.dtype) / 255.0
     return torch.einsum("ij,...jhw->...ihw", inv, x - offset.view(3, 1, 1))

@@ -36,8 +36,12 @@ def discretized_gaussian_nll(x: torch.Tensor, mean: torch.Tensor, std: torch.Ten
     return -torch.where(x < -1 + BIN, log_below, torch.where(x > 1 - BIN, log_above, log_bin))
 
 
-def variational_bound(eps_model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule: NoiseSchedule,
-                      x0: torch.Tensor, samples: int = 1) -> torch.Tensor:
+def variational_bound(
+    eps_model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    schedule: NoiseSchedule,
+    x0: torch.Tensor,
+    samples: int = 1,
+) -> torch.Tensor:
     """An unbiased estimate of the bound L in nats, one per image of `x0` (in [-1, 1] on 256 levels)."""
     n, last = len(x0), schedule.steps - 1
     dims = tuple(range(1, x0.dim()))

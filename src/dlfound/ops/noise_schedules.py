@@ -95,6 +95,8 @@ class NoiseSchedule(nn.Module):
 def geometric_sigmas(sigma_max: float, sigma_min: float, levels: int) -> torch.Tensor:
     """Noise levels sigma_1 > ... > sigma_L in geometric progression (Song & Ermon 2019, NCSN)."""
     if not sigma_max > sigma_min > 0 or levels < 2:
-        raise ConfigError(f"noise levels need sigma_max > sigma_min > 0 and at least 2 levels; got sigma_max="
-                          f"{sigma_max}, sigma_min={sigma_min}, levels={levels}")
+        raise ConfigError(
+            f"noise levels need sigma_max > sigma_min > 0 and at least 2 levels; got sigma_max="
+            f"{sigma_max}, sigma_min={sigma_min}, levels={levels}"
+        )
     return torch.exp(torch.linspace(math.log(sigma_max), math.log(sigma_min), levels))

@@ -104,8 +104,13 @@ class InpaintData:
 
 
 @torch.no_grad()
-def solve(data, denoise: Denoiser, cfg: PnPConfig, noise_sigma: float = 0.0,
-          callback: Callable[[int, torch.Tensor], None] | None = None) -> torch.Tensor:
+def solve(
+    data,
+    denoise: Denoiser,
+    cfg: PnPConfig,
+    noise_sigma: float = 0.0,
+    callback: Callable[[int, torch.Tensor], None] | None = None,
+) -> torch.Tensor:
     """Run the solver for `data` (DeblurData or InpaintData); returns the restored image clipped to [0, 1]."""
     steps = schedule(cfg, noise_sigma)
     x = data.init()
@@ -127,8 +132,9 @@ def solve(data, denoise: Denoiser, cfg: PnPConfig, noise_sigma: float = 0.0,
     return z.clamp(0, 1)
 
 
-def network_denoiser(net: Callable[[torch.Tensor], torch.Tensor], trained_sigma: float | None,
-                     max_factor: float = 8.0) -> Denoiser:
+def network_denoiser(
+    net: Callable[[torch.Tensor], torch.Tensor], trained_sigma: float | None, max_factor: float = 8.0
+) -> Denoiser:
     """A trained denoising network (any module or function from images to images of the same shape) as
     `denoise(x, sigma)`. trained_sigma (0..255) of a fixed-level network turns on the scaling trick; None
     means a blind network, called as it is. The factor s0 / s is capped at max_factor: below s0 / max_factor
@@ -157,4 +163,3 @@ def gaussian_deblur_default(iters: int | None = None) -> PnPConfig:
 
 def inpaint_default(iters: int | None = None) -> PnPConfig:
     return PnPConfig(iters=iters or 40, sigma_start=50.0, sigma_end=5.0, lam=0.23)
-

@@ -14,8 +14,9 @@ def _cubic(x: torch.Tensor) -> torch.Tensor:
     """Keys' cubic convolution kernel with a = -0.5 (MATLAB's 'bicubic')."""
     ax = x.abs()
     ax2, ax3 = ax**2, ax**3
-    return ((1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1)
-            + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2))).to(x.dtype)
+    return (
+        (1.5 * ax3 - 2.5 * ax2 + 1) * (ax <= 1) + (-0.5 * ax3 + 2.5 * ax2 - 4 * ax + 2) * ((ax > 1) & (ax <= 2))
+    ).to(x.dtype)
 
 
 def _contributions(in_len: int, out_len: int, scale: float, antialias: bool = True):
@@ -48,8 +49,9 @@ def resize_matrix(in_len: int, out_len: int, scale: float, antialias: bool = Tru
     return matrix.index_put_((rows.reshape(-1), indices.reshape(-1)), weights.reshape(-1), accumulate=True)
 
 
-def imresize(x: torch.Tensor, scale: float | None = None, size: tuple[int, int] | None = None,
-             antialias: bool = True) -> torch.Tensor:
+def imresize(
+    x: torch.Tensor, scale: float | None = None, size: tuple[int, int] | None = None, antialias: bool = True
+) -> torch.Tensor:
     """MATLAB's imresize(x, scale, 'bicubic') (or to an output `size` (H, W)) for float [..., H, W].
 
     The output side is ceil(side * scale); rows are resized first, then columns, as MATLAB does when both

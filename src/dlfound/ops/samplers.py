@@ -32,9 +32,15 @@ def spaced_steps(total: int, steps: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def ddim_sample(eps_model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], schedule: NoiseSchedule,
-                x: torch.Tensor, steps: int, eta: float = 0.0, clip: bool = False,
-                on_step: StepHook | None = None) -> torch.Tensor:
+def ddim_sample(
+    eps_model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    schedule: NoiseSchedule,
+    x: torch.Tensor,
+    steps: int,
+    eta: float = 0.0,
+    clip: bool = False,
+    on_step: StepHook | None = None,
+) -> torch.Tensor:
     """Denoise the pure noise `x` in `steps` steps (see the module docstring)."""
     times = spaced_steps(schedule.steps, steps).tolist()
     abar_all = schedule.alphas_bar
@@ -47,7 +53,7 @@ def ddim_sample(eps_model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
             x0 = x0.clamp(-1, 1)
             eps = (x - abar.sqrt() * x0) / (1 - abar).sqrt()
         sigma = eta * ((1 - abar_next) / (1 - abar) * (1 - abar / abar_next)).clamp(min=0).sqrt()
-        x = abar_next.sqrt() * x0 + (1 - abar_next - sigma ** 2).clamp(min=0).sqrt() * eps
+        x = abar_next.sqrt() * x0 + (1 - abar_next - sigma**2).clamp(min=0).sqrt() * eps
         if i + 1 < len(times) and eta > 0:
             x = x + sigma * torch.randn_like(x)
         if on_step is not None:
@@ -56,15 +62,21 @@ def ddim_sample(eps_model: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
 
 
 @torch.no_grad()
-def annealed_langevin(score: Callable[[torch.Tensor, int], torch.Tensor], x: torch.Tensor, sigmas: torch.Tensor,
-                      step_size: float, steps_per_level: int, on_step: StepHook | None = None) -> torch.Tensor:
+def annealed_langevin(
+    score: Callable[[torch.Tensor, int], torch.Tensor],
+    x: torch.Tensor,
+    sigmas: torch.Tensor,
+    step_size: float,
+    steps_per_level: int,
+    on_step: StepHook | None = None,
+) -> torch.Tensor:
     """Annealed Langevin dynamics from `x` through the levels `sigmas` (largest first); `score(x, i)` is the
     score at level sigmas[i]. Pass the last level alone for plain Langevin dynamics with step `step_size`."""
     total = len(sigmas) * steps_per_level
     for level, sigma in enumerate(sigmas):
         a = step_size * float(sigma / sigmas[-1]) ** 2
         for k in range(steps_per_level):
-            x = x + a / 2 * score(x, level) + a ** 0.5 * torch.randn_like(x)
+            x = x + a / 2 * score(x, level) + a**0.5 * torch.randn_like(x)
             if on_step is not None:
                 on_step(level * steps_per_level + k, total, x)
     return x

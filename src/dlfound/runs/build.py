@@ -35,7 +35,8 @@ def instantiate_section(cfg: dict, section: str, **kwargs):
         if isinstance(cause, DlfoundError):
             raise cause from None
         raise explain_type_error(section, cfg[section], cause) or ConfigError(
-            f"could not build {section} ({cfg[section].get('_target_')}): {cause}") from None
+            f"could not build {section} ({cfg[section].get('_target_')}): {cause}"
+        ) from None
 
 
 def fill_facts(section: dict, datamodule, keys: tuple[str, ...]) -> dict:
@@ -43,8 +44,11 @@ def fill_facts(section: dict, datamodule, keys: tuple[str, ...]) -> dict:
     also written into the section (and so into the run's config and checkpoints)."""
     if datamodule is None:
         return {}
-    facts = {key: getattr(datamodule, key) for key in keys
-             if key in section and section[key] is None and getattr(datamodule, key, None) is not None}
+    facts = {
+        key: getattr(datamodule, key)
+        for key in keys
+        if key in section and section[key] is None and getattr(datamodule, key, None) is not None
+    }
     section.update({key: value for key, value in facts.items() if key in RECORDED_FACTS})
     return facts
 
@@ -64,9 +68,11 @@ def check_inputs(cfg: dict) -> None:
     data configs follow; an explicit `data.normalize=true` beside them cannot work."""
     wanted = cfg["task"].get("normalize_inputs")
     if wanted is not None and "normalize" in cfg["data"] and cfg["data"]["normalize"] != wanted:
-        raise ConfigError(f"data.normalize={cfg['data']['normalize']} but {cfg['task'].get('_target_')} needs "
-                          f"normalize={wanted} (generative models describe grey values in [0, 1]). Drop the "
-                          "data.normalize override.")
+        raise ConfigError(
+            f"data.normalize={cfg['data']['normalize']} but {cfg['task'].get('_target_')} needs "
+            f"normalize={wanted} (generative models describe grey values in [0, 1]). Drop the "
+            "data.normalize override."
+        )
 
 
 def build(cfg: dict, with_data: bool = True):
@@ -86,10 +92,12 @@ def build(cfg: dict, with_data: bool = True):
     # Optimizer and scheduler configs reach the task as plain dicts, built later in configure_optimizers.
     try:
         task = instantiate_section({"task": task_cfg}, "task", _partial_=True)(
-            net=net, optim=cfg["optim"], sched=cfg.get("sched"), **inputs)
+            net=net, optim=cfg["optim"], sched=cfg.get("sched"), **inputs
+        )
     except (TypeError, ValueError) as err:
         raise explain_type_error("task", task_cfg, err) or ConfigError(
-            f"could not build task ({cfg['task'].get('_target_')}): {err}") from None
+            f"could not build task ({cfg['task'].get('_target_')}): {err}"
+        ) from None
     return datamodule, task
 
 
@@ -120,7 +128,7 @@ def load_network(path: str | Path):
     ckpt = load_checkpoint(path)
     cfg = ckpt["dlfound_config"]
     net = instantiate_section(cfg, "model")
-    net.load_state_dict({k[len("net."):]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
+    net.load_state_dict({k[len("net.") :]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")})
     return net.eval(), cfg
 
 
@@ -134,8 +142,10 @@ def load_feature_extractor(spec: str | None):
     if spec.startswith("inception:"):
         return InceptionFeatures(spec.split(":", 1)[1])
     if not Path(spec).expanduser().is_file():
-        raise ConfigError(f"feature extractor {spec}: no such checkpoint. Train a classifier first, e.g. "
-                          "`dlfound train experiment=mnist_lenet5`, and give its checkpoints/best-*.ckpt")
+        raise ConfigError(
+            f"feature extractor {spec}: no such checkpoint. Train a classifier first, e.g. "
+            "`dlfound train experiment=mnist_lenet5`, and give its checkpoints/best-*.ckpt"
+        )
     net, cfg = load_network(Path(spec).expanduser())
     data = cfg["data"]
     normalize = data.get("normalize", True) and data.get("mean") is not None
@@ -168,8 +178,9 @@ def build_trainer(cfg: dict, run_dir, extra_callbacks: list, monitor: str, mode:
     plugins = [*(cfg["trainer"].get("plugins") or []), AtomicCheckpointIO()]
     trainer_cfg = {k: v for k, v in cfg["trainer"].items() if k != "plugins"}
     try:
-        return instantiate(trainer_cfg, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir),
-                           plugins=plugins)
+        return instantiate(
+            trainer_cfg, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir), plugins=plugins
+        )
     except Exception as err:
         cause = err.__cause__ or err
         raise ConfigError(f"could not build the trainer ({cause}). Check trainer.* in the config") from None

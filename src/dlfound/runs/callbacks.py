@@ -149,11 +149,13 @@ class SamplingTimeEstimate(L.Callback):
 
         fewer = max(1, int(samples * training / sampling))
         label, evaluations = task.sampler_description()
-        task.print(f"note: testing will take far longer than training. It draws {samples} samples ({label}: "
-                   f"{evaluations} network evaluations each), about {readable_duration(sampling)} on this device, "
-                   f"against about {readable_duration(training)} of training (measured: one training batch "
-                   f"{batch_seconds:.2f} s, sampling {sampling / samples:.2f} s a sample). To shorten it: "
-                   f"task.test_samples={fewer}, or test=false to skip it.")
+        task.print(
+            f"note: testing will take far longer than training. It draws {samples} samples ({label}: "
+            f"{evaluations} network evaluations each), about {readable_duration(sampling)} on this device, "
+            f"against about {readable_duration(training)} of training (measured: one training batch "
+            f"{batch_seconds:.2f} s, sampling {sampling / samples:.2f} s a sample). To shorten it: "
+            f"task.test_samples={fewer}, or test=false to skip it."
+        )
 
     @staticmethod
     def eval_batch_size(trainer) -> int | None:
@@ -185,8 +187,12 @@ class RNGStateInCheckpoint(L.Callback):
         checkpoint["dlfound_rng"] = {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
-                      "gauss": float(gauss)},
+            "numpy": {
+                "keys": torch.from_numpy(keys.astype(np.int64)),
+                "pos": int(pos),
+                "has_gauss": int(has_gauss),
+                "gauss": float(gauss),
+            },
             "python": {"version": py_version, "state": list(py_state), "gauss": py_gauss},
         }
 

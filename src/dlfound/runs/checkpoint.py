@@ -53,8 +53,10 @@ def unreadable(path: Path, err: Exception) -> CheckpointError:
         head = file.read(4)
     message = plain_text(str(err))
     if size and not head.startswith((b"PK", b"\x80")):  # neither a zip (torch.save) nor a pickle
-        return CheckpointError(f"{path} is not a PyTorch checkpoint (it starts with {head!r}). Give a .ckpt file "
-                               "written by `dlfound train`, e.g. RUN/checkpoints/last.ckpt or best-*.ckpt.")
+        return CheckpointError(
+            f"{path} is not a PyTorch checkpoint (it starts with {head!r}). Give a .ckpt file "
+            "written by `dlfound train`, e.g. RUN/checkpoints/last.ckpt or best-*.ckpt."
+        )
     if "Weights only load failed" in message:
         found = UNSUPPORTED_GLOBAL.search(message)
         what = f" ({found.group(1)})" if found else ""
@@ -62,15 +64,18 @@ def unreadable(path: Path, err: Exception) -> CheckpointError:
             f"{path} carries Python objects{what}, which loading would run as code. dlfound reads checkpoints with "
             "torch.load(weights_only=True): only tensors and plain values, so nothing in the file was run. "
             "`dlfound train` never writes such objects; give a checkpoint written by `dlfound train`, or, if you "
-            "trust the file's source, load it in Python and save only its tensors.")
+            "trust the file's source, load it in Python and save only its tensors."
+        )
     if size == 0 or head in TORCH_MAGIC:
         return CheckpointError(
             f"checkpoint {path} is damaged or incomplete ({size} bytes; {message[:120]}), as a file is when the disk "
             "filled or a copy stopped mid-way. Use another checkpoint of the run (checkpoints/last.ckpt or "
-            "best-*.ckpt), or copy the file again.")
+            "best-*.ckpt), or copy the file again."
+        )
     return CheckpointError(
         f"checkpoint {path} could not be read ({size} bytes; {message[:120]}). Give a .ckpt file written by "
-        "`dlfound train`, e.g. RUN/checkpoints/last.ckpt or best-*.ckpt.")
+        "`dlfound train`, e.g. RUN/checkpoints/last.ckpt or best-*.ckpt."
+    )
 
 
 def load_checkpoint(path: str | Path) -> dict:
@@ -81,22 +86,27 @@ def load_checkpoint(path: str | Path) -> dict:
 
     path = Path(path).expanduser()
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist; pass ckpt_path=RUN/checkpoints/last.ckpt or "
-                              "best-*.ckpt")
+        raise CheckpointError(
+            f"checkpoint {path} does not exist; pass ckpt_path=RUN/checkpoints/last.ckpt or best-*.ckpt"
+        )
     try:
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
         raise unreadable(path, err) from None
     if not isinstance(ckpt, dict) or "dlfound_config" not in ckpt:
         keys = ", ".join(map(str, list(ckpt)[:6])) if isinstance(ckpt, dict) else type(ckpt).__name__
-        raise CheckpointError(f"{path} is a PyTorch file but not a dlfound checkpoint: it holds no run config "
-                              f"(it holds {keys or 'nothing'}). dlfound commands rebuild the network from the config "
-                              "inside the checkpoint; give one written by `dlfound train`.")
+        raise CheckpointError(
+            f"{path} is a PyTorch file but not a dlfound checkpoint: it holds no run config "
+            f"(it holds {keys or 'nothing'}). dlfound commands rebuild the network from the config "
+            "inside the checkpoint; give one written by `dlfound train`."
+        )
     written = ckpt.get(FORMAT_KEY, 0)
     if not isinstance(written, int) or written > FORMAT:
-        raise CheckpointError(f"{path} was written by a newer dlfound ({ckpt.get(VERSION_KEY) or 'unknown version'}, "
-                              f"checkpoint format {written}); this dlfound ({__version__}) reads formats up to "
-                              f"{FORMAT}. Upgrade dlfound (pip install -U dlfound) to use it.")
+        raise CheckpointError(
+            f"{path} was written by a newer dlfound ({ckpt.get(VERSION_KEY) or 'unknown version'}, "
+            f"checkpoint format {written}); this dlfound ({__version__}) reads formats up to "
+            f"{FORMAT}. Upgrade dlfound (pip install -U dlfound) to use it."
+        )
     ckpt["dlfound_config"] = upgrade_targets(ckpt["dlfound_config"])
     return ckpt
 

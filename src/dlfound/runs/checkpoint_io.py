@@ -9,8 +9,8 @@ import io
 
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from dlfound.files import write_bytes
 from dlfound import __version__
+from dlfound.files import write_bytes
 from dlfound.runs.checkpoint import FORMAT, FORMAT_KEY, VERSION_KEY
 
 

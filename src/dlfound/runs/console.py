@@ -16,8 +16,14 @@ err_console = Console(stderr=True)
 # Lightning's lines that tell a user nothing to act on: advertisements for its logging and model services, and
 # "Trainer already configured with ..." notes about callbacks dlfound chose on purpose, and a note on how it counts
 # batches.
-NOISE = ("💡 Tip:", "litlogger", "litmodels", "already configured with", "to estimate number of stepping batches",
-         "Received SIGTERM")  # dlfound.runs.stopping says which signal stopped a run, Ctrl-C included
+NOISE = (
+    "💡 Tip:",
+    "litlogger",
+    "litmodels",
+    "already configured with",
+    "to estimate number of stepping batches",
+    "Received SIGTERM",
+)  # dlfound.runs.stopping says which signal stopped a run, Ctrl-C included
 # Deprecation notes from inside Lightning about its own use of torch: no user can act on them.
 INTERNAL_WARNINGS = (r".*isinstance\(treespec, LeafSpec\).*",)
 
@@ -67,8 +73,11 @@ class DropNoise(logging.Filter):
 
 def quiet_lightning() -> None:
     """Silence Lightning's advertisements and redundant notes (NOISE); its actionable warnings stay."""
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero",
-                 "lightning.pytorch.trainer.connectors.signal_connector"):
+    for name in (
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.fabric.utilities.rank_zero",
+        "lightning.pytorch.trainer.connectors.signal_connector",
+    ):
         logger = logging.getLogger(name)
         if not any(isinstance(f, DropNoise) for f in logger.filters):
             logger.addFilter(DropNoise())

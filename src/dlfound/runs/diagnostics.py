@@ -104,8 +104,9 @@ class Diagnostics(L.Callback):
         if not self._hooks:
             return
         with torch.no_grad():
-            self._grads = torch.stack([norm([w.grad for w in ws if w.grad is not None] or [torch.zeros(())])
-                                       for _, _, ws in self._layers])
+            self._grads = torch.stack(
+                [norm([w.grad for w in ws if w.grad is not None] or [torch.zeros(())]) for _, _, ws in self._layers]
+            )
             self._before = [[w.detach().clone() for w in ws] for _, _, ws in self._layers]
             if self.histograms and trainer.current_epoch != self._histogram_epoch:
                 self._histogram_epoch = trainer.current_epoch
@@ -154,6 +155,7 @@ class Diagnostics(L.Callback):
             out = tensor_of(output)
             if out is not None:
                 self._outputs.setdefault("layers", {})[name] = torch.stack([out.mean(), out.std()])
+
         return hook
 
     def _keep_activation_input(self, name: str):
@@ -162,7 +164,9 @@ class Diagnostics(L.Callback):
             if x is not None:
                 unit = unit_values(x)
                 self._outputs.setdefault("inputs", {})[name] = torch.quantile(
-                    unit, torch.tensor(QUANTILES, device=unit.device))
+                    unit, torch.tensor(QUANTILES, device=unit.device)
+                )
+
         return hook
 
     def _keep_dead_units(self, name: str):
@@ -170,22 +174,34 @@ class Diagnostics(L.Callback):
             out = tensor_of(output)
             if out is not None:
                 self._outputs.setdefault("dead", {})[name] = dead_fraction(out)
+
         return hook
 
     def _measure(self, trainer) -> dict:
         with torch.no_grad():
             weights = torch.stack([norm(ws) for _, _, ws in self._layers])
-            updates = torch.stack([norm([w.detach() - b for w, b in zip(ws, before)])
-                                   for (_, _, ws), before in zip(self._layers, self._before)])
+            updates = torch.stack(
+                [
+                    norm([w.detach() - b for w, b in zip(ws, before)])
+                    for (_, _, ws), before in zip(self._layers, self._before)
+                ]
+            )
             before = torch.stack([norm(b) for b in self._before])
         names = [name for name, _, _ in self._layers]
-        record = {"step": trainer.global_step - 1, "epoch": trainer.current_epoch, "layers": names,
-                  "grad_norm": self._grads.tolist(), "weight_norm": weights.tolist(),
-                  "update_ratio": (updates / before.clamp_min(1e-12)).tolist()}
+        record = {
+            "step": trainer.global_step - 1,
+            "epoch": trainer.current_epoch,
+            "layers": names,
+            "grad_norm": self._grads.tolist(),
+            "weight_norm": weights.tolist(),
+            "update_ratio": (updates / before.clamp_min(1e-12)).tolist(),
+        }
         # Each kind of hook measurement as one {module name: values} dict, moved to the host in one transfer.
-        for key, found in (("output_mean_std", self._outputs.get("layers")),
-                           ("activation_input_quantiles", self._outputs.get("inputs")),
-                           ("dead_relu", self._outputs.get("dead"))):
+        for key, found in (
+            ("output_mean_std", self._outputs.get("layers")),
+            ("activation_input_quantiles", self._outputs.get("inputs")),
+            ("dead_relu", self._outputs.get("dead")),
+        ):
             if found:
                 record[key] = dict(zip(found, torch.stack(list(found.values())).tolist()))
         self._grads, self._before, self._outputs = None, None, {}
@@ -225,15 +241,19 @@ class Diagnostics(L.Callback):
 
         path = self.path(trainer)
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_text(path, json.dumps({"every_n_steps": self.every_n_steps, "quantiles": QUANTILES,
-                                     "records": self.records}))
+        write_text(
+            path, json.dumps({"every_n_steps": self.every_n_steps, "quantiles": QUANTILES, "records": self.records})
+        )
 
 
 def tensorboards(trainer) -> list:
     from lightning.pytorch.loggers import TensorBoardLogger
 
-    return [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)] if trainer.is_global_zero \
+    return (
+        [logger for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)]
+        if trainer.is_global_zero
         else []
+    )
 
 
 def write_summary(trainer, step: int, scalars: dict | None = None, histograms: dict | None = None) -> None:
@@ -258,8 +278,15 @@ def histogram_proto(values: torch.Tensor):
 
     x = values.detach().float().flatten().cpu()
     counts, edges = torch.histogram(x, bins=HISTOGRAM_BINS)
-    return HistogramProto(min=float(x.min()), max=float(x.max()), num=x.numel(), sum=float(x.sum()),
-                          sum_squares=float(x.dot(x)), bucket_limit=edges[1:].tolist(), bucket=counts.tolist())
+    return HistogramProto(
+        min=float(x.min()),
+        max=float(x.max()),
+        num=x.numel(),
+        sum=float(x.sum()),
+        sum_squares=float(x.dot(x)),
+        bucket_limit=edges[1:].tolist(),
+        bucket=counts.tolist(),
+    )
 
 
 def read_diagnostics(run_dir: str | Path) -> list[dict]:

@@ -41,8 +41,11 @@ def disk_failure(err: BaseException, run_dir: Path, multirun: bool) -> DiskWrite
     if size and "needed about" not in message:
         message += f" A checkpoint of this run takes about {human_size(size)}."
     last = last_checkpoint(run_dir)
-    how = (f"re-run the same sweep command with hydra.sweep.dir={Path(run_dir).parent} resume=auto" if multirun
-           else f"dlfound train resume={run_dir}")
+    how = (
+        f"re-run the same sweep command with hydra.sweep.dir={Path(run_dir).parent} resume=auto"
+        if multirun
+        else f"dlfound train resume={run_dir}"
+    )
     if last:
         message += f" The run can continue from its last good checkpoint ({last.name}) once space is freed: {how}."
     else:

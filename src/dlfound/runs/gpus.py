@@ -21,7 +21,7 @@ def visible_gpus() -> list[str]:
     if listed is not None:
         ids = [g.strip() for g in listed.split(",") if g.strip()]
         # CUDA stops reading the list at the first invalid entry; -1 is the usual way to hide every GPU.
-        return ids[:ids.index("-1")] if "-1" in ids else ids
+        return ids[: ids.index("-1")] if "-1" in ids else ids
     import torch
 
     return [str(i) for i in range(torch.cuda.device_count())]
@@ -31,9 +31,11 @@ def gpu_count() -> int:
     """The `${dlfound.gpu_count:}` resolver behind `hydra/launcher=gpus`: one parallel job per GPU."""
     count = len(visible_gpus())
     if count == 0:
-        raise ConfigError("hydra/launcher=gpus runs one job per GPU, but this machine shows no GPU "
-                          f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}). On CPU, run jobs "
-                          "side by side with hydra/launcher=parallel hydra.launcher.n_jobs=N.")
+        raise ConfigError(
+            "hydra/launcher=gpus runs one job per GPU, but this machine shows no GPU "
+            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r}). On CPU, run jobs "
+            "side by side with hydra/launcher=parallel hydra.launcher.n_jobs=N."
+        )
     return count
 
 
@@ -55,8 +57,10 @@ def hold_gpus(needed: int, gpus: list[str] | None = None, poll_s: float = 1.0):
     """Wait until `needed` of the GPUs are free, hold them for the block, and yield their ids."""
     gpus = visible_gpus() if gpus is None else gpus
     if needed > len(gpus):
-        raise ConfigError(f"the job asks for {needed} GPU(s) (trainer.devices) but this machine shows {len(gpus)}: "
-                          f"{', '.join(gpus) or 'none'}. Lower trainer.devices.")
+        raise ConfigError(
+            f"the job asks for {needed} GPU(s) (trainer.devices) but this machine shows {len(gpus)}: "
+            f"{', '.join(gpus) or 'none'}. Lower trainer.devices."
+        )
     folder = lock_folder()
     while True:
         held = {}

@@ -45,8 +45,10 @@ def check_group_options(args: list[str], config_dir: Path) -> None:
         if group.split("/")[0] == "hydra":  # Hydra's plugins add launcher and sweeper options of their own
             continue
         if group == NOT_TRAIN_GROUP:
-            raise ConfigError(f"{arg}: figures are not part of a run's config; draw one with "
-                              f"`dlfound figure {value or 'NAME'}` (`dlfound figure` lists them).")
+            raise ConfigError(
+                f"{arg}: figures are not part of a run's config; draw one with "
+                f"`dlfound figure {value or 'NAME'}` (`dlfound figure` lists them)."
+            )
         known = options(group, dirs)
         if known is None:
             continue
@@ -56,5 +58,7 @@ def check_group_options(args: list[str], config_dir: Path) -> None:
                 continue
             close = difflib.get_close_matches(name, sorted(known), n=4, cutoff=0.5)
             hint = f"the closest are {', '.join(close)}. " if close else ""
-            raise ConfigError(f"{group}={name}: there is no {group} config named {name!r}; {hint}"
-                              f"`dlfound list {group.split('/')[0]}` shows all {len(known)}.")
+            raise ConfigError(
+                f"{group}={name}: there is no {group} config named {name!r}; {hint}"
+                f"`dlfound list {group.split('/')[0]}` shows all {len(known)}."
+            )

@@ -38,8 +38,8 @@ def run_job(cfg: DictConfig) -> float | None:
     from dlfound.runs.console import console, err_console, fail
     from dlfound.runs.disk import disk_failure
     from dlfound.runs.gpus import hold_gpus, register_resolver
-    from dlfound.runs.naming import register_run_name
     from dlfound.runs.job_process import gpus_per_job, run_job_process, runs_as_own_process
+    from dlfound.runs.naming import register_run_name
     from dlfound.runs.resume import release_run_dir, resume_mode
     from dlfound.runs.stopping import RunInterrupted
     from dlfound.runs.training import train
@@ -113,5 +113,7 @@ class SweepOutcome(Callback):
 
         failed = failed_jobs(Path(config.hydra.sweep.dir))
         if failed:
-            fail(f"{len(failed)} job(s) of the sweep failed; each failure is recorded in its results.json: "
-                 + ", ".join(str(p) for p in failed))
+            fail(
+                f"{len(failed)} job(s) of the sweep failed; each failure is recorded in its results.json: "
+                + ", ".join(str(p) for p in failed)
+            )

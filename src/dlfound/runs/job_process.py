@@ -55,8 +55,16 @@ def run_job_process(run_dir: Path, overrides: list[str], gpus: list[str] | None,
     """Run one sweep job as `dlfound train OVERRIDES` in run_dir; return its results.json, or raise its error."""
     from hydra.utils import get_original_cwd
 
-    command = [sys.executable, "-m", "dlfound", "train", *overrides, f'hydra.run.dir="{run_dir}"',
-               "hydra.mode=RUN", "hydra.output_subdir=null"]  # the sweep already wrote the job's .hydra/
+    command = [
+        sys.executable,
+        "-m",
+        "dlfound",
+        "train",
+        *overrides,
+        f'hydra.run.dir="{run_dir}"',
+        "hydra.mode=RUN",
+        "hydra.output_subdir=null",
+    ]  # the sweep already wrote the job's .hydra/
     env = dict(os.environ)
     env.pop(COMMAND_ENV, None)
     if gpus is not None:
@@ -68,5 +76,7 @@ def run_job_process(run_dir: Path, overrides: list[str], gpus: list[str] | None,
     results = json.loads(results_path.read_text()) if results_path.is_file() else {}
     if code == 0 and results.get("status") == "done":
         return results
-    raise DlfoundError(results.get("error") or f"the job's process ({' '.join(command[2:])}) exited with code {code} "
-                       "and wrote no results")
+    raise DlfoundError(
+        results.get("error")
+        or f"the job's process ({' '.join(command[2:])}) exited with code {code} and wrote no results"
+    )

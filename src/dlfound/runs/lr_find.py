@@ -33,8 +33,9 @@ def learning_rate_for(trainer, task, datamodule, plain: dict, run_dir: Path, res
         return found
     found = range_test(trainer, task, datamodule, plain, run_dir)
     if trainer.is_global_zero:
-        console.print(f"[bold]learning-rate range test[/]: training with optim.lr={found:.3g} "
-                      f"(curve in {run_dir / PLOT})")
+        console.print(
+            f"[bold]learning-rate range test[/]: training with optim.lr={found:.3g} (curve in {run_dir / PLOT})"
+        )
     return found
 
 
@@ -43,30 +44,40 @@ def range_test(trainer, task, datamodule, plain: dict, run_dir: Path) -> float:
     from lightning.pytorch.tuner import Tuner
 
     settings = plain.get("lr_find_settings") or {}
-    steps, low, high = int(settings.get("steps", 100)), float(settings.get("min_lr", 1e-6)), \
-        float(settings.get("max_lr", 1.0))
+    steps, low, high = (
+        int(settings.get("steps", 100)),
+        float(settings.get("min_lr", 1e-6)),
+        float(settings.get("max_lr", 1.0)),
+    )
     if steps < MIN_STEPS or not 0 < low < high:
-        raise ConfigError(f"lr_find_settings: steps={steps}, min_lr={low}, max_lr={high} cannot suggest a learning "
-                          f"rate: the range test needs at least {MIN_STEPS} steps (100 is usual) and "
-                          "0 < min_lr < max_lr.")
+        raise ConfigError(
+            f"lr_find_settings: steps={steps}, min_lr={low}, max_lr={high} cannot suggest a learning "
+            f"rate: the range test needs at least {MIN_STEPS} steps (100 is usual) and "
+            "0 < min_lr < max_lr."
+        )
     # The test's steps may span several epochs of a small data set; the run's max_epochs must not cut it short.
     max_epochs, trainer.fit_loop.max_epochs = trainer.fit_loop.max_epochs, steps
     try:
-        finder = Tuner(trainer).lr_find(task, datamodule=datamodule, min_lr=low, max_lr=high, num_training=steps,
-                                        update_attr=False)
+        finder = Tuner(trainer).lr_find(
+            task, datamodule=datamodule, min_lr=low, max_lr=high, num_training=steps, update_attr=False
+        )
     finally:
         trainer.fit_loop.max_epochs = max_epochs
     lrs, losses = finder.results["lr"], finder.results["loss"]
     suggestion = finder.suggestion()
     if trainer.is_global_zero:
-        (run_dir / RECORD).write_text(json.dumps({"lr": lrs, "loss": losses, "suggestion": suggestion,
-                                                  "min_lr": low, "max_lr": high, "steps": steps}))
+        (run_dir / RECORD).write_text(
+            json.dumps(
+                {"lr": lrs, "loss": losses, "suggestion": suggestion, "min_lr": low, "max_lr": high, "steps": steps}
+            )
+        )
         plot(lrs, losses, suggestion, run_dir / PLOT)
     if suggestion is None:
         raise ConfigError(
             f"the learning-rate range test ran {len(losses)} steps, too few finite losses to suggest a learning rate "
             f"(the loss diverged early, or the data has fewer than {MIN_STEPS} batches per run). Its curve is in "
-            f"{run_dir / PLOT}; raise lr_find_settings.steps or lower lr_find_settings.max_lr.")
+            f"{run_dir / PLOT}; raise lr_find_settings.steps or lower lr_find_settings.max_lr."
+        )
     use_learning_rate(plain, task, suggestion)
     return suggestion
 

@@ -70,11 +70,19 @@ class NTKMonitor(Callback):
     some parameters (names or module prefixes); `max_gib` caps the memory of each kernel (default: half the free
     memory)."""
 
-    def __init__(self, every_n_steps: int = 10, probe_size: int = 64, params: list[str] | None = None,
-                 regression: bool | None = None, max_gib: float | None = None):
+    def __init__(
+        self,
+        every_n_steps: int = 10,
+        probe_size: int = 64,
+        params: list[str] | None = None,
+        regression: bool | None = None,
+        max_gib: float | None = None,
+    ):
         if every_n_steps < 1 or probe_size < 1:
-            raise ConfigError(f"the NTK monitor needs every_n_steps >= 1 and probe_size >= 1, got "
-                              f"every_n_steps={every_n_steps}, probe_size={probe_size}")
+            raise ConfigError(
+                f"the NTK monitor needs every_n_steps >= 1 and probe_size >= 1, got "
+                f"every_n_steps={every_n_steps}, probe_size={probe_size}"
+            )
         self.every_n_steps = every_n_steps
         self.probe_size = probe_size
         self.params = list(params) if params else None
@@ -116,8 +124,11 @@ class NTKMonitor(Callback):
         theta = parameters_of(net)
         moved = math.sqrt(sum((theta[k] - theta0[k]).pow(2).sum().item() for k in theta0))
         size = math.sqrt(sum(v.pow(2).sum().item() for v in theta0.values()))
-        return {"kernel_change": change, "linearization_distance": linearization_distance(net, theta0, probe),
-                "weight_change": moved / size}
+        return {
+            "kernel_change": change,
+            "linearization_distance": linearization_distance(net, theta0, probe),
+            "weight_change": moved / size,
+        }
 
     # -- hooks -------------------------------------------------------------------------------------------------
     def on_fit_start(self, trainer, pl_module) -> None:
@@ -149,9 +160,11 @@ class NTKMonitor(Callback):
         real = y is not None and y.is_floating_point() and y[0].numel() == outputs
         if not real:
             if self.regression:
-                raise ConfigError("the NTK monitor's regression (callbacks.ntk_monitor.regression=true) needs "
-                                  "real-valued targets shaped like the network's outputs (task=regression); set "
-                                  "it to false or null")
+                raise ConfigError(
+                    "the NTK monitor's regression (callbacks.ntk_monitor.regression=true) needs "
+                    "real-valued targets shaped like the network's outputs (task=regression); set "
+                    "it to false or null"
+                )
             return
         n = len(train)
         try:
@@ -163,8 +176,10 @@ class NTKMonitor(Callback):
         except ConfigError as err:
             if self.regression:
                 raise ConfigError(f"NTK regression over the {n} training examples: {err}") from None
-            rank_zero_warn(f"the NTK monitor skips kernel regression over {n} training examples: it would need "
-                           f"too much memory (callbacks.ntk_monitor.regression=false silences this)")
+            rank_zero_warn(
+                f"the NTK monitor skips kernel regression over {n} training examples: it would need "
+                f"too much memory (callbacks.ntk_monitor.regression=false silences this)"
+            )
             return
         self._do_regression = True
 
@@ -208,11 +223,18 @@ class NTKMonitor(Callback):
             f_test = net(x_test)
         net.train(was_training)
         shape = f_test.shape
-        prediction = ntk_regression(k_test, k_train, y_train.reshape(len(y_train), -1).float(),
-                                    f0_test.reshape(len(x_test), -1), f0_train.reshape(len(x_train), -1))
+        prediction = ntk_regression(
+            k_test,
+            k_train,
+            y_train.reshape(len(y_train), -1).float(),
+            f0_test.reshape(len(x_test), -1),
+            f0_train.reshape(len(x_train), -1),
+        )
         prediction = prediction.reshape(shape)
-        metrics = {"regression_mse": torch.mean((prediction - y_test.reshape(shape)) ** 2).item(),
-                   "regression_distance": math.sqrt(torch.mean((prediction - f_test) ** 2).item())}
+        metrics = {
+            "regression_mse": torch.mean((prediction - y_test.reshape(shape)) ** 2).item(),
+            "regression_distance": math.sqrt(torch.mean((prediction - f_test) ** 2).item()),
+        }
         if x_test[0].numel() == 1 and f_test[0].numel() == 1 and trainer.is_global_zero:
             self.draw(trainer, x_train, y_train, x_test, y_test, f_test, prediction)
         return metrics
@@ -233,8 +255,7 @@ class NTKMonitor(Callback):
         fig, ax = plt.subplots(figsize=(6, 4))
         ax.plot(xs, flat(y_test)[order], color="black", lw=1.5, label="target (test)")
         ax.plot(xs, flat(f_test)[order], color="tab:blue", lw=1.5, label="trained network")
-        ax.plot(xs, flat(prediction)[order], color="tab:orange", lw=1.5, ls="--",
-                label="NTK regression (K_0, f_0)")
+        ax.plot(xs, flat(prediction)[order], color="tab:orange", lw=1.5, ls="--", label="NTK regression (K_0, f_0)")
         ax.scatter(flat(x_train), flat(y_train), s=10, color="tab:red", zorder=3, label="training points")
         ax.set_xlabel("x")
         ax.set_ylabel("f(x)")

@@ -20,8 +20,21 @@ from dlfound.runs.settings import settings_of, unknown_setting
 
 # Hydra's flags that take a value (the value is no override), and the ones after which there is nothing to check.
 FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-dir", "-cd"}
-NOTHING_TO_CHECK = {"-h", "--help", "--hydra-help", "--version", "-sc", "--shell-completion", "--info", "-i",
-                    "--config-name", "-cn", "--config-path", "-cp", "--experimental-rerun"}
+NOTHING_TO_CHECK = {
+    "-h",
+    "--help",
+    "--hydra-help",
+    "--version",
+    "-sc",
+    "--shell-completion",
+    "--info",
+    "-i",
+    "--config-name",
+    "-cn",
+    "--config-path",
+    "-cp",
+    "--experimental-rerun",
+}
 # More compositions than this (a sweep over many groups) are left to Hydra.
 MAX_COMPOSITIONS = 16
 
@@ -47,8 +60,10 @@ def composed_configs(group_lines: list, config_dir: Path, extra_dirs: list[Path]
     from hydra import compose, initialize_config_dir
     from omegaconf import OmegaConf
 
-    choices = [[f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override()
-               else [o.input_line] for o in group_lines]
+    choices = [
+        [f"{o.get_key_element()}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.input_line]
+        for o in group_lines
+    ]
     combinations = list(itertools.islice(itertools.product(*choices), MAX_COMPOSITIONS + 1))
     if len(combinations) > MAX_COMPOSITIONS:
         return []
@@ -58,7 +73,7 @@ def composed_configs(group_lines: list, config_dir: Path, extra_dirs: list[Path]
 
 
 def verdict(cfg: dict, parts: list[str], adds: bool) -> str:
-    """"listed", "takes" (the section's target takes it: add `+`), "added" (`+` into a plain container) or
+    """ "listed", "takes" (the section's target takes it: add `+`), "added" (`+` into a plain container) or
     "hydra" (nothing to say); raises the unknown-setting ConfigError."""
     from hydra.utils import get_object
 
@@ -109,8 +124,14 @@ def check_overrides(args: list[str], config_dir: Path) -> list[str]:
         key = o.key_or_group
         return "/" in key or options(key, dirs) is not None
 
-    settings = {line: o for line, o in parsed.items() if not is_group(o) and not o.key_or_group.startswith("hydra")
-                and o.type in (OverrideType.CHANGE, OverrideType.ADD) and o.package is None}
+    settings = {
+        line: o
+        for line, o in parsed.items()
+        if not is_group(o)
+        and not o.key_or_group.startswith("hydra")
+        and o.type in (OverrideType.CHANGE, OverrideType.ADD)
+        and o.package is None
+    }
     if not settings:
         return args
     groups = [o for o in parsed.values() if is_group(o) and not o.key_or_group.startswith("hydra")]

@@ -62,16 +62,19 @@ def record_done(run_dir: Path, results: dict) -> dict:
 
 def record_failure(run_dir: Path, error: str, overrides: list[str], choices: dict, status: str = "failed") -> None:
     last = last_checkpoint(run_dir)
-    write_json(Path(run_dir) / RESULTS_FILE, {
-        "status": status,
-        "error": error,
-        "last_checkpoint": str(last) if last else None,
-        "choices": choices,
-        "overrides": overrides,
-        "run_dir": str(run_dir),
-        "finished_at": now(),
-        "versions": versions(),
-    })
+    write_json(
+        Path(run_dir) / RESULTS_FILE,
+        {
+            "status": status,
+            "error": error,
+            "last_checkpoint": str(last) if last else None,
+            "choices": choices,
+            "overrides": overrides,
+            "run_dir": str(run_dir),
+            "finished_at": now(),
+            "versions": versions(),
+        },
+    )
 
 
 def objective(results: dict, key: str | None) -> float | None:

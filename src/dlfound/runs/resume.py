@@ -15,8 +15,19 @@ from dlfound.runs.results import RESULTS_FILE, last_checkpoint
 CLAIM_FILE = ".claimed"
 # Arguments after which `dlfound train` trains no single run in an explicit folder: a sweep (its jobs have numbered
 # folders), or Hydra printing something.
-NOT_ONE_RUN = {"-m", "--multirun", "hydra.mode=MULTIRUN", "--cfg", "-c", "-h", "--help", "--hydra-help", "--info", "-i",
-               "--shell-completion"}
+NOT_ONE_RUN = {
+    "-m",
+    "--multirun",
+    "hydra.mode=MULTIRUN",
+    "--cfg",
+    "-c",
+    "-h",
+    "--help",
+    "--hydra-help",
+    "--info",
+    "-i",
+    "--shell-completion",
+}
 
 
 def slurm_requeued() -> bool:
@@ -47,9 +58,11 @@ def find_resume_checkpoint(cfg: dict, run_dir: Path) -> str | None:
         if found:
             return checked(found)
         if resume == "last":
-            raise ConfigError(f"{run_dir} holds no checkpoint to continue from ({run_dir / 'checkpoints'} has no "
-                              "last.ckpt: the run stopped before it saved one). Start the run anew instead, with its "
-                              "own command line and another name, or after deleting the folder.")
+            raise ConfigError(
+                f"{run_dir} holds no checkpoint to continue from ({run_dir / 'checkpoints'} has no "
+                "last.ckpt: the run stopped before it saved one). Start the run anew instead, with its "
+                "own command line and another name, or after deleting the folder."
+            )
     return None
 
 
@@ -69,13 +82,16 @@ def expand_resume(args: list[str]) -> list[str]:
             folder = Path(arg.split("=", 1)[1]).expanduser()
             saved = folder / ".hydra" / "overrides.yaml"
             if not saved.is_file():
-                raise ConfigError(f"resume={folder}: no run folder there ({saved} is missing). Give the folder of a "
-                                  "previous `dlfound train` run, which holds .hydra/ and checkpoints/.")
+                raise ConfigError(
+                    f"resume={folder}: no run folder there ({saved} is missing). Give the folder of a "
+                    "previous `dlfound train` run, which holds .hydra/ and checkpoints/."
+                )
             import yaml
 
-            previous = [o for o in yaml.safe_load(saved.read_text()) or []
-                        if not o.startswith(("resume=", "hydra.run.dir="))]
-            rest = args[:i] + args[i + 1:]
+            previous = [
+                o for o in yaml.safe_load(saved.read_text()) or [] if not o.startswith(("resume=", "hydra.run.dir="))
+            ]
+            rest = args[:i] + args[i + 1 :]
             return previous + rest + [f"hydra.run.dir={folder}", "resume=last"]
     return args
 
@@ -99,13 +115,18 @@ def refuse_overwrite(args: list[str]) -> None:
     """An explicit hydra.run.dir or name that already holds a finished run is only reused to resume it; a fresh
     single run claims its folder (claim_run_dir) before Hydra writes anything into it."""
     folder = explicit_run_dir(args)
-    if folder is None or slurm_requeued() or any(a.startswith(("resume=", "ckpt_path=")) and not a.endswith("=null")
-                                                 for a in args):
+    if (
+        folder is None
+        or slurm_requeued()
+        or any(a.startswith(("resume=", "ckpt_path=")) and not a.endswith("=null") for a in args)
+    ):
         return
     if (folder / RESULTS_FILE).exists():
-        raise ConfigError(f"{folder} already holds a finished run, and training into it would overwrite its files. "
-                          f"Choose another hydra.run.dir or name, or continue that run with "
-                          f"`dlfound train resume={folder}`.")
+        raise ConfigError(
+            f"{folder} already holds a finished run, and training into it would overwrite its files. "
+            f"Choose another hydra.run.dir or name, or continue that run with "
+            f"`dlfound train resume={folder}`."
+        )
     trains_here = not any(a in NOT_ONE_RUN or a.split("=")[0] in NOT_ONE_RUN or a.startswith("-sc") for a in args)
     first_rank = all(os.environ.get(k, "0") == "0" for k in ("RANK", "LOCAL_RANK", "SLURM_PROCID"))
     if trains_here and first_rank:  # DDP ranks started for this run join its folder
@@ -125,12 +146,16 @@ def claim_run_dir(run_dir: Path) -> None:
         fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
     except FileExistsError:
         owner = marker.read_text().strip() if marker.is_file() else ""
-        raise ConfigError(f"{run_dir} is already taken by another run{f' ({owner})' if owner else ''}, and training "
-                          "into it would mix the two runs' files. Choose another name (or hydra.run.dir); once that "
-                          f"run has stopped, `dlfound train resume={run_dir}` continues it.") from None
+        raise ConfigError(
+            f"{run_dir} is already taken by another run{f' ({owner})' if owner else ''}, and training "
+            "into it would mix the two runs' files. Choose another name (or hydra.run.dir); once that "
+            f"run has stopped, `dlfound train resume={run_dir}` continues it."
+        ) from None
     with os.fdopen(fd, "w") as file:
-        file.write(f"started {datetime.now().isoformat(timespec='seconds')} by process {os.getpid()} on "
-                   f"{socket.gethostname()}\n")
+        file.write(
+            f"started {datetime.now().isoformat(timespec='seconds')} by process {os.getpid()} on "
+            f"{socket.gethostname()}\n"
+        )
 
 
 def release_run_dir(run_dir: Path) -> None:

@@ -61,11 +61,18 @@ def unknown_setting(section: str, key: str, valid) -> ConfigError:
     # Only the names about as close as the closest: `batchsize` is batch_size, not also eval_batch_size.
     ratio = {name: difflib.SequenceMatcher(None, key, name).ratio() for name in close}
     close = [name for name in close if ratio[name] >= ratio[close[0]] - 0.1]
-    hint = (f"did you mean {' or '.join(close)}?" if close else
-            f"its settings are {', '.join(sorted(valid))}." if valid else "it takes no settings.")
+    hint = (
+        f"did you mean {' or '.join(close)}?"
+        if close
+        else f"its settings are {', '.join(sorted(valid))}."
+        if valid
+        else "it takes no settings."
+    )
     where = f"{section} has no setting" if section else "the config has no top-level setting"
-    return ConfigError(f"{where} {key!r}; {hint} Fix or drop {section + '.' if section else ''}{key} (on the command "
-                       f"line or in the config file).")
+    return ConfigError(
+        f"{where} {key!r}; {hint} Fix or drop {section + '.' if section else ''}{key} (on the command "
+        f"line or in the config file)."
+    )
 
 
 def check_section(section: str, cfg: dict, extra: tuple[str, ...] = ()) -> dict:

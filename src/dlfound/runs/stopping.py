@@ -55,8 +55,12 @@ class StopOnSignals:
         if self.phase == "before training":  # nothing to save yet: stop here
             raise self.interrupted()
         if signum == signal.SIGINT:
-            print("\nCtrl-C: stopping after this step (training saves checkpoints/last.ckpt); press Ctrl-C again to "
-                  "stop at once.", file=sys.stderr, flush=True)
+            print(
+                "\nCtrl-C: stopping after this step (training saves checkpoints/last.ckpt); press Ctrl-C again to "
+                "stop at once.",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def interrupted(self, trainer=None) -> RunInterrupted:
         """The RunInterrupted for a stop in the current phase."""
@@ -65,9 +69,13 @@ class StopOnSignals:
         at = f" at epoch {trainer.current_epoch}, step {trainer.global_step}" if trainer else ""
         where = self.phase
         if found:
-            message = (f"the run was interrupted by {NAMES[signum]} {where}{at}; what it has done is saved in {found}. "
-                       "Continue it with the command below.")
+            message = (
+                f"the run was interrupted by {NAMES[signum]} {where}{at}; what it has done is saved in {found}. "
+                "Continue it with the command below."
+            )
         else:
-            message = (f"the run was interrupted by {NAMES[signum]} {where}{at}, before it saved a checkpoint: "
-                       "there is nothing to continue. Run the same command again to start it anew.")
+            message = (
+                f"the run was interrupted by {NAMES[signum]} {where}{at}, before it saved a checkpoint: "
+                "there is nothing to continue. Run the same command again to start it anew."
+            )
         return RunInterrupted(" ".join(message.split()), signum, saved=found is not None)

@@ -58,8 +58,15 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     from dlfound.runs.build import build, build_trainer
-    from dlfound.runs.callbacks import (ConfigInCheckpoint, RNGStateInCheckpoint, SamplingTimeEstimate, SaveOnSigterm,
-                                        StopOnNonFiniteLoss, StopOnRequest, Throughput)
+    from dlfound.runs.callbacks import (
+        ConfigInCheckpoint,
+        RNGStateInCheckpoint,
+        SamplingTimeEstimate,
+        SaveOnSigterm,
+        StopOnNonFiniteLoss,
+        StopOnRequest,
+        Throughput,
+    )
     from dlfound.runs.console import console
     from dlfound.runs.lr_find import learning_rate_for
     from dlfound.runs.resume import find_resume_checkpoint
@@ -74,8 +81,13 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
         monitor = plain.get("monitor") or task.monitor
         mode = plain.get("monitor_mode") or task.monitor_mode
         throughput = Throughput()
-        guards = [ConfigInCheckpoint(plain), StopOnNonFiniteLoss(), SaveOnSigterm(str(run_dir / "checkpoints")),
-                  StopOnRequest(stops), RNGStateInCheckpoint()]
+        guards = [
+            ConfigInCheckpoint(plain),
+            StopOnNonFiniteLoss(),
+            SaveOnSigterm(str(run_dir / "checkpoints")),
+            StopOnRequest(stops),
+            RNGStateInCheckpoint(),
+        ]
         if plain.get("test", True) and isinstance(task, StepwiseSamplingTask) and task.test_samples != 0:
             guards.append(SamplingTimeEstimate())
         trainer = build_trainer(plain, run_dir, [throughput, *guards], monitor, mode)
@@ -138,13 +150,23 @@ def record(trainer, plain: dict, run_dir: Path, results: dict) -> dict:
     metrics = results["metrics"]
     for logger in trainer.loggers:
         if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(hparams(plain, results["choices"]), {k: v for k, v in metrics.items() if v is not None})
+            logger.log_hyperparams(
+                hparams(plain, results["choices"]), {k: v for k, v in metrics.items() if v is not None}
+            )
             logger.finalize("success")
     results = record_done(run_dir, results)
-    console.print(results_table({**metrics, "epochs": results["epochs"],
-                                 "train samples/s": results["train_samples_per_s"],
-                                 "parameters": results["num_params"],
-                                 "wall time (s)": results["wall_time_s"]}, str(run_dir)))
+    console.print(
+        results_table(
+            {
+                **metrics,
+                "epochs": results["epochs"],
+                "train samples/s": results["train_samples_per_s"],
+                "parameters": results["num_params"],
+                "wall time (s)": results["wall_time_s"],
+            },
+            str(run_dir),
+        )
+    )
     return results
 
 
@@ -158,6 +180,11 @@ def hparams(plain: dict, choices: dict) -> dict:
     for group in HPARAM_GROUPS:
         found[group] = choices.get(group)
         settings = plain.get(group) if isinstance(plain.get(group), dict) else {}
-        found.update({f"{group}.{k}": v for k, v in settings.items()
-                      if k != "_target_" and isinstance(v, (int, float, str, bool)) and not isinstance(v, dict)})
+        found.update(
+            {
+                f"{group}.{k}": v
+                for k, v in settings.items()
+                if k != "_target_" and isinstance(v, (int, float, str, bool)) and not isinstance(v, dict)
+            }
+        )
     return {k: v for k, v in found.items() if v is not None}

@@ -62,12 +62,22 @@ class Task(L.LightningModule):
         (a flow's bits per dimension for images, nats for points)."""
         raise NotImplementedError(f"{type(self).__name__} names no monitored metric (class attribute `monitor`)")
 
-    def __init__(self, net: nn.Module, optim: dict, sched: dict | None = None, init: str = "default",
-                 compile: bool = False, channels_last: bool = False, ema_decay: float | None = None):
+    def __init__(
+        self,
+        net: nn.Module,
+        optim: dict,
+        sched: dict | None = None,
+        init: str = "default",
+        compile: bool = False,
+        channels_last: bool = False,
+        ema_decay: float | None = None,
+    ):
         super().__init__()
         if compile and not self.calls_forward:
-            raise ConfigError(f"task.compile=true compiles the network's forward(), which {type(self).__name__} "
-                              "does not call (it uses the network's other methods); run it with task.compile=false")
+            raise ConfigError(
+                f"task.compile=true compiles the network's forward(), which {type(self).__name__} "
+                "does not call (it uses the network's other methods); run it with task.compile=false"
+            )
         if ema_decay is not None and not 0.0 < ema_decay < 1.0:
             raise ConfigError(f"task.ema_decay must lie in (0, 1), e.g. 0.999, or be null; got {ema_decay}")
         self.net = net
@@ -76,8 +86,7 @@ class Task(L.LightningModule):
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         # Polyak averaging of the weights (and buffers); validation, test and sampling use the average.
-        self.ema = AveragedModel(self.net, multi_avg_fn=WarmedUpEMA(ema_decay), use_buffers=True) \
-            if ema_decay else None
+        self.ema = AveragedModel(self.net, multi_avg_fn=WarmedUpEMA(ema_decay), use_buffers=True) if ema_decay else None
         self.use_compile = compile
         self._compiled = None
         self.save_hyperparameters(ignore=INPUTS, logger=False)
@@ -159,8 +168,9 @@ class Task(L.LightningModule):
 
     def configure_optimizers(self):
         optimizer = build_optimizer(self.net, self.hparams.optim)
-        scheduler = build_scheduler(optimizer, self.hparams.sched, int(self.trainer.estimated_stepping_batches),
-                                    self.trainer.max_epochs or 1)
+        scheduler = build_scheduler(
+            optimizer, self.hparams.sched, int(self.trainer.estimated_stepping_batches), self.trainer.max_epochs or 1
+        )
         if scheduler is None:
             return optimizer
         return {"optimizer": optimizer, "lr_scheduler": scheduler}

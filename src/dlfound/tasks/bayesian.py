@@ -33,15 +33,28 @@ class BayesByBackpropTask(ClassificationTask):
     """Logs, besides the ClassificationTask's: `train/nll` and `train/kl` (the KL of the weights, in nats, per epoch
     mean)."""
 
-    def __init__(self, net: nn.Module, num_classes: int, optim: dict, sched: dict | None = None,
-                 init: str = "default", mc_samples: int = 10, kl_weight: float = 1.0, kl_schedule: str = "uniform",
-                 ema_decay: float | None = None):
+    def __init__(
+        self,
+        net: nn.Module,
+        num_classes: int,
+        optim: dict,
+        sched: dict | None = None,
+        init: str = "default",
+        mc_samples: int = 10,
+        kl_weight: float = 1.0,
+        kl_schedule: str = "uniform",
+        ema_decay: float | None = None,
+    ):
         if not callable(getattr(net, "kl", None)):
-            raise ConfigError(f"task=bbb trains networks with weight posteriors, whose kl() enters the loss; "
-                              f"{type(net).__name__} has none. Choose model=bbb_mlp or model=bbb_lenet5, or train "
-                              "this network with task=classification.")
+            raise ConfigError(
+                f"task=bbb trains networks with weight posteriors, whose kl() enters the loss; "
+                f"{type(net).__name__} has none. Choose model=bbb_mlp or model=bbb_lenet5, or train "
+                "this network with task=classification."
+            )
         if kl_schedule not in KL_SCHEDULES:
-            raise ConfigError(f"task.kl_schedule={kl_schedule!r} is not a schedule; choose one of {', '.join(KL_SCHEDULES)}")
+            raise ConfigError(
+                f"task.kl_schedule={kl_schedule!r} is not a schedule; choose one of {', '.join(KL_SCHEDULES)}"
+            )
         if kl_weight < 0:
             raise ConfigError(f"task.kl_weight must be >= 0 (1: the ELBO), got {kl_weight}")
         super().__init__(net, num_classes, optim, sched, init, ema_decay=ema_decay, mc_samples=mc_samples)
@@ -53,7 +66,7 @@ class BayesByBackpropTask(ClassificationTask):
         if self.kl_schedule == "uniform":
             return 1.0 / batches
         # 2^(M-i) / (2^M - 1), written as 2^-i / (1 - 2^-M) so that large M does not overflow.
-        return 2.0 ** -(batch_idx + 1) / (1 - 2.0 ** -batches)
+        return 2.0 ** -(batch_idx + 1) / (1 - 2.0**-batches)
 
     def training_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         logits = self.run_net(x)

@@ -36,10 +36,23 @@ class ClassificationTask(Task):
     monitor = "val/acc"
     monitor_mode = "max"
 
-    def __init__(self, net: nn.Module, num_classes: int, optim: dict, sched: dict | None = None,
-                 init: str = "default", label_smoothing: float = 0.0, l1: float = 0.0, aux_weight: float = 0.3,
-                 mixup_alpha: float = 0.0, cutmix_alpha: float = 0.0, compile: bool = False,
-                 channels_last: bool = False, ema_decay: float | None = None, mc_samples: int = 1):
+    def __init__(
+        self,
+        net: nn.Module,
+        num_classes: int,
+        optim: dict,
+        sched: dict | None = None,
+        init: str = "default",
+        label_smoothing: float = 0.0,
+        l1: float = 0.0,
+        aux_weight: float = 0.3,
+        mixup_alpha: float = 0.0,
+        cutmix_alpha: float = 0.0,
+        compile: bool = False,
+        channels_last: bool = False,
+        ema_decay: float | None = None,
+        mc_samples: int = 1,
+    ):
         super().__init__(net, optim, sched, init, compile, channels_last, ema_decay)
         # Networks that sample on every pass (Bayes by Backprop) say so with `stochastic = True`.
         check_mc_samples(net, mc_samples, getattr(net, "stochastic", False))
@@ -55,8 +68,14 @@ class ClassificationTask(Task):
         n = y.shape[0]
         hits = logits.argmax(1) == y
         top5 = (logits.topk(min(5, logits.shape[1]), 1).indices == y[:, None]).any(1) if stage != "train" else hits
-        sums = torch.stack([loss.detach().float() * n, hits.sum().float(), top5.sum().float(),
-                            torch.tensor(float(n), device=loss.device)])
+        sums = torch.stack(
+            [
+                loss.detach().float() * n,
+                hits.sum().float(),
+                top5.sum().float(),
+                torch.tensor(float(n), device=loss.device),
+            ]
+        )
         self._sums[stage] = sums if self._sums.get(stage) is None else self._sums[stage] + sums
 
     def _log_epoch(self, stage: str) -> None:
@@ -107,7 +126,11 @@ class ClassificationTask(Task):
 
         def criterion(out):
             ce = F.cross_entropy(out, y, label_smoothing=self.label_smoothing)
-            return ce if lam == 1.0 else lam * ce + (1 - lam) * F.cross_entropy(out, y_b, label_smoothing=self.label_smoothing)
+            return (
+                ce
+                if lam == 1.0
+                else lam * ce + (1 - lam) * F.cross_entropy(out, y_b, label_smoothing=self.label_smoothing)
+            )
 
         loss = criterion(logits)
         for aux in getattr(self.net, "aux_logits", None) or []:

@@ -79,9 +79,18 @@ class CTCTask(Task):
     monitor = "val/ler"
     monitor_mode = "min"
 
-    def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", beam_size: int = 8,
-                 log_strips: int = 4, compile: bool = False, channels_last: bool = False,
-                 ema_decay: float | None = None):
+    def __init__(
+        self,
+        net,
+        optim: dict,
+        sched: dict | None = None,
+        init: str = "default",
+        beam_size: int = 8,
+        log_strips: int = 4,
+        compile: bool = False,
+        channels_last: bool = False,
+        ema_decay: float | None = None,
+    ):
         super().__init__(net, optim, sched, init, compile, channels_last, ema_decay)
         self.beam_size, self.log_strips = beam_size, log_strips
         self.ctc = torch.nn.CTCLoss(blank=BLANK, zero_infinity=True)
@@ -93,9 +102,11 @@ class CTCTask(Task):
         steps = log_probs.shape[1]
         too_long = int((lengths > steps).sum())
         if too_long:
-            raise ConfigError(f"{too_long} target(s) of this batch hold more labels (up to {int(lengths.max())}) "
-                              f"than the network has output steps ({steps}); CTC cannot align them. Make the "
-                              "input wider or the labellings shorter.")
+            raise ConfigError(
+                f"{too_long} target(s) of this batch hold more labels (up to {int(lengths.max())}) "
+                f"than the network has output steps ({steps}); CTC cannot align them. Make the "
+                "input wider or the labellings shorter."
+            )
         input_lengths = torch.full((len(targets),), steps, dtype=torch.long, device=targets.device)
         return self.ctc(log_probs.transpose(0, 1), targets, input_lengths, lengths)
 

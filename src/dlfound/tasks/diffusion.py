@@ -33,10 +33,23 @@ SAMPLERS = ("ddpm", "ddim")
 
 
 class DiffusionTask(StepwiseSamplingTask):
-    def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", timesteps: int = 1000,
-                 schedule: str = "linear", sampler: str = "ddpm", sample_steps: int | None = None,
-                 eta: float | None = None, guidance: float = 0.0, cond_drop: float = 0.1, preview_steps: int = 50,
-                 vlb_samples: int = 1, **measuring):
+    def __init__(
+        self,
+        net,
+        optim: dict,
+        sched: dict | None = None,
+        init: str = "default",
+        timesteps: int = 1000,
+        schedule: str = "linear",
+        sampler: str = "ddpm",
+        sample_steps: int | None = None,
+        eta: float | None = None,
+        guidance: float = 0.0,
+        cond_drop: float = 0.1,
+        preview_steps: int = 50,
+        vlb_samples: int = 1,
+        **measuring,
+    ):
         """`measuring`: eval_samples, test_samples, features and the mixture's facts (see SampledQualityTask),
         and the switches of every task (compile, channels_last, ema_decay)."""
         super().__init__(net, optim, sched, init, **measuring)
@@ -47,8 +60,13 @@ class DiffusionTask(StepwiseSamplingTask):
         self.set_sampler()
 
     # -- sampling options, checked once ---------------------------------------------------------------------
-    def set_sampler(self, sampler: str | None = None, steps: int | None = None, eta: float | None = None,
-                    guidance: float | None = None) -> None:
+    def set_sampler(
+        self,
+        sampler: str | None = None,
+        steps: int | None = None,
+        eta: float | None = None,
+        guidance: float | None = None,
+    ) -> None:
         """Choose how `sample` denoises. None keeps the configured value, or the sampler's default (ddpm: all T
         steps, eta 1; ddim: 50 steps, eta 0) when another sampler than the configured one is chosen."""
         configured = self.hparams
@@ -67,8 +85,10 @@ class DiffusionTask(StepwiseSamplingTask):
         if eta < 0:
             raise ConfigError(f"eta={eta}: DDIM's eta is at least 0 (0: deterministic, 1: DDPM's variance)")
         if guidance and not self.num_classes:
-            raise ConfigError(f"guidance={guidance} needs a class-conditional model (model.conditional=true) "
-                              "trained with task.cond_drop > 0; this one is unconditional")
+            raise ConfigError(
+                f"guidance={guidance} needs a class-conditional model (model.conditional=true) "
+                "trained with task.cond_drop > 0; this one is unconditional"
+            )
         if guidance < 0:
             raise ConfigError(f"guidance={guidance}: the guidance scale w is at least 0 (0: plain conditional)")
         self.sampling = {"sampler": sampler, "steps": steps, "eta": eta, "guidance": guidance}
@@ -123,8 +143,9 @@ class DiffusionTask(StepwiseSamplingTask):
         return eps
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, y=None, steps: int | None = None, eta: float | None = None,
-               on_step=None) -> torch.Tensor:
+    def sample(
+        self, n: int, temperature: float = 1.0, y=None, steps: int | None = None, eta: float | None = None, on_step=None
+    ) -> torch.Tensor:
         """n samples in data space with the chosen sampler (`set_sampler`); `steps`/`eta` override it once."""
         if temperature != 1.0:
             raise ConfigError("diffusion models have no sampling temperature; leave temperature at 1")

@@ -28,8 +28,18 @@ from dlfound.tasks.generative import GenerativeTask, fixed_noise
 class FlowTask(GenerativeTask):
     calls_forward = False  # log_prob and sample, not forward
 
-    def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", n_bits: int = 8,
-                 dequantize: bool = True, sample_temperature: float = 0.7, mode_centers=None, **switches):
+    def __init__(
+        self,
+        net,
+        optim: dict,
+        sched: dict | None = None,
+        init: str = "default",
+        n_bits: int = 8,
+        dequantize: bool = True,
+        sample_temperature: float = 0.7,
+        mode_centers=None,
+        **switches,
+    ):
         super().__init__(net, optim, sched, init, mode_centers=mode_centers, **switches)
         if not 1 <= n_bits <= 8:
             raise ConfigError(f"task.n_bits must be between 1 and 8, got {n_bits}")
@@ -39,7 +49,7 @@ class FlowTask(GenerativeTask):
         """(nats per sample, bits per dimension or None) for a batch of data in [0, 1] (images) or vectors."""
         if not self.is_image:
             return -self.model.log_prob(x), None
-        bins = 2 ** self.n_bits
+        bins = 2**self.n_bits
         # The stored pixel values k/255, back to discrete levels 0..bins-1.
         k = torch.floor(torch.round(x.clamp(0, 1) * 255) / 2 ** (8 - self.n_bits))
         y = (k + (torch.rand_like(x) if self.dequantize else 0.5)) / bins
@@ -56,14 +66,21 @@ class FlowTask(GenerativeTask):
         nats, bpd = self.nll(x)
         n = len(x)
         on_step = stage == "train"
-        self.log(f"{stage}/nll", nats.mean(), on_step=on_step and bpd is None, on_epoch=True,
-                 prog_bar=bpd is None, batch_size=n)
+        self.log(
+            f"{stage}/nll",
+            nats.mean(),
+            on_step=on_step and bpd is None,
+            on_epoch=True,
+            prog_bar=bpd is None,
+            batch_size=n,
+        )
         if bpd is not None:
             self.log(f"{stage}/bpd", bpd.mean(), on_step=on_step, on_epoch=True, prog_bar=True, batch_size=n)
         loss = bpd.mean() if bpd is not None else nats.mean()
         if stage == "train" and not torch.isfinite(loss):
             raise FloatingPointError(
-                "the flow's loss became non-finite; lower optim.lr or set trainer.gradient_clip_val (e.g. 50)")
+                "the flow's loss became non-finite; lower optim.lr or set trainer.gradient_clip_val (e.g. 50)"
+            )
         return loss
 
     def validation_step(self, batch, batch_idx):
@@ -85,11 +102,17 @@ class FlowTask(GenerativeTask):
     def log_pictures(self, reference):
         if self.is_image:
             with fixed_noise():
-                grids = [image_grid(self.sample(self.picture_samples, t), nrow=8)
-                         for t in (1.0, self.sample_temperature)]
+                grids = [
+                    image_grid(self.sample(self.picture_samples, t), nrow=8) for t in (1.0, self.sample_temperature)
+                ]
             self.picture("samples", side_by_side(*grids))  # left: temperature 1, right: sample_temperature
         elif self.data_shape == (2,):
             samples = self.fixed_samples()
             limits = square_limits(reference, samples) if reference is not None else square_limits(samples)
-            self.picture("samples", side_by_side(scatter_plot(samples, reference, limits, size=384),
-                                                 density_plot(self.log_prob, limits, size=384, device=self.device)))
+            self.picture(
+                "samples",
+                side_by_side(
+                    scatter_plot(samples, reference, limits, size=384),
+                    density_plot(self.log_prob, limits, size=384, device=self.device),
+                ),
+            )

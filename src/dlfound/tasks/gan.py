@@ -37,9 +37,20 @@ def merge_optim(base: dict, over: dict | None) -> dict:
 class GANTask(SampledQualityTask):
     calls_forward = False  # the generator and discriminator, not forward
 
-    def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default",
-                 loss: str = "nonsaturating", n_critic: int = 1, clip: float = 0.01, gp_weight: float = 10.0,
-                 optim_g: dict | None = None, optim_d: dict | None = None, **measuring):
+    def __init__(
+        self,
+        net,
+        optim: dict,
+        sched: dict | None = None,
+        init: str = "default",
+        loss: str = "nonsaturating",
+        n_critic: int = 1,
+        clip: float = 0.01,
+        gp_weight: float = 10.0,
+        optim_g: dict | None = None,
+        optim_d: dict | None = None,
+        **measuring,
+    ):
         """`measuring`: eval_samples, test_samples, features and the mixture's facts (see SampledQualityTask),
         and the switches of every task (compile, channels_last, ema_decay)."""
         super().__init__(net, optim, sched, init, **measuring)
@@ -50,10 +61,13 @@ class GANTask(SampledQualityTask):
             raise ConfigError(f"task.n_critic must be at least 1, got {n_critic}")
         if sched and sched.get("_target_"):
             raise ConfigError("the GAN task does not use learning-rate schedulers; run it with sched=none")
-        if loss == "wgan_gp" and any(isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d))
-                                     for m in net.discriminator.modules()):
-            raise ConfigError("WGAN-GP penalises each sample's gradient, which batch norm in the critic mixes "
-                              "across the batch; use model.d_norm=layer or model.d_norm=none")
+        if loss == "wgan_gp" and any(
+            isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)) for m in net.discriminator.modules()
+        ):
+            raise ConfigError(
+                "WGAN-GP penalises each sample's gradient, which batch norm in the critic mixes "
+                "across the batch; use model.d_norm=layer or model.d_norm=none"
+            )
         self.loss, self.n_critic, self.clip, self.gp_weight = loss, n_critic, clip, gp_weight
 
     @property
@@ -88,7 +102,7 @@ class GANTask(SampledQualityTask):
         if self.loss == "wgan_gp":
             e = torch.rand(len(real), *([1] * (real.dim() - 1)), device=real.device)
             x_hat = (e * real + (1 - e) * fake).requires_grad_(True)
-            grad, = torch.autograd.grad(self.net.discriminate(x_hat, y).sum(), x_hat, create_graph=True)
+            (grad,) = torch.autograd.grad(self.net.discriminate(x_hat, y).sum(), x_hat, create_graph=True)
             penalty = ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
             loss = loss + self.gp_weight * penalty
             stats["gp"] = penalty

@@ -53,8 +53,10 @@ class SamplingProgress:
         self.shown = now
         fraction = min(1.0, (self.done + batch * (i + 1) / steps) / self.total)
         left = (now - self.started) * (1 - fraction) / fraction
-        self.say(f"{self.what}: {fraction:.1%} of {self.total} samples drawn in {readable_duration(now - self.started)}"
-                 f", about {readable_duration(left)} left")
+        self.say(
+            f"{self.what}: {fraction:.1%} of {self.total} samples drawn in {readable_duration(now - self.started)}"
+            f", about {readable_duration(left)} left"
+        )
 
 
 @contextmanager
@@ -69,8 +71,15 @@ class GenerativeTask(Task):
     # How many samples the pictures show.
     picture_samples = 64
 
-    def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default",
-                 mode_centers: torch.Tensor | None = None, **switches):
+    def __init__(
+        self,
+        net,
+        optim: dict,
+        sched: dict | None = None,
+        init: str = "default",
+        mode_centers: torch.Tensor | None = None,
+        **switches,
+    ):
         """`switches`: compile, channels_last and ema_decay (see Task); `mode_centers`: [K, 2] centres of a
         Gaussian-mixture data set, or None."""
         super().__init__(net, optim, sched, init, **switches)
@@ -106,15 +115,20 @@ class GenerativeTask(Task):
         """rows x steps samples along straight lines between pairs of random latents ([rows * steps, ...])."""
         from dlfound.errors import ConfigError
 
-        raise ConfigError(f"interpolate=true needs a model with a latent space to walk in (VAEs, GANs); "
-                          f"{type(self).__name__} has none")
+        raise ConfigError(
+            f"interpolate=true needs a model with a latent space to walk in (VAEs, GANs); "
+            f"{type(self).__name__} has none"
+        )
 
     def labels(self, y, n: int) -> torch.Tensor | None:
         """A class index (or None, or labels) as a label tensor of length n on the task's device."""
         if y is None or not self.num_classes:
             return None
-        return torch.as_tensor(y, device=self.device).long().expand(n).clone() if np.ndim(y) == 0 else \
-            torch.as_tensor(y, device=self.device).long()
+        return (
+            torch.as_tensor(y, device=self.device).long().expand(n).clone()
+            if np.ndim(y) == 0
+            else torch.as_tensor(y, device=self.device).long()
+        )
 
     def preview(self, n: int, y=None, **options) -> torch.Tensor:
         """Samples for the pictures during training; a family with a slow sampler uses a faster one here."""
@@ -134,8 +148,10 @@ class GenerativeTask(Task):
             if self.num_classes:
                 self.picture("classes", image_grid(self.class_rows(), nrow=8))
         elif self.data_shape == (2,):
-            self.picture("samples", scatter_plot(samples, reference, square_limits(reference, samples),
-                                                 centers=self.mode_centers))
+            self.picture(
+                "samples",
+                scatter_plot(samples, reference, square_limits(reference, samples), centers=self.mode_centers),
+            )
 
     def fixed_samples(self) -> torch.Tensor:
         """Samples from the same noise every epoch, so that the pictures show the model change, not the noise."""
@@ -188,10 +204,20 @@ class SampledQualityTask(GenerativeTask):
     Validation scores at most `eval_samples` (0: none), testing at most `test_samples` (None: the whole set). Each
     evaluation batch is `step`ped (a family with no held-out loss, the GAN, logs nothing there) and sampled."""
 
-    def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default",
-                 eval_samples: int = 2000, test_samples: int | None = None, features: torch.nn.Module | None = None,
-                 mode_centers: torch.Tensor | None = None, mode_std: float | None = None,
-                 mode_weights: torch.Tensor | None = None, **switches):
+    def __init__(
+        self,
+        net,
+        optim: dict,
+        sched: dict | None = None,
+        init: str = "default",
+        eval_samples: int = 2000,
+        test_samples: int | None = None,
+        features: torch.nn.Module | None = None,
+        mode_centers: torch.Tensor | None = None,
+        mode_std: float | None = None,
+        mode_weights: torch.Tensor | None = None,
+        **switches,
+    ):
         super().__init__(net, optim, sched, init, mode_centers=mode_centers, **switches)
         self.eval_samples, self.test_samples = eval_samples, test_samples
         self.mode_std, self.mode_weights = mode_std, mode_weights
@@ -272,8 +298,13 @@ class StepwiseSamplingTask(SampledQualityTask):
         # MMD.
         return "val/mmd" if not self.is_image and self.eval_samples else "val/loss"
 
-    def set_sampler(self, sampler: str | None = None, steps: int | None = None, eta: float | None = None,
-                    guidance: float | None = None) -> None:
+    def set_sampler(
+        self,
+        sampler: str | None = None,
+        steps: int | None = None,
+        eta: float | None = None,
+        guidance: float | None = None,
+    ) -> None:
         raise NotImplementedError
 
     def sampler_description(self) -> tuple[str, int]:
@@ -287,8 +318,9 @@ class StepwiseSamplingTask(SampledQualityTask):
             stage = "testing" if trainer.testing else "validation"
             batches = sum(trainer.num_test_batches if trainer.testing else trainer.num_val_batches)
             total = min(limit or n * batches, n * batches) if batches != float("inf") else (limit or n)
-            self._progress = SamplingProgress(f"{stage} samples ({self.sampler_description()[0]})", int(total),
-                                              self.print)
+            self._progress = SamplingProgress(
+                f"{stage} samples ({self.sampler_description()[0]})", int(total), self.print
+            )
 
         samples = self.sample(n, y=y, on_step=lambda i, steps, x: self._progress.step(n, i, steps))
         self._progress.done += n

@@ -30,15 +30,23 @@ def encode(text: str, vocabulary: Sequence[str]) -> torch.Tensor:
     index = {ch: i for i, ch in enumerate(vocabulary)}
     missing = sorted({ch for ch in text if ch not in index})
     if missing:
-        raise ConfigError(f"the prompt holds characters the model never saw in training: "
-                          f"{', '.join(repr(ch) for ch in missing)}. Use only characters of its vocabulary: "
-                          f"{''.join(vocabulary)!r}")
+        raise ConfigError(
+            f"the prompt holds characters the model never saw in training: "
+            f"{', '.join(repr(ch) for ch in missing)}. Use only characters of its vocabulary: "
+            f"{''.join(vocabulary)!r}"
+        )
     return torch.tensor([index[ch] for ch in text], dtype=torch.long)
 
 
 @torch.no_grad()
-def sample_tokens(net, prompt: torch.Tensor, length: int, temperature: float = 1.0, top_k: int | None = None,
-                  generator: torch.Generator | None = None) -> Iterator[int]:
+def sample_tokens(
+    net,
+    prompt: torch.Tensor,
+    length: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+) -> Iterator[int]:
     """Yield `length` sampled ids continuing `prompt` (ids [P], P >= 1), one at a time."""
     if temperature <= 0:
         raise ConfigError(f"temperature must be positive, got {temperature}")
@@ -50,7 +58,7 @@ def sample_tokens(net, prompt: torch.Tensor, length: int, temperature: float = 1
         logits, state = net.forward_with_state(ids, None)
     for _ in range(length):
         if not recurrent:
-            logits = net(ids[:, -net.block_size:])
+            logits = net(ids[:, -net.block_size :])
         logits = logits[:, -1].float() / temperature
         if top_k:
             kth = torch.topk(logits, min(top_k, logits.shape[-1])).values[:, -1:]
@@ -73,14 +81,28 @@ class LanguageModelTask(Task):
     monitor = "val/loss"
     monitor_mode = "min"
 
-    def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default",
-                 vocabulary: Sequence[str] | None = None, carry_state: bool = True, sample_length: int = 300,
-                 sample_prompt: str = "\n", sample_temperature: float = 0.8, sample_top_k: int | None = None,
-                 compile: bool = False, channels_last: bool = False, ema_decay: float | None = None):
+    def __init__(
+        self,
+        net,
+        optim: dict,
+        sched: dict | None = None,
+        init: str = "default",
+        vocabulary: Sequence[str] | None = None,
+        carry_state: bool = True,
+        sample_length: int = 300,
+        sample_prompt: str = "\n",
+        sample_temperature: float = 0.8,
+        sample_top_k: int | None = None,
+        compile: bool = False,
+        channels_last: bool = False,
+        ema_decay: float | None = None,
+    ):
         if getattr(net, "bidirectional", False):
-            raise ConfigError("a language model predicts each character from the ones before it, but a "
-                              "bidirectional network also reads the ones after it (the answer); use "
-                              "model.bidirectional=false")
+            raise ConfigError(
+                "a language model predicts each character from the ones before it, but a "
+                "bidirectional network also reads the ones after it (the answer); use "
+                "model.bidirectional=false"
+            )
         super().__init__(net, optim, sched, init, compile, channels_last, ema_decay)
         self.vocabulary = list(vocabulary) if vocabulary is not None else None
         self.carry_state = carry_state
@@ -121,8 +143,14 @@ class LanguageModelTask(Task):
         self._state.pop("test", None)
 
     # -- text --------------------------------------------------------------------------------------------------
-    def generate(self, prompt: str, length: int, temperature: float = 1.0, top_k: int | None = None,
-                 generator: torch.Generator | None = None) -> Iterator[str]:
+    def generate(
+        self,
+        prompt: str,
+        length: int,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Iterator[str]:
         """Characters continuing `prompt`, one at a time."""
         if not self.vocabulary:
             raise ConfigError("this checkpoint holds no vocabulary, so its ids cannot be turned into text")
@@ -137,8 +165,9 @@ class LanguageModelTask(Task):
         if self.trainer.sanity_checking or not self.trainer.is_global_zero or not wanted:
             return
         generator = torch.Generator(device=self.device).manual_seed(1234)
-        text = self.sample_prompt + "".join(self.generate(self.sample_prompt, self.sample_length,
-                                                          self.sample_temperature, self.sample_top_k, generator))
+        text = self.sample_prompt + "".join(
+            self.generate(self.sample_prompt, self.sample_length, self.sample_temperature, self.sample_top_k, generator)
+        )
         from lightning.pytorch.loggers import TensorBoardLogger
 
         for logger in self.trainer.loggers:

@@ -26,8 +26,9 @@ def call_target(cfg: dict, what: str, **kwargs):
     try:
         factory = getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError):
-        raise ConfigError(f"the {what} {target!r} does not exist; give _target_ as module.Name, "
-                          "e.g. torch.optim.SGD") from None
+        raise ConfigError(
+            f"the {what} {target!r} does not exist; give _target_ as module.Name, e.g. torch.optim.SGD"
+        ) from None
     try:
         return factory(**kwargs, **cfg)
     except (TypeError, ValueError) as err:

@@ -39,8 +39,13 @@ def is_separable(x: np.ndarray, t: np.ndarray) -> bool:
     """Whether some u has t_i u . x_i >= 1 for every i: a linear program's feasibility (scipy's HiGHS)."""
     from scipy.optimize import linprog
 
-    result = linprog(np.zeros(x.shape[1]), A_ub=-(t[:, None] * x), b_ub=-np.ones(len(x)),
-                     bounds=[(None, None)] * x.shape[1], method="highs")
+    result = linprog(
+        np.zeros(x.shape[1]),
+        A_ub=-(t[:, None] * x),
+        b_ub=-np.ones(len(x)),
+        bounds=[(None, None)] * x.shape[1],
+        method="highs",
+    )
     return result.status == 0
 
 
@@ -77,16 +82,26 @@ class PerceptronTask(Task):
     monitor = "train/mistakes"
     monitor_mode = "min"
 
-    def __init__(self, net: nn.Module, num_classes: int, optim: dict | None = None, sched: dict | None = None,
-                 init: str = "default", compile: bool = False, channels_last: bool = False,
-                 ema_decay: float | None = None):
+    def __init__(
+        self,
+        net: nn.Module,
+        num_classes: int,
+        optim: dict | None = None,
+        sched: dict | None = None,
+        init: str = "default",
+        compile: bool = False,
+        channels_last: bool = False,
+        ema_decay: float | None = None,
+    ):
         layer = getattr(net, "classifier", None)
         hidden = [name for name, _ in net.named_parameters() if not name.startswith("classifier.")]
         if not isinstance(layer, nn.Linear) or hidden or not hasattr(net, "forward_features"):
-            raise ConfigError(f"task=perceptron trains one linear layer by Rosenblatt's rule, and "
-                              f"{type(net).__name__} has more ({', '.join(hidden[:3]) or 'no classifier layer'}). "
-                              "Use model=perceptron, or task=classification for a network with hidden layers "
-                              "(experiment=mlp_xor: an MLP solves XOR)")
+            raise ConfigError(
+                f"task=perceptron trains one linear layer by Rosenblatt's rule, and "
+                f"{type(net).__name__} has more ({', '.join(hidden[:3]) or 'no classifier layer'}). "
+                "Use model=perceptron, or task=classification for a network with hidden layers "
+                "(experiment=mlp_xor: an MLP solves XOR)"
+            )
         if ema_decay is not None:
             raise ConfigError("task=perceptron keeps no average of its weights; drop task.ema_decay")
         super().__init__(net, optim or {}, None, init, compile, channels_last, None)
@@ -161,8 +176,10 @@ class PerceptronTask(Task):
         self._first_epoch = []
         if len(x) > BOUND_MAX_SAMPLES:
             self._bound_skipped = True
-            print(f"perceptron: {len(x):,} training examples; Novikoff's bound is computed for at most "
-                  f"{BOUND_MAX_SAMPLES:,} (test/novikoff_bound is NaN)")
+            print(
+                f"perceptron: {len(x):,} training examples; Novikoff's bound is computed for at most "
+                f"{BOUND_MAX_SAMPLES:,} (test/novikoff_bound is NaN)"
+            )
             return math.nan
         return novikoff_bound(x, y, self.num_classes)
 
@@ -180,8 +197,10 @@ class PerceptronTask(Task):
                 separable = "no hyperplane separates the classes: the data is not linearly separable"
             else:
                 separable = f"Novikoff's bound allows {float(self.bound):,.0f} updates; train longer"
-            print(f"perceptron: did not converge in {self.current_epoch} epochs (every epoch still had "
-                  f"mistakes; {separable}). The best checkpoint is the epoch with the fewest mistakes.")
+            print(
+                f"perceptron: did not converge in {self.current_epoch} epochs (every epoch still had "
+                f"mistakes; {separable}). The best checkpoint is the epoch with the fewest mistakes."
+            )
 
     def on_test_epoch_end(self):
         self._log_accuracy("test")

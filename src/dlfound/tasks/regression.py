@@ -22,8 +22,17 @@ class RegressionTask(Task):
     monitor = "val/mse"
     monitor_mode = "min"
 
-    def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", loss: str = "mse",
-                 compile: bool = False, channels_last: bool = False, ema_decay: float | None = None):
+    def __init__(
+        self,
+        net,
+        optim: dict,
+        sched: dict | None = None,
+        init: str = "default",
+        loss: str = "mse",
+        compile: bool = False,
+        channels_last: bool = False,
+        ema_decay: float | None = None,
+    ):
         if loss not in LOSSES:
             raise ConfigError(f"task.loss={loss!r}: choose mse (mean squared error) or mae (mean absolute error)")
         super().__init__(net, optim, sched, init, compile, channels_last, ema_decay)
@@ -34,8 +43,10 @@ class RegressionTask(Task):
         x, y = batch
         out = self.run_net(x)
         if out.shape != y.shape:
-            raise ConfigError(f"the network gives outputs of shape {tuple(out.shape[1:])} for targets of shape "
-                              f"{tuple(y.shape[1:])}; set the model's number of outputs to match the data")
+            raise ConfigError(
+                f"the network gives outputs of shape {tuple(out.shape[1:])} for targets of shape "
+                f"{tuple(y.shape[1:])}; set the model's number of outputs to match the data"
+            )
         y = y.to(out.dtype)
         n = y.shape[0]
         self.log(f"{stage}/mse", F.mse_loss(out, y), on_step=False, on_epoch=True, prog_bar=True, batch_size=n)

@@ -32,10 +32,21 @@ class RestorationTask(Task):
     monitor = "val/psnr"
     monitor_mode = "max"
 
-    def __init__(self, net: nn.Module, optim: dict, sched: dict | None = None, init: str = "default",
-                 loss: str = "l2", quantize: bool = True, shave: int | str = "auto", y_channel: bool | str = "auto",
-                 log_images: bool = True, compile: bool = False, channels_last: bool = False,
-                 ema_decay: float | None = None):
+    def __init__(
+        self,
+        net: nn.Module,
+        optim: dict,
+        sched: dict | None = None,
+        init: str = "default",
+        loss: str = "l2",
+        quantize: bool = True,
+        shave: int | str = "auto",
+        y_channel: bool | str = "auto",
+        log_images: bool = True,
+        compile: bool = False,
+        channels_last: bool = False,
+        ema_decay: float | None = None,
+    ):
         if loss not in LOSSES:
             raise ConfigError(f"task.loss={loss!r}: choose l2 (mean squared error) or l1")
         super().__init__(net, optim, sched, init, compile, channels_last, ema_decay)
@@ -73,14 +84,26 @@ class RestorationTask(Task):
         }
         for key, value in metrics.items():
             if info.get("primary", True):
-                self.log(f"{stage}/{key}", value, on_epoch=True, batch_size=1, add_dataloader_idx=False,
-                         prog_bar=key == "psnr")
+                self.log(
+                    f"{stage}/{key}",
+                    value,
+                    on_epoch=True,
+                    batch_size=1,
+                    add_dataloader_idx=False,
+                    prog_bar=key == "psnr",
+                )
             if stage == "test":
                 self.log(f"test/{info['set']}/{key}", value, on_epoch=True, batch_size=1, add_dataloader_idx=False)
         if stage == "test":
-            self._rows.append({"set": info["set"], "image": info["name"], "height": clean.shape[-2],
-                               "width": clean.shape[-1], **{k: round(float(v), 4) for k, v in metrics.items()
-                                                           if k != "loss"}})
+            self._rows.append(
+                {
+                    "set": info["set"],
+                    "image": info["name"],
+                    "height": clean.shape[-2],
+                    "width": clean.shape[-1],
+                    **{k: round(float(v), 4) for k, v in metrics.items() if k != "loss"},
+                }
+            )
         if self.log_images and info.get("log_image"):
             self._log_image(f"{stage}/{info['set']}/{info['name']}", degraded, restored, clean)
         return metrics["loss"]

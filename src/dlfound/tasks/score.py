@@ -31,27 +31,49 @@ PREVIEW_STEPS = 20
 
 
 class ScoreTask(StepwiseSamplingTask):
-    def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", sigma_max: float = 20.0,
-                 sigma_min: float = 1.0, levels: int = 10, objective: str = "dsm", sampler: str = "annealed",
-                 step_size: float = 0.1, steps_per_level: int = 100, init_range: float = 8.0, **measuring):
+    def __init__(
+        self,
+        net,
+        optim: dict,
+        sched: dict | None = None,
+        init: str = "default",
+        sigma_max: float = 20.0,
+        sigma_min: float = 1.0,
+        levels: int = 10,
+        objective: str = "dsm",
+        sampler: str = "annealed",
+        step_size: float = 0.1,
+        steps_per_level: int = 100,
+        init_range: float = 8.0,
+        **measuring,
+    ):
         """Defaults: Song & Ermon's toy experiment (10 levels from 20 to 1; 100 steps of 0.1 per level)."""
         super().__init__(net, optim, sched, init, **measuring)
         if objective not in OBJECTIVES:
             raise ConfigError(f"task.objective={objective!r}; choose one of {', '.join(OBJECTIVES)}")
         if step_size <= 0 or steps_per_level < 1:
-            raise ConfigError(f"Langevin dynamics needs task.step_size > 0 and task.steps_per_level >= 1; got "
-                              f"{step_size} and {steps_per_level}")
+            raise ConfigError(
+                f"Langevin dynamics needs task.step_size > 0 and task.steps_per_level >= 1; got "
+                f"{step_size} and {steps_per_level}"
+            )
         self.register_buffer("sigmas", geometric_sigmas(sigma_max, sigma_min, levels), persistent=False)
         self.objective, self.init_range = objective, init_range
         self.step_size = step_size
         self.set_sampler()
 
-    def set_sampler(self, sampler: str | None = None, steps: int | None = None, eta: float | None = None,
-                    guidance: float | None = None) -> None:
+    def set_sampler(
+        self,
+        sampler: str | None = None,
+        steps: int | None = None,
+        eta: float | None = None,
+        guidance: float | None = None,
+    ) -> None:
         """Choose annealed or plain Langevin dynamics and the steps per level (None: as configured)."""
         if eta is not None or guidance:
-            raise ConfigError("eta= and guidance= apply to diffusion models (task=ddpm); a score model samples by "
-                              "Langevin dynamics: choose sampler=annealed|langevin and steps= (per noise level)")
+            raise ConfigError(
+                "eta= and guidance= apply to diffusion models (task=ddpm); a score model samples by "
+                "Langevin dynamics: choose sampler=annealed|langevin and steps= (per noise level)"
+            )
         sampler = self.hparams.sampler if sampler is None else sampler
         if sampler not in SAMPLERS:
             raise ConfigError(f"sampler={sampler!r}; score models sample with one of {', '.join(SAMPLERS)}")
@@ -85,8 +107,8 @@ class ScoreTask(StepwiseSamplingTask):
             noisy = noisy.detach().requires_grad_(True)
             v = torch.randn_like(x)
             projected = (v * self.score(noisy, level)).sum(dims)
-            grad, = torch.autograd.grad(projected.sum(), noisy, create_graph=create_graph)
-            return (((v * grad).sum(dims) + 0.5 * projected ** 2) * sigma.flatten() ** 2).mean()
+            (grad,) = torch.autograd.grad(projected.sum(), noisy, create_graph=create_graph)
+            return (((v * grad).sum(dims) + 0.5 * projected**2) * sigma.flatten() ** 2).mean()
 
     def step(self, batch, stage: str) -> torch.Tensor:
         x = batch[0]
@@ -99,8 +121,7 @@ class ScoreTask(StepwiseSamplingTask):
         return self.sample(n, y=y, steps=min(self.steps_per_level, PREVIEW_STEPS), on_step=on_step)
 
     @torch.no_grad()
-    def sample(self, n: int, temperature: float = 1.0, y=None, steps: int | None = None,
-               on_step=None) -> torch.Tensor:
+    def sample(self, n: int, temperature: float = 1.0, y=None, steps: int | None = None, on_step=None) -> torch.Tensor:
         """n samples by the chosen Langevin dynamics; `steps` (per level) overrides the configured number once."""
         if temperature != 1.0:
             raise ConfigError("score models have no sampling temperature; leave temperature at 1")

@@ -86,18 +86,33 @@ class Seq2SeqTask(Task):
     monitor = "val/exact"
     monitor_mode = "max"
 
-    def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", beam_size: int = 4,
-                 length_penalty: float = 1.0, max_decode_len: int | None = None, label_smoothing: float = 0.0,
-                 log_attention: bool = True, compile: bool = False, channels_last: bool = False,
-                 ema_decay: float | None = None):
+    def __init__(
+        self,
+        net,
+        optim: dict,
+        sched: dict | None = None,
+        init: str = "default",
+        beam_size: int = 4,
+        length_penalty: float = 1.0,
+        max_decode_len: int | None = None,
+        label_smoothing: float = 0.0,
+        log_attention: bool = True,
+        compile: bool = False,
+        channels_last: bool = False,
+        ema_decay: float | None = None,
+    ):
         super().__init__(net, optim, sched, init, compile, channels_last, ema_decay)
         self.beam_size, self.length_penalty, self.max_decode_len = beam_size, length_penalty, max_decode_len
         self.label_smoothing, self.log_attention = label_smoothing, log_attention
 
     def _loss(self, src, tgt) -> torch.Tensor:
         logits = self.run_net(src, tgt[:, :-1])
-        return F.cross_entropy(logits.flatten(0, 1).float(), tgt[:, 1:].flatten(), ignore_index=self.net.pad_id,
-                               label_smoothing=self.label_smoothing)
+        return F.cross_entropy(
+            logits.flatten(0, 1).float(),
+            tgt[:, 1:].flatten(),
+            ignore_index=self.net.pad_id,
+            label_smoothing=self.label_smoothing,
+        )
 
     def answers(self, tgt: torch.Tensor) -> list[list[int]]:
         eos, pad = self.net.eos_id, self.net.pad_id

@@ -30,7 +30,8 @@ def check_mc_samples(net: nn.Module, mc_samples: int, stochastic: bool) -> None:
         raise ConfigError(
             f"task.mc_samples={mc_samples} asks for MC dropout, but {type(net).__name__} has no dropout layer "
             "(or only ones with p=0), so every pass would give the same prediction. Give the network dropout "
-            "(e.g. model.dropout=0.5 for lenet5 or mlp), or leave task.mc_samples=1.")
+            "(e.g. model.dropout=0.5 for lenet5 or mlp), or leave task.mc_samples=1."
+        )
 
 
 @contextmanager
@@ -92,8 +93,10 @@ def write_pictures(task, stage: str, probs, y, ood) -> None:
     from dlfound.image_files import write_picture
 
     name = type(task.net).__name__
-    pictures = {"reliability": calibration.reliability_diagram(probs, y, title=name),
-                "entropy": calibration.entropy_histogram(probs, ood, title=f"{name}: predictive entropy")}
+    pictures = {
+        "reliability": calibration.reliability_diagram(probs, y, title=name),
+        "entropy": calibration.entropy_histogram(probs, ood, title=f"{name}: predictive entropy"),
+    }
     for kind, picture in pictures.items():
         for logger in task.trainer.loggers:
             if isinstance(logger, TensorBoardLogger):

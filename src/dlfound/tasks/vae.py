@@ -34,17 +34,30 @@ class VAETask(GenerativeTask):
     monitor = "val/nelbo"
     monitor_mode = "min"
 
-    def __init__(self, net, optim: dict, sched: dict | None = None, init: str = "default", beta: float = 1.0,
-                 kl_warmup_epochs: float = 0.0, iw_samples: int = 100, iw_chunk: int = 25,
-                 binarize: str = "none", mode_centers=None, **switches):
+    def __init__(
+        self,
+        net,
+        optim: dict,
+        sched: dict | None = None,
+        init: str = "default",
+        beta: float = 1.0,
+        kl_warmup_epochs: float = 0.0,
+        iw_samples: int = 100,
+        iw_chunk: int = 25,
+        binarize: str = "none",
+        mode_centers=None,
+        **switches,
+    ):
         super().__init__(net, optim, sched, init, mode_centers=mode_centers, **switches)
         if binarize not in BINARIZE:
             raise ConfigError(f"task.binarize={binarize!r}; choose one of {', '.join(BINARIZE)}")
         if binarize != "none" and net.likelihood != "bernoulli":
             raise ConfigError("task.binarize=dynamic needs the Bernoulli likelihood (model.likelihood=bernoulli)")
         if net.likelihood == "bernoulli" and len(net.data_shape) == 1:
-            raise ConfigError("the Bernoulli likelihood models values in [0, 1] (pixels); for points such as the 2-D "
-                              "toy sets use model.likelihood=gaussian")
+            raise ConfigError(
+                "the Bernoulli likelihood models values in [0, 1] (pixels); for points such as the 2-D "
+                "toy sets use model.likelihood=gaussian"
+            )
         if beta < 0 or iw_samples < 0:
             raise ConfigError(f"task.beta and task.iw_samples must be non-negative, got {beta} and {iw_samples}")
         self.beta, self.kl_warmup_epochs = beta, kl_warmup_epochs
@@ -66,7 +79,7 @@ class VAETask(GenerativeTask):
         if not self.kl_warmup_epochs or not self.training:
             return self.beta
         batches = max(1, self.trainer.num_training_batches) if self._trainer else 1
-        progress = (self.current_epoch + self.trainer.fit_loop.epoch_loop.batch_progress.current.ready / batches)
+        progress = self.current_epoch + self.trainer.fit_loop.epoch_loop.batch_progress.current.ready / batches
         return self.beta * min(1.0, progress / self.kl_warmup_epochs)
 
     def step(self, batch, stage: str) -> torch.Tensor:

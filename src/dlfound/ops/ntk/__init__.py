@@ -11,5 +11,14 @@ from dlfound.ops.ntk.empirical import empirical_ntk, ntk_bytes
 from dlfound.ops.ntk.linearization import linearization_distance, linearized_output, parameters_of
 from dlfound.ops.ntk.regression import ntk_regression
 
-__all__ = ["analytic_ntk", "arccos_kernels", "relu_ntk", "empirical_ntk", "ntk_bytes", "linearization_distance",
-           "linearized_output", "parameters_of", "ntk_regression"]
+__all__ = [
+    "analytic_ntk",
+    "arccos_kernels",
+    "relu_ntk",
+    "empirical_ntk",
+    "ntk_bytes",
+    "linearization_distance",
+    "linearized_output",
+    "parameters_of",
+    "ntk_regression",
+]

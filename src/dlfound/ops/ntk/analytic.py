@@ -41,14 +41,15 @@ def arccos_kernels(sigma1: torch.Tensor, diag1: torch.Tensor, diag2: torch.Tenso
     return degree1, degree0
 
 
-def relu_ntk(x1: torch.Tensor, x2: torch.Tensor | None = None, weight_std: float = 1.0,
-             bias_std: float = 0.0) -> torch.Tensor:
+def relu_ntk(
+    x1: torch.Tensor, x2: torch.Tensor | None = None, weight_std: float = 1.0, bias_std: float = 0.0
+) -> torch.Tensor:
     """Theta(x1, x2) [N1, N2] of the infinite-width one-hidden-layer ReLU network (module docstring), for inputs
     [N, ...] (flattened). The kernel of each output; computed in float64."""
     x1 = x1.flatten(1).double()
     x2 = x1 if x2 is None else x2.flatten(1).double()
     d = x1.shape[1]
-    sw2, sb2 = weight_std ** 2, bias_std ** 2
+    sw2, sb2 = weight_std**2, bias_std**2
 
     def sigma1(a, b):  # Sigma1: the covariance of the hidden pre-activations (and the first layer's NTK)
         return sw2 / d * a @ b.T + sb2
@@ -67,7 +68,9 @@ def analytic_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = N
     parameterisation, with its sigma_w and sigma_b: that of each output (`empirical_ntk`'s trace over O outputs
     tends to O times it)."""
     if getattr(model, "parameterization", None) != "ntk":
-        raise ConfigError(f"the analytic NTK is the infinite-width limit of the one-hidden-layer ReLU network in the "
-                          f"NTK parameterisation (model=ntk_mlp model.parameterization=ntk); "
-                          f"{type(model).__name__} is not one, so compare it with its empirical kernel instead")
+        raise ConfigError(
+            f"the analytic NTK is the infinite-width limit of the one-hidden-layer ReLU network in the "
+            f"NTK parameterisation (model=ntk_mlp model.parameterization=ntk); "
+            f"{type(model).__name__} is not one, so compare it with its empirical kernel instead"
+        )
     return relu_ntk(x1, x2, model.weight_std, model.bias_std)

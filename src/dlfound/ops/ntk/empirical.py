@@ -23,7 +23,7 @@ from torch.func import functional_call, jacrev, vmap
 
 from dlfound.errors import ConfigError
 
-GIB = 2 ** 30
+GIB = 2**30
 
 
 def split_parameters(model: nn.Module, names: Sequence[str] | None = None):
@@ -36,8 +36,9 @@ def split_parameters(model: nn.Module, names: Sequence[str] | None = None):
     else:
         chosen = [k for k in params if any(k == n or k.startswith(n + ".") for n in names)]
         if not chosen:
-            raise ConfigError(f"params={list(names)} names none of the model's parameters; choose among "
-                              f"{', '.join(params)}")
+            raise ConfigError(
+                f"params={list(names)} names none of the model's parameters; choose among {', '.join(params)}"
+            )
     fixed = {k: v.detach() for k, v in [*params.items(), *model.named_buffers()] if k not in chosen}
     return {k: params[k].detach() for k in chosen}, fixed
 
@@ -56,8 +57,7 @@ def available_bytes(device: torch.device) -> int:
     return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
 
 
-def ntk_bytes(n1: int, n2: int | None, outputs: int, num_params: int, itemsize: int = 4,
-              trace: bool = True) -> int:
+def ntk_bytes(n1: int, n2: int | None, outputs: int, num_params: int, itemsize: int = 4, trace: bool = True) -> int:
     """The memory `empirical_ntk` holds at its peak: the Jacobians of both input sets (N * O * P numbers each; one
     set when x2 is x1) and the kernel (N1 * N2, times O^2 untraced)."""
     jacobians = (n1 + (n2 or 0)) * outputs * num_params
@@ -67,14 +67,22 @@ def ntk_bytes(n1: int, n2: int | None, outputs: int, num_params: int, itemsize: 
 
 def human_size(n_bytes: float) -> str:
     """GiB, or MiB and KiB for requests too small to show in GiB."""
-    for unit, size in (("GiB", GIB), ("MiB", 2 ** 20)):
+    for unit, size in (("GiB", GIB), ("MiB", 2**20)):
         if n_bytes >= 0.1 * size:
             return f"{n_bytes / size:.2f} {unit}"
     return f"{n_bytes / 1024:.2f} KiB"
 
 
-def check_size(n1: int, n2: int | None, outputs: int, num_params: int, itemsize: int, trace: bool,
-               device: torch.device, max_gib: float | None) -> None:
+def check_size(
+    n1: int,
+    n2: int | None,
+    outputs: int,
+    num_params: int,
+    itemsize: int,
+    trace: bool,
+    device: torch.device,
+    max_gib: float | None,
+) -> None:
     """Refuse a kernel larger than `max_gib` (default: half the free memory of `device`), saying how to shrink it."""
     need = ntk_bytes(n1, n2, outputs, num_params, itemsize, trace)
     limit = max_gib * GIB if max_gib is not None else available_bytes(device) / 2
@@ -88,7 +96,8 @@ def check_size(n1: int, n2: int | None, outputs: int, num_params: int, itemsize:
         f"{human_size(limit)} allowed ({where}). Shrink it: fewer inputs (a smaller probe batch, "
         f"callbacks.ntk_monitor.probe_size), a subset of the parameters (params=[...], e.g. only the last layer), "
         f"the trace over outputs (trace=True) if you asked for the full kernel, or a smaller model; or raise max_gib "
-        f"if the memory is there")
+        f"if the memory is there"
+    )
 
 
 def jacobian(model: nn.Module, params: dict, fixed: dict, x: torch.Tensor, chunk: int = 64) -> torch.Tensor:
@@ -101,15 +110,22 @@ def jacobian(model: nn.Module, params: dict, fixed: dict, x: torch.Tensor, chunk
     jac_fn = vmap(jacrev(f), in_dims=(None, 0))
     blocks = []
     for start in range(0, len(x), chunk):
-        jac = jac_fn(params, x[start:start + chunk])
+        jac = jac_fn(params, x[start : start + chunk])
         n = min(chunk, len(x) - start)
         blocks.append(torch.cat([j.reshape(n, j.shape[1], -1) for j in jac.values()], dim=2))
     return torch.cat(blocks)
 
 
-def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = None, *,
-                  params: Sequence[str] | None = None, trace: bool = True, chunk: int = 64,
-                  max_gib: float | None = None) -> torch.Tensor:
+def empirical_ntk(
+    model: nn.Module,
+    x1: torch.Tensor,
+    x2: torch.Tensor | None = None,
+    *,
+    params: Sequence[str] | None = None,
+    trace: bool = True,
+    chunk: int = 64,
+    max_gib: float | None = None,
+) -> torch.Tensor:
     """Theta(x1, x2) = J(x1) J(x2)^T of `model` at its current parameters: [N1, N2] summed over outputs
     (`trace=True`) or [N1, N2, O, O]. `params` restricts theta to some parameters (names or module prefixes);
     `x2=None` is x1. Raises ConfigError before allocating when the Jacobians would not fit (`check_size`)."""
@@ -121,8 +137,7 @@ def empirical_ntk(model: nn.Module, x1: torch.Tensor, x2: torch.Tensor | None = 
         with torch.no_grad():
             outputs = model(x1[:1]).numel()
         itemsize = next(iter(diff.values())).element_size()
-        check_size(len(x1), None if x2 is None else len(x2), outputs, num_params, itemsize, trace, x1.device,
-                   max_gib)
+        check_size(len(x1), None if x2 is None else len(x2), outputs, num_params, itemsize, trace, x1.device, max_gib)
         j1 = jacobian(model, diff, fixed, x1, chunk)
         j2 = j1 if x2 is None else jacobian(model, diff, fixed, x2, chunk)
     finally:

@@ -20,8 +20,9 @@ def parameters_of(model: nn.Module) -> dict[str, torch.Tensor]:
     return {k: p.detach().clone() for k, p in model.named_parameters() if p.requires_grad}
 
 
-def linearized_output(model: nn.Module, theta0: dict[str, torch.Tensor], theta: dict[str, torch.Tensor],
-                      x: torch.Tensor) -> torch.Tensor:
+def linearized_output(
+    model: nn.Module, theta0: dict[str, torch.Tensor], theta: dict[str, torch.Tensor], x: torch.Tensor
+) -> torch.Tensor:
     """f_lin(x; theta) = f(x; theta_0) + J_0(x) (theta - theta_0), with the model's buffers as they are now."""
     fixed = {k: v.detach() for k, v in model.named_buffers()}
     tangent = {k: theta[k] - theta0[k] for k in theta0}

@@ -14,9 +14,14 @@ ensemble (Jacot et al. 2018). The training points are interpolated (up to `ridge
 import torch
 
 
-def ntk_regression(k_test_train: torch.Tensor, k_train_train: torch.Tensor, y_train: torch.Tensor,
-                   f0_test: torch.Tensor | None = None, f0_train: torch.Tensor | None = None,
-                   ridge: float = 0.0) -> torch.Tensor:
+def ntk_regression(
+    k_test_train: torch.Tensor,
+    k_train_train: torch.Tensor,
+    y_train: torch.Tensor,
+    f0_test: torch.Tensor | None = None,
+    f0_train: torch.Tensor | None = None,
+    ridge: float = 0.0,
+) -> torch.Tensor:
     """f_inf(x) for the test inputs: [M, O] from Theta(x, X) [M, N], Theta(X, X) [N, N], the targets Y [N, O],
     and optionally the initial outputs f_0(x) [M, O] and f_0(X) [N, O]. The same kernel serves every output (the
     trace kernel, or a network with one output). `ridge` adds ridge * mean(diag) to the diagonal, for kernels that
