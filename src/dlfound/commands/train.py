@@ -1,7 +1,8 @@
 """`dlfound train [OVERRIDES]`: compose the config with Hydra and run each job (dlfound.runs.job).
 
 Everything after `train` is Hydra's: overrides, `-m` for sweeps, `--cfg job`, `--help`. Before Hydra starts,
-`resume=RUN_FOLDER` is expanded into that run's overrides, and a finished run's folder is protected from being
+`resume=RUN_FOLDER` is expanded into that run's overrides, settings are checked for typos
+(dlfound.runs.overrides), and a finished run's folder is protected from being
 trained over.
 """
 
@@ -14,10 +15,12 @@ from dlfound.runs.job_process import COMMAND_ENV
 
 def prepare(argv: list[str]) -> list[str]:
     """The overrides Hydra is given, after the checks and expansions made before it starts (resume=RUN_FOLDER,
-    group names, a finished run's folder); a mistake raises DlfoundError. The Python API (dlfound.api) shares it."""
+    group names, settings the config does not have, a finished run's folder); a mistake raises DlfoundError. The
+    Python API (dlfound.api) shares it."""
     from dlfound.runs.gpus import gpu_count, register_resolver
     from dlfound.runs.groups import check_group_options
     from dlfound.runs.naming import register_run_name
+    from dlfound.runs.overrides import check_overrides
     from dlfound.runs.paths import config_dir
     from dlfound.runs.resume import expand_resume, refuse_overwrite
 
@@ -27,6 +30,7 @@ def prepare(argv: list[str]) -> list[str]:
         gpu_count()  # here, its refusal is one paragraph; inside Hydra's launcher setup, a traceback
     argv = expand_resume(argv)
     check_group_options(argv, config_dir())
+    argv = check_overrides(argv, config_dir())
     refuse_overwrite(argv)
     # Sweeper databases (Optuna's sqlite) live under the outputs folder, which must exist before Hydra starts.
     Path(os.environ.get("DLFOUND_OUTPUTS", "outputs")).mkdir(parents=True, exist_ok=True)

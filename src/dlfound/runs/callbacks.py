@@ -64,17 +64,111 @@ class StopOnNonFiniteLoss(L.Callback):
 
 
 class SaveOnSigterm(L.Callback):
-    """On SIGTERM (preemption), Lightning stops at the next batch; this saves last.ckpt first, so that
-    `dlfound train resume=RUN_FOLDER` continues from there."""
+    """On SIGTERM (preemption) or Ctrl-C (dlfound.runs.stopping), Lightning stops at the next batch; during training
+    this saves last.ckpt first, so that `dlfound train resume=RUN_FOLDER` continues from there. (While testing, the
+    model holds the best checkpoint's weights, and last.ckpt from training must stay.)"""
 
     def __init__(self, checkpoint_dir: str):
         self.checkpoint_dir = checkpoint_dir
 
     def on_exception(self, trainer, pl_module, exception):
+        from lightning.pytorch.trainer.states import TrainerFn
         from lightning.pytorch.utilities.exceptions import SIGTERMException
 
-        if isinstance(exception, SIGTERMException):
+        if isinstance(exception, SIGTERMException) and trainer.state.fn == TrainerFn.FITTING:
             trainer.save_checkpoint(f"{self.checkpoint_dir}/last.ckpt")
+
+
+class StopOnRequest(L.Callback):
+    """Stops Lightning's loops on a Ctrl-C or SIGTERM that dlfound.runs.stopping recorded (`stops.signum`), the way
+    Lightning stops on SIGTERM (SIGTERMException): at the next batch, and, since one batch of an evaluation can run
+    the network a thousand times (diffusion sampling, the variational bound, the pictures drawn after validation),
+    at the next network evaluation outside a gradient step."""
+
+    def __init__(self, stops):
+        self.stops = stops
+        self.handles = []
+
+    def look(self, *args) -> None:
+        import torch
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if self.stops.signum and not torch.is_grad_enabled():
+            raise SIGTERMException
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+        if self.stops.signum:
+            raise SIGTERMException
+
+    def setup(self, trainer, pl_module, stage):
+        from torch.nn.modules.module import register_module_forward_pre_hook
+
+        # Every module's: a task may sample with a copy of its network (the weights' moving average).
+        self.handles = [register_module_forward_pre_hook(self.look)]
+
+    def teardown(self, trainer, pl_module, stage):
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+
+class SamplingTimeEstimate(L.Callback):
+    """For a task whose test phase samples in many steps (diffusion, score models): after the second training
+    batch, when testing would take far longer than training, one warning with both times and the overrides that
+    shorten it. Training time: that batch's time times the run's training batches. Testing time: a few sampling
+    steps timed on a batch of 16 (the test batch on a GPU), scaled linearly to the test samples and the steps per
+    sample. Neither counts validation."""
+
+    FAR_BEYOND = 10  # times the training time
+    AT_LEAST_S = 120
+
+    def __init__(self):
+        self.batch_started = None
+        self.done = False
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.batch_started = time.perf_counter()
+
+    def on_train_batch_end(self, trainer, task, outputs, batch, batch_idx):
+        if self.done or (batch_idx < 1 and trainer.num_training_batches > 1) or not trainer.is_global_zero:
+            return
+        self.done = True
+        batch_seconds = time.perf_counter() - self.batch_started
+        batches = trainer.estimated_stepping_batches * trainer.accumulate_grad_batches
+        samples = self.test_samples(trainer, task)
+        if not samples or batches == float("inf"):
+            return
+        training = batch_seconds * batches
+        probe = min(samples, self.eval_batch_size(trainer) or samples, 16 if task.device.type == "cpu" else samples)
+        sampling = task.seconds_per_sample(probe) * samples
+        if sampling < max(self.FAR_BEYOND * training, self.AT_LEAST_S):
+            return
+        from dlfound.tasks.generative import readable_duration
+
+        fewer = max(1, int(samples * training / sampling))
+        label, evaluations = task.sampler_description()
+        task.print(
+            f"note: testing will take far longer than training. It draws {samples} samples ({label}: "
+            f"{evaluations} network evaluations each), about {readable_duration(sampling)} on this device, "
+            f"against about {readable_duration(training)} of training (measured: one training batch "
+            f"{batch_seconds:.2f} s, sampling {sampling / samples:.2f} s a sample). To shorten it: "
+            f"task.test_samples={fewer}, or test=false to skip it."
+        )
+
+    @staticmethod
+    def eval_batch_size(trainer) -> int | None:
+        data = trainer.datamodule
+        return getattr(data, "eval_batch_size", None) or getattr(data, "batch_size", None)
+
+    def test_samples(self, trainer, task) -> int | None:
+        """How many samples the test phase draws, when the config says (test_samples, or batches times their size)."""
+        samples, limit = task.test_samples, trainer.limit_test_batches
+        batch = self.eval_batch_size(trainer)
+        if isinstance(limit, int) and batch:
+            samples = min(samples or limit * batch, limit * batch)
+        return samples
 
 
 class RNGStateInCheckpoint(L.Callback):

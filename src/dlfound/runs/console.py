@@ -22,7 +22,14 @@ _failures_raise: ContextVar[bool] = ContextVar("failures_raise", default=False)
 # Lightning's lines that tell a user nothing to act on: advertisements for its logging and model services, and
 # "Trainer already configured with ..." notes about callbacks dlfound chose on purpose, and a note on how it counts
 # batches.
-NOISE = ("💡 Tip:", "litlogger", "litmodels", "already configured with", "to estimate number of stepping batches")
+NOISE = (
+    "💡 Tip:",
+    "litlogger",
+    "litmodels",
+    "already configured with",
+    "to estimate number of stepping batches",
+    "Received SIGTERM",  # dlfound.runs.stopping says which signal stopped a run, Ctrl-C included
+)
 # Deprecation notes from inside Lightning about its own use of torch: no user can act on them. Lightning's hint
 # on every run of a machine with SLURM installed, and its note that a short epoch logs less often than
 # log_every_n_steps (dlfound logs each epoch's metrics regardless): they tell a user nothing on every run.
@@ -71,15 +78,18 @@ def failures_raise() -> Iterator[None]:
         _failures_raise.reset(token)
 
 
-def fail(message: str, code: int = 2) -> NoReturn:
+def fail(message: str, code: int = 2, command: str | None = None, title: str = "dlfound: error") -> NoReturn:
     """Print a user-facing error as one paragraph and exit non-zero (inside `failures_raise`: raise it as a
-    DlfoundError). The message is plain text: the brackets of a usage line ([n=64]) or an override
+    DlfoundError); `command`, what to type next, follows on a line of its own, never wrapped, so that it can be
+    copied whole. The message is plain text: the brackets of a usage line ([n=64]) or an override
     (model.hidden=[32]) are not rich markup."""
     if _failures_raise.get():
         from dlfound.errors import DlfoundError
 
-        raise DlfoundError(message)
-    err_console.print(Panel(Text(message), title="dlfound: error", border_style="red", expand=False))
+        raise DlfoundError(f"{message} {command}" if command else message)
+    err_console.print(Panel(Text(message), title=title, border_style="red", expand=False))
+    if command:
+        err_console.print(command, soft_wrap=True, highlight=False, markup=False)
     sys.exit(code)
 
 
@@ -91,7 +101,11 @@ class DropNoise(logging.Filter):
 
 def quiet_lightning() -> None:
     """Silence Lightning's advertisements and redundant notes (NOISE); its actionable warnings stay."""
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+    for name in (
+        "lightning.pytorch.utilities.rank_zero",
+        "lightning.fabric.utilities.rank_zero",
+        "lightning.pytorch.trainer.connectors.signal_connector",
+    ):
         logger = logging.getLogger(name)
         if not any(isinstance(f, DropNoise) for f in logger.filters):
             logger.addFilter(DropNoise())

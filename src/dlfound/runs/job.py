@@ -29,18 +29,19 @@ def threads_per_job(hydra_cfg) -> int | None:
 def run_job(cfg: DictConfig) -> float | None:
     """Run one job and return the objective for sweepers. A single run's error ends the command; a sweep
     job's error is recorded in its results.json with status "failed", and the sweep goes on."""
-    import lightning as L
     import torch
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
     from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     from dlfound.runs.console import console, err_console, fail
     from dlfound.runs.disk import disk_failure
     from dlfound.runs.gpus import hold_gpus, register_resolver
     from dlfound.runs.job_process import gpus_per_job, run_job_process, runs_as_own_process
     from dlfound.runs.naming import register_run_name
-    from dlfound.runs.resume import resume_mode
+    from dlfound.runs.resume import release_run_dir, resume_mode
+    from dlfound.runs.stopping import RunInterrupted
     from dlfound.runs.training import train
 
     register_run_name()
@@ -64,6 +65,14 @@ def run_job(cfg: DictConfig) -> float | None:
             if side_by_side:
                 torch.set_num_threads(threads)
             results = train(OmegaConf.to_container(cfg, resolve=True), run_dir, overrides, choices)
+    except RunInterrupted as stop:
+        if rank_zero_only.rank == 0:
+            if stop.saved:
+                record_failure(run_dir, str(stop), overrides, choices, status="interrupted")
+                fail(str(stop), stop.exit_code, f"dlfound train resume={run_dir}", title="dlfound: interrupted")
+            release_run_dir(run_dir)  # nothing was saved: the same command may start the run anew
+            fail(str(stop), stop.exit_code, title="dlfound: interrupted")
+        sys.exit(stop.exit_code)
     except Exception as err:
         if isinstance(err, MisconfigurationException):
             err = ConfigError(f"Lightning refused the trainer settings: {err}")
@@ -71,7 +80,7 @@ def run_job(cfg: DictConfig) -> float | None:
         if isinstance(err, DatasetUnavailableError):
             err = DatasetUnavailableError(str(err) + present_instead(cfg, choices))
         message = str(err) if isinstance(err, DlfoundError) else f"{type(err).__name__}: {err}"
-        rank_zero = L.fabric.utilities.rank_zero.rank_zero_only.rank == 0
+        rank_zero = rank_zero_only.rank == 0
         if rank_zero:
             try:
                 record_failure(run_dir, message, overrides, choices)

@@ -6,7 +6,7 @@ A finished run writes {"status": "done", "metrics", "monitor", "epochs", "global
 {"suggestion", "plot"}; a failed one {"status": "failed", "error", "last_checkpoint", "choices", "overrides",
 "run_dir", "finished_at", "versions"}, with the status "not_started" instead of "failed" when the error came
 before training began (no logs, no checkpoint: a data set missing, a setting refused), which `dlfound report`
-hides unless asked. Keep these keys stable.
+hides unless asked, and "interrupted" for a run stopped by Ctrl-C or SIGTERM. Keep these keys stable.
 """
 
 import json
@@ -66,13 +66,13 @@ FAILED_STATUSES = ("failed", "not_started")
 STARTED_MARKS = ("csv", "tensorboard")
 
 
-def record_failure(run_dir: Path, error: str, overrides: list[str], choices: dict) -> None:
+def record_failure(run_dir: Path, error: str, overrides: list[str], choices: dict, status: str = "failed") -> None:
     last = last_checkpoint(run_dir)
     started = last is not None or any((Path(run_dir) / mark).exists() for mark in STARTED_MARKS)
     write_json(
         Path(run_dir) / RESULTS_FILE,
         {
-            "status": "failed" if started else "not_started",
+            "status": status if started or status != "failed" else "not_started",
             "error": error,
             "last_checkpoint": str(last) if last else None,
             "choices": choices,

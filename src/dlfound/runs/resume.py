@@ -11,6 +11,24 @@ from pathlib import Path
 from dlfound.errors import ConfigError
 from dlfound.runs.results import RESULTS_FILE, last_checkpoint
 
+# The marker that claims a run folder for the run that created it (claim_run_dir).
+CLAIM_FILE = ".claimed"
+# Arguments after which `dlfound train` trains no single run in an explicit folder: a sweep (its jobs have numbered
+# folders), or Hydra printing something.
+NOT_ONE_RUN = {
+    "-m",
+    "--multirun",
+    "hydra.mode=MULTIRUN",
+    "--cfg",
+    "-c",
+    "-h",
+    "--help",
+    "--hydra-help",
+    "--info",
+    "-i",
+    "--shell-completion",
+}
+
 
 def slurm_requeued() -> bool:
     return int(os.environ.get("SLURM_RESTART_COUNT") or 0) > 0
@@ -40,7 +58,11 @@ def find_resume_checkpoint(cfg: dict, run_dir: Path) -> str | None:
         if found:
             return checked(found)
         if resume == "last":
-            raise ConfigError(f"resume=last: {run_dir / 'checkpoints'} holds no last.ckpt to continue from")
+            raise ConfigError(
+                f"{run_dir} holds no checkpoint to continue from ({run_dir / 'checkpoints'} has no "
+                "last.ckpt: the run stopped before it saved one). Start the run anew instead, with its "
+                "own command line and another name, or after deleting the folder."
+            )
     return None
 
 
@@ -74,18 +96,68 @@ def expand_resume(args: list[str]) -> list[str]:
     return args
 
 
-def refuse_overwrite(args: list[str]) -> None:
-    """An explicit hydra.run.dir that already holds a finished run is only reused to resume it."""
+def explicit_run_dir(args: list[str]) -> Path | None:
+    """The folder that `hydra.run.dir=` or `name=` (dlfound.runs.naming) gives the run, or None."""
+    from dlfound.runs.naming import run_name
+
+    folder = None
     for arg in args:
-        if arg.startswith(("hydra.run.dir=", "name=")) and not arg.endswith("=null"):
-            folder = Path(arg.split("=", 1)[1])
-            if arg.startswith("name="):  # the folder dlfound.runs.naming gives a named run
-                folder = Path(os.environ.get("DLFOUND_OUTPUTS", "outputs")) / "train" / "runs" / folder
-            resuming = slurm_requeued() or any(
-                a.startswith(("resume=", "ckpt_path=")) and not a.endswith("=null") for a in args
-            )
-            if (folder / RESULTS_FILE).exists() and not resuming:
-                raise ConfigError(
-                    f"{folder} already holds a finished run, and training into it would overwrite its "
-                    "files. Choose another hydra.run.dir or name, or continue that run with resume=last."
-                )
+        key, _, value = arg.partition("=")
+        value = value.strip("'\"")  # sweep jobs pass hydra.run.dir="FOLDER" (dlfound.runs.job_process)
+        if key == "hydra.run.dir" and value not in ("", "null"):
+            folder = Path(value)
+        elif key == "name" and value not in ("", "null") and folder is None:
+            folder = Path(os.environ.get("DLFOUND_OUTPUTS", "outputs")) / "train" / "runs" / run_name(value, "", "")
+    return folder
+
+
+def refuse_overwrite(args: list[str]) -> None:
+    """An explicit hydra.run.dir or name that already holds a finished run is only reused to resume it; a fresh
+    single run claims its folder (claim_run_dir) before Hydra writes anything into it."""
+    folder = explicit_run_dir(args)
+    if (
+        folder is None
+        or slurm_requeued()
+        or any(a.startswith(("resume=", "ckpt_path=")) and not a.endswith("=null") for a in args)
+    ):
+        return
+    if (folder / RESULTS_FILE).exists():
+        raise ConfigError(
+            f"{folder} already holds a finished run, and training into it would overwrite its files. "
+            f"Choose another hydra.run.dir or name, or continue that run with "
+            f"`dlfound train resume={folder}`."
+        )
+    trains_here = not any(a in NOT_ONE_RUN or a.split("=")[0] in NOT_ONE_RUN or a.startswith("-sc") for a in args)
+    first_rank = all(os.environ.get(k, "0") == "0" for k in ("RANK", "LOCAL_RANK", "SLURM_PROCID"))
+    if trains_here and first_rank:  # DDP ranks started for this run join its folder
+        claim_run_dir(folder)
+
+
+def claim_run_dir(run_dir: Path) -> None:
+    """Claim the folder of a fresh run (not a resumed one) before anything is written into it: the marker file is
+    created only if it does not exist (O_EXCL, atomic), so of two runs started together into one folder (the same
+    `name=`) one trains and the other is refused, where the check before Hydra (refuse_overwrite) sees neither."""
+    import socket
+    from datetime import datetime
+
+    marker = Path(run_dir) / CLAIM_FILE
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        owner = marker.read_text().strip() if marker.is_file() else ""
+        raise ConfigError(
+            f"{run_dir} is already taken by another run{f' ({owner})' if owner else ''}, and training "
+            "into it would mix the two runs' files. Choose another name (or hydra.run.dir); once that "
+            f"run has stopped, `dlfound train resume={run_dir}` continues it."
+        ) from None
+    with os.fdopen(fd, "w") as file:
+        file.write(
+            f"started {datetime.now().isoformat(timespec='seconds')} by process {os.getpid()} on "
+            f"{socket.gethostname()}\n"
+        )
+
+
+def release_run_dir(run_dir: Path) -> None:
+    """Give the folder back (a run stopped before it saved anything), so that the same command starts it anew."""
+    (Path(run_dir) / CLAIM_FILE).unlink(missing_ok=True)

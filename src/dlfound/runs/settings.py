@@ -56,11 +56,22 @@ def settings_of(target) -> tuple[set[str], bool]:
 
 
 def unknown_setting(section: str, key: str, valid) -> ConfigError:
+    """`section` "" is the top level of the config."""
     close = difflib.get_close_matches(key, sorted(valid), n=3, cutoff=0.6)
-    hint = f"did you mean {' or '.join(close)}?" if close else f"its settings are {', '.join(sorted(valid))}."
+    # Only the names about as close as the closest: `batchsize` is batch_size, not also eval_batch_size.
+    ratio = {name: difflib.SequenceMatcher(None, key, name).ratio() for name in close}
+    close = [name for name in close if ratio[name] >= ratio[close[0]] - 0.1]
+    hint = (
+        f"did you mean {' or '.join(close)}?"
+        if close
+        else f"its settings are {', '.join(sorted(valid))}."
+        if valid
+        else "it takes no settings."
+    )
+    where = f"{section} has no setting" if section else "the config has no top-level setting"
     return ConfigError(
-        f"{section} has no setting {key!r}; {hint} Fix or drop {section}.{key} (on the command line "
-        f"or in the config file)."
+        f"{where} {key!r}; {hint} Fix or drop {section + '.' if section else ''}{key} (on the command "
+        f"line or in the config file)."
     )
 
 

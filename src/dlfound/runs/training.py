@@ -9,8 +9,6 @@ import os
 import time
 from pathlib import Path
 
-from dlfound.errors import DlfoundError
-
 
 def scalar(value):
     return value.item() if hasattr(value, "item") else value
@@ -57,45 +55,66 @@ def evaluate_best_checkpoint(trainer, task, datamodule, plain: dict) -> tuple:
 def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> dict:
     """Fit, test the best checkpoint and write results.json; returns the results. `plain` is the resolved
     config as plain dicts."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
     from dlfound.runs.build import build, build_trainer
     from dlfound.runs.callbacks import (
         ConfigInCheckpoint,
         RNGStateInCheckpoint,
+        SamplingTimeEstimate,
         SaveOnSigterm,
         StopOnNonFiniteLoss,
+        StopOnRequest,
         Throughput,
     )
     from dlfound.runs.console import console
     from dlfound.runs.lr_find import learning_rate_for
     from dlfound.runs.resume import find_resume_checkpoint
+    from dlfound.runs.stopping import StopOnSignals
+    from dlfound.tasks.generative import StepwiseSamplingTask
 
     started = time.time()
     is_zero = prepare_process(plain, run_dir)
+    with StopOnSignals(run_dir) as stops:
+        # Build.
+        datamodule, task = build(plain)
+        monitor = plain.get("monitor") or task.monitor
+        mode = plain.get("monitor_mode") or task.monitor_mode
+        throughput = Throughput()
+        guards = [
+            ConfigInCheckpoint(plain),
+            StopOnNonFiniteLoss(),
+            SaveOnSigterm(str(run_dir / "checkpoints")),
+            StopOnRequest(stops),
+            RNGStateInCheckpoint(),
+        ]
+        if plain.get("test", True) and isinstance(task, StepwiseSamplingTask) and task.test_samples != 0:
+            guards.append(SamplingTimeEstimate())
+        trainer = build_trainer(plain, run_dir, [throughput, *guards], monitor, mode)
+        resume_from = find_resume_checkpoint(plain, run_dir)
+        if resume_from and is_zero:
+            console.print(f"[bold]resuming[/] from {resume_from}")
+        learning_rate = learning_rate_for(trainer, task, datamodule, plain, run_dir, resume_from)
 
-    # Build.
-    datamodule, task = build(plain)
-    monitor = plain.get("monitor") or task.monitor
-    mode = plain.get("monitor_mode") or task.monitor_mode
-    throughput = Throughput()
-    guards = [
-        ConfigInCheckpoint(plain),
-        StopOnNonFiniteLoss(),
-        SaveOnSigterm(str(run_dir / "checkpoints")),
-        RNGStateInCheckpoint(),
-    ]
-    trainer = build_trainer(plain, run_dir, [throughput, *guards], monitor, mode)
-    resume_from = find_resume_checkpoint(plain, run_dir)
-    if resume_from and is_zero:
-        console.print(f"[bold]resuming[/] from {resume_from}")
-    learning_rate = learning_rate_for(trainer, task, datamodule, plain, run_dir, resume_from)
+        # Fit.
+        stops.phase = "during training"
+        if stops.signum:  # a stop the code that built the run swallowed
+            raise stops.interrupted()
+        try:
+            trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+        except SIGTERMException:
+            raise stops.interrupted(trainer) from None
+        fit_seconds = time.time() - started
+        if trainer.interrupted or stops.signum:
+            raise stops.interrupted(trainer)
 
-    # Fit.
-    trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
-    fit_seconds = time.time() - started
-    if trainer.interrupted:
-        raise DlfoundError(f"training was interrupted; resume it with: dlfound train resume={run_dir}")
-
-    checkpoint, best_path, test_metrics = evaluate_best_checkpoint(trainer, task, datamodule, plain)
+        stops.phase = "while testing (training had finished)"
+        try:
+            checkpoint, best_path, test_metrics = evaluate_best_checkpoint(trainer, task, datamodule, plain)
+        except SIGTERMException:
+            raise stops.interrupted() from None
+        if stops.signum:
+            raise stops.interrupted()
 
     # Record.
     best_score = scalar(checkpoint.best_model_score) if checkpoint else None

@@ -12,6 +12,7 @@ TensorBoard (`add_image`) and writes them as PNG files into RUN/images/: samples
 family adds (reconstructions, per-class rows, 2-D scatter plots, density maps).
 """
 
+import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -20,6 +21,42 @@ import torch
 from dlfound.metrics.sample_quality import PixelFeatures, features_of, score_features, score_points
 from dlfound.plots import image_grid, scatter_plot, square_limits
 from dlfound.tasks.base import Task
+
+
+def readable_duration(seconds: float) -> str:
+    """12 s, 3 min 10 s, 2 h 05 min, 3 days 4 h."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    if seconds < 86400:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    return f"{seconds // 86400} days {seconds % 86400 // 3600} h"
+
+
+class SamplingProgress:
+    """A line every `every` seconds while a validation or test phase samples in many steps: how much is drawn and
+    the time left, extrapolated from the time so far (the steps of a sampler all cost the same)."""
+
+    every = 30.0
+
+    def __init__(self, what: str, total: int, say):
+        self.what, self.total, self.say = what, total, say
+        self.started = self.shown = time.monotonic()
+        self.done = 0
+
+    def step(self, batch: int, i: int, steps: int) -> None:
+        now = time.monotonic()
+        if now - self.shown < self.every:
+            return
+        self.shown = now
+        fraction = min(1.0, (self.done + batch * (i + 1) / steps) / self.total)
+        left = (now - self.started) * (1 - fraction) / fraction
+        self.say(
+            f"{self.what}: {fraction:.1%} of {self.total} samples drawn in {readable_duration(now - self.started)}"
+            f", about {readable_duration(left)} left"
+        )
 
 
 @contextmanager
@@ -199,8 +236,12 @@ class SampledQualityTask(GenerativeTask):
         if n <= 0 or self.trainer.sanity_checking:
             return
         self._real.append(x[:n].detach())
-        self._fake.append(self.sample(n, y=labels[:n] if self.num_classes else None))
+        self._fake.append(self.draw(n, labels[:n] if self.num_classes else None, limit))
         self._count += n
+
+    def draw(self, n: int, y, limit: int | None) -> torch.Tensor:
+        """This evaluation batch's samples (`limit`: how many the phase draws at most)."""
+        return self.sample(n, y=y)
 
     def measure_samples(self, stage: str) -> None:
         if not self._real:
@@ -269,6 +310,50 @@ class StepwiseSamplingTask(SampledQualityTask):
     def sampler_description(self) -> tuple[str, int]:
         """(how `sample` draws, e.g. 'ddim 50', network evaluations per sample), for tables."""
         raise NotImplementedError
+
+    def draw(self, n: int, y, limit: int | None) -> torch.Tensor:
+        """Sampling in a validation or test phase, watched step by step: a long phase shows the time left."""
+        trainer = self.trainer
+        if self._count == 0:
+            stage = "testing" if trainer.testing else "validation"
+            batches = sum(trainer.num_test_batches if trainer.testing else trainer.num_val_batches)
+            total = min(limit or n * batches, n * batches) if batches != float("inf") else (limit or n)
+            self._progress = SamplingProgress(
+                f"{stage} samples ({self.sampler_description()[0]})", int(total), self.print
+            )
+
+        samples = self.sample(n, y=y, on_step=lambda i, steps, x: self._progress.step(n, i, steps))
+        self._progress.done += n
+        return samples
+
+    def seconds_per_sample(self, batch: int) -> float:
+        """Seconds per sample of the configured sampler, timed over a few steps on `batch` samples (without
+        touching the run's random streams)."""
+        stamps: list[float] = []
+        total_steps = []
+
+        class Enough(Exception):
+            pass
+
+        def tick(i: int, steps: int, x: torch.Tensor) -> None:
+            stamps.append(time.perf_counter())
+            total_steps[:] = [steps]
+            if len(stamps) == 3:
+                raise Enough
+
+        training = self.training
+        self.eval()
+        started = time.perf_counter()
+        try:
+            with fixed_noise():
+                self.sample(batch, on_step=tick)
+        except Enough:
+            pass
+        finally:
+            self.train(training)
+        # The first step warms up; the later ones are what each step costs.
+        per_step = (stamps[-1] - stamps[0]) / (len(stamps) - 1) if len(stamps) > 1 else stamps[0] - started
+        return per_step * total_steps[0] / batch
 
     def from_model(self, x: torch.Tensor) -> torch.Tensor:
         """A sampler's state in data space."""
