@@ -11,6 +11,7 @@ import os
 import sys
 from contextlib import nullcontext
 from pathlib import Path
+from typing import NoReturn
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
@@ -29,20 +30,14 @@ def threads_per_job(hydra_cfg) -> int | None:
 def run_job(cfg: DictConfig) -> float | None:
     """Run one job and return the objective for sweepers. A single run's error ends the command; a sweep
     job's error is recorded in its results.json with status "failed", and the sweep goes on."""
-    import torch
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
-    from lightning.fabric.utilities.rank_zero import rank_zero_only
 
-    from dlfound.runs.console import console, err_console, fail
-    from dlfound.runs.disk import disk_failure
-    from dlfound.runs.gpus import hold_gpus, register_resolver
-    from dlfound.runs.job_process import gpus_per_job, run_job_process, runs_as_own_process
+    from dlfound.runs.console import console
+    from dlfound.runs.gpus import register_resolver
     from dlfound.runs.naming import register_run_name
-    from dlfound.runs.resume import release_run_dir, resume_mode
+    from dlfound.runs.resume import resume_mode
     from dlfound.runs.stopping import RunInterrupted
-    from dlfound.runs.training import train
 
     register_run_name()
     register_resolver()  # a joblib worker is a fresh process, and reads the launcher's config through it
@@ -54,47 +49,81 @@ def run_job(cfg: DictConfig) -> float | None:
     if resume_mode(cfg) == "auto" and recorded and recorded.get("status") == "done":
         console.print(f"[bold]already done[/], skipping: {run_dir}")
         return objective(recorded, cfg.get("objective"))
-    threads = threads_per_job(hydra_cfg) if multirun else None
     try:
-        side_by_side = threads is not None  # a parallel launcher runs other jobs next to this one
-        gpus_needed = gpus_per_job(cfg.trainer) if side_by_side else None
-        if multirun and runs_as_own_process(cfg.trainer, gpus_needed):
-            with hold_gpus(gpus_needed) if gpus_needed else nullcontext() as gpus:
-                results = run_job_process(run_dir, overrides, gpus, threads)
-        else:
-            if side_by_side:
-                torch.set_num_threads(threads)
-            results = train(OmegaConf.to_container(cfg, resolve=True), run_dir, overrides, choices)
+        results = train_here_or_in_own_process(cfg, hydra_cfg, run_dir, overrides, choices, multirun)
     except RunInterrupted as stop:
-        if rank_zero_only.rank == 0:
-            if stop.saved:
-                record_failure(run_dir, str(stop), overrides, choices, status="interrupted")
-                fail(str(stop), stop.exit_code, f"dlfound train resume={run_dir}", title="dlfound: interrupted")
-            release_run_dir(run_dir)  # nothing was saved: the same command may start the run anew
-            fail(str(stop), stop.exit_code, title="dlfound: interrupted")
-        sys.exit(stop.exit_code)
+        end_interrupted(stop, run_dir, overrides, choices)
     except Exception as err:
-        if isinstance(err, MisconfigurationException):
-            err = ConfigError(f"Lightning refused the trainer settings: {err}")
-        err = disk_failure(err, run_dir, multirun) or err
-        if isinstance(err, DatasetUnavailableError):
-            err = DatasetUnavailableError(str(err) + present_instead(cfg, choices))
-        message = str(err) if isinstance(err, DlfoundError) else f"{type(err).__name__}: {err}"
-        rank_zero = rank_zero_only.rank == 0
-        if rank_zero:
-            try:
-                record_failure(run_dir, message, overrides, choices)
-            except (DlfoundError, OSError) as unrecorded:  # the disk that failed the run may refuse this too
-                message += f" (This failure could not be recorded in {run_dir / RESULTS_FILE}: {unrecorded})"
-        if not multirun:
-            if isinstance(err, DlfoundError) and rank_zero:
-                fail(message)
-            if isinstance(err, DlfoundError):
-                sys.exit(1)  # the other DDP ranks: rank 0 has told the user
-            raise
-        err_console.print(f"[bold red]job failed[/] ({run_dir}): {message}")
+        end_failed(err, cfg, run_dir, overrides, choices, multirun)
         return None
     return objective(results, cfg.get("objective"))
+
+
+def train_here_or_in_own_process(cfg, hydra_cfg, run_dir: Path, overrides: list, choices: dict, multirun: bool):
+    """A sweep job that needs its own process (DDP, GPUs of its own) runs in one; any other job trains here, with
+    its share of the CPU threads when a parallel launcher runs other jobs beside it."""
+    import torch
+
+    from dlfound.runs.gpus import hold_gpus
+    from dlfound.runs.job_process import gpus_per_job, run_job_process, runs_as_own_process
+    from dlfound.runs.training import train
+
+    threads = threads_per_job(hydra_cfg) if multirun else None
+    side_by_side = threads is not None
+    gpus_needed = gpus_per_job(cfg.trainer) if side_by_side else None
+    if multirun and runs_as_own_process(cfg.trainer, gpus_needed):
+        with hold_gpus(gpus_needed) if gpus_needed else nullcontext() as gpus:
+            return run_job_process(run_dir, overrides, gpus, threads)
+    if side_by_side:
+        torch.set_num_threads(threads)
+    return train(OmegaConf.to_container(cfg, resolve=True), run_dir, overrides, choices)
+
+
+def end_interrupted(stop, run_dir: Path, overrides: list, choices: dict) -> NoReturn:
+    """A run stopped by Ctrl-C or SIGTERM: recorded as interrupted with the command that continues it when it
+    saved a checkpoint; otherwise its folder is released, so that the same command starts it anew."""
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    from dlfound.runs.console import fail
+    from dlfound.runs.resume import release_run_dir
+
+    if rank_zero_only.rank == 0:
+        if stop.saved:
+            record_failure(run_dir, str(stop), overrides, choices, status="interrupted")
+            fail(str(stop), stop.exit_code, f"dlfound train resume={run_dir}", title="dlfound: interrupted")
+        release_run_dir(run_dir)
+        fail(str(stop), stop.exit_code, title="dlfound: interrupted")
+    sys.exit(stop.exit_code)
+
+
+def end_failed(err: Exception, cfg, run_dir: Path, overrides: list, choices: dict, multirun: bool) -> None:
+    """A failed run's error as the user's one paragraph, recorded in its results.json (rank zero); a single run
+    then ends the command, a sweep job returns so that the sweep goes on."""
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+    from lightning.fabric.utilities.rank_zero import rank_zero_only
+
+    from dlfound.runs.console import err_console, fail
+    from dlfound.runs.disk import disk_failure
+
+    if isinstance(err, MisconfigurationException):
+        err = ConfigError(f"Lightning refused the trainer settings: {err}")
+    err = disk_failure(err, run_dir, multirun) or err
+    if isinstance(err, DatasetUnavailableError):
+        err = DatasetUnavailableError(str(err) + present_instead(cfg, choices))
+    message = str(err) if isinstance(err, DlfoundError) else f"{type(err).__name__}: {err}"
+    rank_zero = rank_zero_only.rank == 0
+    if rank_zero:
+        try:
+            record_failure(run_dir, message, overrides, choices)
+        except (DlfoundError, OSError) as unrecorded:  # the disk that failed the run may refuse this too
+            message += f" (This failure could not be recorded in {run_dir / RESULTS_FILE}: {unrecorded})"
+    if not multirun:
+        if isinstance(err, DlfoundError) and rank_zero:
+            fail(message)
+        if isinstance(err, DlfoundError):
+            sys.exit(1)  # the other DDP ranks: rank 0 has told the user
+        raise err
+    err_console.print(f"[bold red]job failed[/] ({run_dir}): {message}")
 
 
 def present_instead(cfg: DictConfig, choices: dict) -> str:

@@ -210,6 +210,19 @@ def inverse_problem(options, mode, image, trained, run, direct, generator, info)
     if direct:
         return degraded, run(degraded)
 
+    data = (
+        pnp.DeblurData(degraded, degradation.kernel().to(image.device))
+        if kind == "blur"
+        else pnp.InpaintData(degraded, mask)
+    )
+    return degraded, plug_and_play(options, kind, data, trained, run, noise, info)
+
+
+def plug_and_play(options: dict, kind: str, data, trained, run, noise: float, info: dict) -> torch.Tensor:
+    """The restored image by a plug-and-play solver (HQS or ADMM) whose prior is the trained denoiser; the
+    solver's settings default to the published ones for the problem, each overridable by a pnp_* option."""
+    from dlfound.ops import plug_and_play as pnp
+
     defaults = pnp.gaussian_deblur_default if kind == "blur" else pnp.inpaint_default
     base = defaults(options["pnp_iters"])
     try:
@@ -224,10 +237,5 @@ def inverse_problem(options, mode, image, trained, run, direct, generator, info)
         raise RestoreError(str(err)) from None
     blind = isinstance(trained.sigma, (list, tuple))
     denoise = pnp.network_denoiser(run, None if blind else float(trained.sigma))
-    data = (
-        pnp.DeblurData(degraded, degradation.kernel().to(image.device))
-        if kind == "blur"
-        else pnp.InpaintData(degraded, mask)
-    )
     info.update({"pnp": f"{pnp_cfg.method} x{pnp_cfg.iters}", "denoiser": trained.describe()})
-    return degraded, pnp.solve(data, denoise, pnp_cfg, noise_sigma=noise)
+    return pnp.solve(data, denoise, pnp_cfg, noise_sigma=noise)

@@ -55,23 +55,12 @@ def evaluate_best_checkpoint(trainer, task, datamodule, plain: dict) -> tuple:
 def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> dict:
     """Fit, test the best checkpoint and write results.json; returns the results. `plain` is the resolved
     config as plain dicts."""
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
-
     from dlfound.runs.build import build, build_trainer
-    from dlfound.runs.callbacks import (
-        ConfigInCheckpoint,
-        RNGStateInCheckpoint,
-        SamplingTimeEstimate,
-        SaveOnSigterm,
-        StopOnNonFiniteLoss,
-        StopOnRequest,
-        Throughput,
-    )
+    from dlfound.runs.callbacks import Throughput
     from dlfound.runs.console import console
     from dlfound.runs.lr_find import learning_rate_for
     from dlfound.runs.resume import find_resume_checkpoint
     from dlfound.runs.stopping import StopOnSignals
-    from dlfound.tasks.generative import StepwiseSamplingTask
 
     started = time.time()
     is_zero = prepare_process(plain, run_dir)
@@ -81,40 +70,16 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
         monitor = plain.get("monitor") or task.monitor
         mode = plain.get("monitor_mode") or task.monitor_mode
         throughput = Throughput()
-        guards = [
-            ConfigInCheckpoint(plain),
-            StopOnNonFiniteLoss(),
-            SaveOnSigterm(str(run_dir / "checkpoints")),
-            StopOnRequest(stops),
-            RNGStateInCheckpoint(),
-        ]
-        if plain.get("test", True) and isinstance(task, StepwiseSamplingTask) and task.test_samples != 0:
-            guards.append(SamplingTimeEstimate())
-        trainer = build_trainer(plain, run_dir, [throughput, *guards], monitor, mode)
+        trainer = build_trainer(plain, run_dir, [throughput, *guards(plain, run_dir, task, stops)], monitor, mode)
         resume_from = find_resume_checkpoint(plain, run_dir)
         if resume_from and is_zero:
             console.print(f"[bold]resuming[/] from {resume_from}")
         learning_rate = learning_rate_for(trainer, task, datamodule, plain, run_dir, resume_from)
 
-        # Fit.
-        stops.phase = "during training"
-        if stops.signum:  # a stop the code that built the run swallowed
-            raise stops.interrupted()
-        try:
-            trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
-        except SIGTERMException:
-            raise stops.interrupted(trainer) from None
+        # Fit, then test the best checkpoint.
+        fit(trainer, task, datamodule, resume_from, stops)
         fit_seconds = time.time() - started
-        if trainer.interrupted or stops.signum:
-            raise stops.interrupted(trainer)
-
-        stops.phase = "while testing (training had finished)"
-        try:
-            checkpoint, best_path, test_metrics = evaluate_best_checkpoint(trainer, task, datamodule, plain)
-        except SIGTERMException:
-            raise stops.interrupted() from None
-        if stops.signum:
-            raise stops.interrupted()
+        checkpoint, best_path, test_metrics = evaluate_after_fit(trainer, task, datamodule, plain, stops)
 
     # Record.
     best_score = scalar(checkpoint.best_model_score) if checkpoint else None
@@ -138,6 +103,61 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
     if trainer.is_global_zero:
         results = record(trainer, plain, run_dir, results)
     return results
+
+
+def guards(plain: dict, run_dir: Path, task, stops) -> list:
+    """The callbacks that keep a run safe and resumable: its config and RNG state in every checkpoint, a stop on
+    a non-finite loss, a checkpoint on SIGTERM, Ctrl-C honoured at batch starts, and for a sampling task's test
+    phase an estimate of how long it will take."""
+    from dlfound.runs.callbacks import (
+        ConfigInCheckpoint,
+        RNGStateInCheckpoint,
+        SamplingTimeEstimate,
+        SaveOnSigterm,
+        StopOnNonFiniteLoss,
+        StopOnRequest,
+    )
+    from dlfound.tasks.generative import StepwiseSamplingTask
+
+    found = [
+        ConfigInCheckpoint(plain),
+        StopOnNonFiniteLoss(),
+        SaveOnSigterm(str(run_dir / "checkpoints")),
+        StopOnRequest(stops),
+        RNGStateInCheckpoint(),
+    ]
+    if plain.get("test", True) and isinstance(task, StepwiseSamplingTask) and task.test_samples != 0:
+        found.append(SamplingTimeEstimate())
+    return found
+
+
+def fit(trainer, task, datamodule, resume_from: str | None, stops) -> None:
+    """trainer.fit; a stop by SIGTERM or Ctrl-C (during fit or before it) is raised as RunInterrupted."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    stops.phase = "during training"
+    if stops.signum:  # a stop the code that built the run swallowed
+        raise stops.interrupted()
+    try:
+        trainer.fit(task, datamodule=datamodule, ckpt_path=resume_from, weights_only=True)
+    except SIGTERMException:
+        raise stops.interrupted(trainer) from None
+    if trainer.interrupted or stops.signum:
+        raise stops.interrupted(trainer)
+
+
+def evaluate_after_fit(trainer, task, datamodule, plain: dict, stops):
+    """evaluate_best_checkpoint, with a stop during testing raised as RunInterrupted."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    stops.phase = "while testing (training had finished)"
+    try:
+        found = evaluate_best_checkpoint(trainer, task, datamodule, plain)
+    except SIGTERMException:
+        raise stops.interrupted() from None
+    if stops.signum:
+        raise stops.interrupted()
+    return found
 
 
 def record(trainer, plain: dict, run_dir: Path, results: dict) -> dict:
