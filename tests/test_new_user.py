@@ -148,3 +148,27 @@ def test_sample_never_overwrites_a_file_it_did_not_write(tmp_path, capsys, monke
     assert (tmp_path / "samples.png").read_bytes() == b"the user's own picture"
     main(["sample", f"ckpt_path={ckpt}", "n=4", "device=cpu"])
     assert "writing samples-2.png instead" in capsys.readouterr().out and (tmp_path / "samples-2.png").is_file()
+
+
+def test_restore_never_overwrites_a_file_it_did_not_write(tmp_path, dlfound_in_process):
+    legacy = Path(__file__).parent / "fixtures" / "legacy_runs"
+    for name in ("restored.png", "noisy.png"):
+        (tmp_path / name).write_bytes(b"the user's own picture")
+    args = [
+        "restore",
+        f"ckpt_path={legacy / 'dncnn' / 'checkpoints' / 'last.ckpt'}",
+        f"input={legacy / 'restoration_data' / 'Set12' / '000.png'}",
+        "sigma=25",
+        "output=restored.png",
+        "degraded_output=noisy.png",
+        "device=cpu",
+    ]
+    proc = dlfound_in_process(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    out = " ".join(proc.stdout.split())
+    assert "restored.png exists and is kept; writing restored-1.png instead" in out
+    assert "noisy.png exists and is kept; writing noisy-1.png instead" in out and "-> restored-1.png" in out
+    assert (
+        (tmp_path / "restored.png").read_bytes() == (tmp_path / "noisy.png").read_bytes() == b"the user's own picture"
+    )
+    assert (tmp_path / "restored-1.png").stat().st_size > 100 and (tmp_path / "noisy-1.png").stat().st_size > 100

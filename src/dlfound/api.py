@@ -270,7 +270,7 @@ class Run:
             with failures_raise():
                 parsed, _ = parse_options([_override(k, v) for k, v in values.items()], OPTIONS, "restore", USAGE)
                 info = restore(parsed)
-            with Image.open(target) as picture:
+            with Image.open(info["output"]) as picture:  # a numbered name when output existed
                 return picture.copy(), info
 
 

@@ -102,9 +102,12 @@ def main(argv: list[str]) -> None:
             console.print(table)
             parts.append(f"{caption}\n\n{markdown_table(header, cells)}\n")
         if options["markdown"]:
-            from dlfound.files import write_text
+            from dlfound.files import fresh_output_path, write_text
 
-            out = write_text(options["markdown"], "\n".join(parts))
+            out, renamed = fresh_output_path(options["markdown"])
+            if renamed:
+                console.print(renamed, highlight=False, markup=False)
+            out = write_text(out, "\n".join(parts))
             console.print(f"wrote {out}", highlight=False)
     except DlfoundError as err:
         message = str(err).rstrip(". ")

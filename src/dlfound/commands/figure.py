@@ -80,6 +80,7 @@ def main(argv: list[str]) -> None:
         check_data(args.name, jobs)
         failed = run_sweeps(jobs, root)
 
+    from dlfound.files import fresh_output_path
     from dlfound.runs.figure_panels import draw_figure
 
     lines = collect_lines(jobs, root)
@@ -93,9 +94,12 @@ def main(argv: list[str]) -> None:
     write_sidecar(png.with_suffix(".md"), spec, args.budget, jobs, root, numbers, time.time() - started)
     console.print(f"wrote {png} and {png.with_suffix('.md')}", highlight=False)
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_bytes(png.read_bytes())
-        console.print(f"wrote {args.out}", highlight=False)
+        out, renamed = fresh_output_path(args.out)
+        if renamed:
+            console.print(renamed, highlight=False, markup=False)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(png.read_bytes())
+        console.print(f"wrote {out}", highlight=False)
     if failed:
         err_console.print(f"[red]{len(failed)} line(s) of the figure had failed runs: {', '.join(failed)}[/]")
         fail(

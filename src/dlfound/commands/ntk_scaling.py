@@ -26,6 +26,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str]) -> None:
+    from dlfound.files import fresh_output_path
     from dlfound.runs.ntk_scaling import QUANTITIES, collect, fit_slopes, plot
 
     args = parse_args(argv)
@@ -63,6 +64,10 @@ def main(argv: list[str]) -> None:
             markup=False,
             soft_wrap=True,
         )
-    out = args.out or args.sweep / "ntk_scaling.png"
+    out = args.sweep / "ntk_scaling.png"  # the sweep's own picture, redrawn on each call
+    if args.out:
+        out, renamed = fresh_output_path(args.out)
+        if renamed:
+            console.print(renamed, highlight=False, markup=False, soft_wrap=True)
     plot(rows, fits, out)
     console.print(f"plot: {out}", highlight=False, soft_wrap=True)

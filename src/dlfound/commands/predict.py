@@ -111,6 +111,7 @@ def main(args: list[str]) -> None:
     from rich.markup import escape
     from rich.table import Table
 
+    from dlfound.files import fresh_output_path
     from dlfound.runs.console import console, fail
 
     try:
@@ -119,7 +120,10 @@ def main(args: list[str]) -> None:
         folder = Path(options["input"]).is_dir()
         output = options["output"] or ("predictions.csv" if folder else None)
         if output:
-            write_csv(rows, Path(output))
+            output, renamed = fresh_output_path(output)
+            if renamed:
+                console.print(renamed, highlight=False, markup=False)
+            write_csv(rows, output)
     except DlfoundError as err:
         fail(str(err))
     if not folder:

@@ -65,6 +65,8 @@ def main(args: list[str]) -> None:
         info = restore(options)
     except DlfoundError as err:
         fail(str(err))
+    for note in info["renamed"]:
+        console.print(note, highlight=False, markup=False)
     table = Table(title=f"dlfound restore  {options['input']} -> {info['output']}", title_style="bold")
     table.add_column("", style="cyan")
     table.add_column("value", justify="right")

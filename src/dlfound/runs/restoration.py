@@ -77,12 +77,18 @@ def choose_mode(options: dict, trained) -> tuple[str, bool]:
 def restore(options: dict) -> dict:
     """Runs `dlfound restore` from parsed options: loads the network, degrades (a simulation) or takes the input
     as degraded, restores, writes the output, and measures against the reference; returns what it measured."""
+    from dlfound.files import fresh_output_path
     from dlfound.image_files import write_image
     from dlfound.ops.colour import quantize
     from dlfound.runs.build import load_trained
     from dlfound.runs.options import resolve_device
 
     check_paths(options)
+    options, renamed = dict(options), []
+    for key in ("output", "degraded_output"):
+        if options[key]:
+            options[key], note = fresh_output_path(options[key])
+            renamed += [note] if note else []
     image = load_image(options["input"], "input")
     datamodule, task, _ = load_trained(
         options["ckpt_path"], "RestorationTask", "train one with e.g. `dlfound train experiment=dncnn_sigma25`"
@@ -93,7 +99,7 @@ def restore(options: dict) -> dict:
     trained = datamodule.degrade
     run = make_runner(task.to(device).eval().model, datamodule.in_channels, datamodule.channels == "y")
     mode, direct = choose_mode(options, trained)
-    info = {"task": mode, "method": "network" if direct else "plug-and-play"}
+    info = {"task": mode, "method": "network" if direct else "plug-and-play", "renamed": renamed}
     generator = torch.Generator().manual_seed(options["seed"])
 
     if mode == "denoise":
