@@ -172,3 +172,12 @@ def test_restore_never_overwrites_a_file_it_did_not_write(tmp_path, dlfound_in_p
         (tmp_path / "restored.png").read_bytes() == (tmp_path / "noisy.png").read_bytes() == b"the user's own picture"
     )
     assert (tmp_path / "restored-1.png").stat().st_size > 100 and (tmp_path / "noisy-1.png").stat().st_size > 100
+
+
+def test_a_run_prints_its_model_summary_without_the_flops_lightning_cannot_count(tmp_path, dlfound_in_process):
+    args = ["train", "model=mlp", "data=moons", "trainer=cpu", "trainer.max_epochs=1", "print_config=false"]
+    proc = dlfound_in_process(args, tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    printed = proc.stdout + proc.stderr
+    assert "Total params" in printed and "net.classifier" in printed  # the summary table and its totals stay
+    assert "FLOPs" not in printed

@@ -3,7 +3,7 @@
 import time
 
 import lightning as L
-from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.callbacks import RichModelSummary, RichProgressBar
 
 
 class Throughput(L.Callback):
@@ -229,6 +229,64 @@ class ProgressBar(RichProgressBar):
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         if (batch_idx + 1) % self.refresh_rate == 0 or batch_idx + 1 == self.total_train_batches:
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+
+class ModelSummary(RichModelSummary):
+    """Lightning's summary table and totals, without the FLOPs column and the "Total FLOPs: 0" line when it
+    counted none: it counts FLOPs only for a model that sets an `example_input_array`, which dlfound's tasks do
+    not, so every run printed a zero that told a user nothing."""
+
+    @staticmethod
+    def summarize(
+        summary_data: list[tuple[str, list[str]]],
+        total_parameters: int,
+        trainable_parameters: int,
+        model_size: float,
+        total_training_modes: dict[str, int],
+        total_flops: int,
+        **summarize_kwargs,
+    ) -> None:
+        if total_flops:
+            return RichModelSummary.summarize(
+                summary_data,
+                total_parameters,
+                trainable_parameters,
+                model_size,
+                total_training_modes,
+                total_flops,
+                **summarize_kwargs,
+            )
+        from lightning.pytorch.utilities.model_summary import get_formatted_model_size, get_human_readable_count
+        from rich import get_console
+        from rich.table import Table
+
+        numbers = ("Params", "Params per Device", "In sizes", "Out sizes")
+        columns = [(name, values) for name, values in summary_data if name != "FLOPs"]
+        table = Table(header_style=summarize_kwargs.get("header_style", "bold magenta"))
+        for name, _ in columns:
+            table.add_column(
+                name,
+                justify="right" if name in numbers else "left",
+                no_wrap=name == "Name",
+                style="dim" if name == " " else None,
+            )
+        for row in zip(*(values for _, values in columns), strict=True):
+            table.add_row(*row)
+        totals = Table.grid(expand=True)
+        totals.add_column()
+        for label, value in (
+            ("Trainable params", get_human_readable_count(int(trainable_parameters))),
+            ("Non-trainable params", get_human_readable_count(int(total_parameters - trainable_parameters))),
+            ("Total params", get_human_readable_count(int(total_parameters))),
+            ("Total estimated model params size (MB)", get_formatted_model_size(model_size)),
+            ("Modules in train mode", total_training_modes["train"]),
+            ("Modules in eval mode", total_training_modes["eval"]),
+        ):
+            totals.add_row(f"[bold]{label}[/]: {value}")
+        console = get_console()
+        console.print(table)
+        console.print(totals)
+        return None
 
 
 def jupyter_without_widgets() -> bool:
