@@ -181,3 +181,31 @@ def test_a_run_prints_its_model_summary_without_the_flops_lightning_cannot_count
     printed = proc.stdout + proc.stderr
     assert "Total params" in printed and "net.classifier" in printed  # the summary table and its totals stay
     assert "FLOPs" not in printed
+
+
+def test_report_fits_the_terminal_and_says_which_columns_it_left_out(tmp_path):
+    from test_report import fake_run
+
+    for i in range(28):
+        overrides = [
+            f"model={('mlp', 'lenet5', 'resnet18')[i % 3]}",
+            f"optim={('adam', 'sgd')[i % 2]}",
+            f"optim.lr={10 ** -(1 + i % 4)}",
+            f"optim.weight_decay={(0, 0.0005, 0.01)[i % 3]}",
+            f"data.batch_size={(32, 64, 128, 256)[i % 4]}",
+            f"trainer.max_epochs={1 + i % 5}",
+            f"model.dropout={(0.0, 0.1, 0.3, 0.5)[i % 4]}",
+            f"seed={i}",
+        ]
+        fake_run(tmp_path / "runs" / f"run-{i:02d}", overrides, i, 0.5 + i / 100)
+    proc = run_dlfound(["report", "runs"], tmp_path, env={"COLUMNS": "100"})
+    lines = proc.stdout.splitlines()
+    best = lines.index("best by test/acc (0.7700):") + 1  # the best command stays whole, to paste
+    assert max(len(line) for i, line in enumerate(lines) if i != best) <= 100, proc.stdout
+    note = " ".join(proc.stdout.split()).split("left out to fit 100 columns: ")[1].split(" best by")[0]
+    assert note.startswith("params, wall time (s),") and "--csv FILE writes them all" in note
+    assert "a terminal 195 wide shows them, --columns M1,M2 picks the metrics" in note
+    header = next(line for line in lines if "status" in line)
+    assert "test/acc" in header and "model" in header  # the metric and the first settings stay
+    wide = run_dlfound(["report", "runs"], tmp_path, env={"COLUMNS": "400"})
+    assert "left out" not in wide.stdout and "params" in wide.stdout

@@ -148,21 +148,66 @@ def common_root(runs: list[Run]) -> Path:
     return root.parent if len(runs) == 1 else root
 
 
-def print_table(header: list[str], cells: list[list[str]], title: str, constant: list[str], numeric: set[str]) -> None:
+def print_table(
+    header: list[str], cells: list[list[str]], title: str, constant: list[str], numeric: set[str], keep: int
+) -> None:
+    """The table with the columns that fit the terminal, and a line naming those it left out; the first `keep`
+    metrics (the best-run and sort metrics) and the status are never left out."""
+    from rich.markup import escape
+    from rich.measure import Measurement
+
+    def natural_width(table: Table) -> int:  # without the folding that squeezes a table into the terminal
+        return Measurement.get(console, console.options.update_width(10**6), table).maximum
+
     if constant:
         console.print(f"[bold]same in all runs:[/] {' '.join(constant)}", highlight=False, soft_wrap=True)
+    shown = list(range(len(header)))
+    left_out = []
+    table = build_table(header, cells, title, numeric, shown)
+    full_width = natural_width(table)
+    for column in columns_to_leave_out(header, numeric, keep):
+        if natural_width(table) <= console.width:
+            break
+        shown.remove(column)
+        left_out.append(header[column])
+        table = build_table(header, cells, title, numeric, shown)
+    console.print(table)
+    if left_out:
+        console.print(
+            f"[dim]left out to fit {console.width} columns: {escape(', '.join(left_out))}; --csv FILE writes them "
+            f"all, a terminal {full_width} wide shows them, --columns M1,M2 picks the metrics[/]",
+            highlight=False,
+        )
+
+
+def columns_to_leave_out(header: list[str], numeric: set[str], keep: int) -> list[int]:
+    """Column indexes in the order a narrow terminal drops them: parameters and wall time, the metrics after the
+    first `keep` (last first), the differing settings (last first), and the run folders."""
+    index = {name: i for i, name in enumerate(header)}
+    metrics = [i for i, name in enumerate(header) if name in numeric and name not in NUMERIC_COLUMNS]
+    keys = [i for i in range(metrics[0] if metrics else index["status"]) if header[i] != "n"]
+    return [
+        index["params"],
+        index["wall time (s)"],
+        *reversed(metrics[keep:]),
+        *reversed(keys),
+        index["run"],
+    ]
+
+
+def build_table(header: list[str], cells: list[list[str]], title: str, numeric: set[str], shown: list[int]) -> Table:
     table = Table(title=title, title_style="bold")
-    for name in header:
-        right = name in numeric
+    for i in shown:
+        right = header[i] in numeric
         table.add_column(
-            name,
+            header[i],
             justify="right" if right else "left",
             overflow="fold",
-            style="cyan" if name not in ("status", "run") and not right else None,
+            style="cyan" if header[i] not in ("status", "run") and not right else None,
         )
     for line in cells:
-        table.add_row(*line, style="red" if "failed" in line else None)
-    console.print(table)
+        table.add_row(*(line[i] for i in shown), style="red" if "failed" in line else None)
+    return table
 
 
 def write_csv(path: Path, rows: list[Row], keys: list[str], metrics: list[str], root: Path) -> None:
@@ -396,7 +441,7 @@ def main(argv: list[str]) -> None:
     title = f"sorted by {sort} ({'higher' if descending else 'lower'} is better)"
     header, cells = table_cells(rows, differing, metrics, root)
     numeric = {*metrics, *NUMERIC_COLUMNS}
-    print_table(header, cells, title, shown_constant, numeric)
+    print_table(header, cells, title, shown_constant, numeric, keep=len({metric, sort} & set(metrics)) or 1)
 
     print_failures(rows)
     # The best run is judged by --metric; --min/--max speak about it only when it is also the sort key.
