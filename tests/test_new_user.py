@@ -207,5 +207,8 @@ def test_report_fits_the_terminal_and_says_which_columns_it_left_out(tmp_path):
     assert "a terminal 195 wide shows them, --columns M1,M2 picks the metrics" in note
     header = next(line for line in lines if "status" in line)
     assert "test/acc" in header and "model" in header  # the metric and the first settings stay
-    wide = run_dlfound(["report", "runs"], tmp_path, env={"COLUMNS": "400"})
+    (tmp_path / "runs.csv").write_text("the user's own table")
+    wide = run_dlfound(["report", "runs", "--csv", "runs.csv"], tmp_path, env={"COLUMNS": "400"})
     assert "left out" not in wide.stdout and "params" in wide.stdout
+    assert "runs.csv exists and is kept; writing runs-1.csv instead" in wide.stdout
+    assert (tmp_path / "runs.csv").read_text() == "the user's own table" and (tmp_path / "runs-1.csv").is_file()

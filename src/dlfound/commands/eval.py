@@ -76,6 +76,11 @@ def main(args: list[str]) -> None:
         table.add_row(key, f"{value:.6f}", f"{recorded[key]:.6f}" if key in recorded else "-")
     console.print(table)
     if options["output"]:
-        Path(options["output"]).write_text(
+        from dlfound.files import fresh_output_path
+
+        out, renamed = fresh_output_path(options["output"])
+        if renamed:
+            console.print(renamed, highlight=False, markup=False)
+        out.write_text(
             json.dumps({"ckpt_path": options["ckpt_path"], "metrics": metrics, "recorded": recorded}, indent=2)
         )

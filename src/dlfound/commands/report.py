@@ -420,6 +420,15 @@ def shown_runs(runs: list[Run], everything: bool) -> list[Run]:
     return [run for run in runs if run not in never]
 
 
+def fresh_output(path: Path) -> Path:
+    from dlfound.files import fresh_output_path
+
+    out, renamed = fresh_output_path(path)
+    if renamed:
+        console.print(renamed, highlight=False, markup=False)
+    return out
+
+
 def main(argv: list[str]) -> None:
     args = parse_args(argv)
     runs = shown_runs(load_runs(args.paths), args.all)
@@ -449,11 +458,13 @@ def main(argv: list[str]) -> None:
     command = print_best(rows, metric, metric_up)
 
     if args.csv:
-        write_csv(args.csv, rows, differing, metric_columns(args, runs, metric, sort, every=True), root)
-        console.print(f"wrote {args.csv}", highlight=False)
+        out = fresh_output(args.csv)
+        write_csv(out, rows, differing, metric_columns(args, runs, metric, sort, every=True), root)
+        console.print(f"wrote {out}", highlight=False)
     if args.markdown:
-        write_markdown(args.markdown, header, cells, f"{summary}; {title}", shown_constant, numeric, command)
-        console.print(f"wrote {args.markdown}", highlight=False)
+        out = fresh_output(args.markdown)
+        write_markdown(out, header, cells, f"{summary}; {title}", shown_constant, numeric, command)
+        console.print(f"wrote {out}", highlight=False)
     if args.plot:
         monitor = (runs[0].results.get("monitor") or {}).get("metric")
         for path in write_plots(rows, args.plot, metric, monitor):
