@@ -72,8 +72,12 @@ def train_here_or_in_own_process(cfg, hydra_cfg, run_dir: Path, overrides: list,
     side_by_side = threads is not None
     gpus_needed = gpus_per_job(cfg.trainer) if side_by_side else None
     if multirun and runs_as_own_process(cfg.trainer, gpus_needed):
-        with hold_gpus(gpus_needed) if gpus_needed else nullcontext() as gpus:
-            return run_job_process(run_dir, overrides, gpus, threads)
+        try:
+            with hold_gpus(gpus_needed) if gpus_needed else nullcontext() as gpus:
+                return run_job_process(run_dir, overrides, gpus, threads)
+        except Exception as err:  # the job's own process recorded whether its training began
+            err.training_began = (read_results(run_dir) or {}).get("status") != "not_started"
+            raise
     if side_by_side:
         torch.set_num_threads(threads)
     return train(OmegaConf.to_container(cfg, resolve=True), run_dir, overrides, choices)
@@ -105,6 +109,7 @@ def end_failed(err: Exception, cfg, run_dir: Path, overrides: list, choices: dic
     from dlfound.runs.console import err_console, fail
     from dlfound.runs.disk import disk_failure
 
+    began = getattr(err, "training_began", False)
     if isinstance(err, MisconfigurationException):
         err = ConfigError(f"Lightning refused the trainer settings: {err}")
     err = disk_failure(err, run_dir, multirun) or err
@@ -114,7 +119,7 @@ def end_failed(err: Exception, cfg, run_dir: Path, overrides: list, choices: dic
     rank_zero = rank_zero_only.rank == 0
     if rank_zero:
         try:
-            record_failure(run_dir, message, overrides, choices)
+            record_failure(run_dir, message, overrides, choices, began=began)
         except (DlfoundError, OSError) as unrecorded:  # the disk that failed the run may refuse this too
             message += f" (This failure could not be recorded in {run_dir / RESULTS_FILE}: {unrecorded})"
     if not multirun:

@@ -66,9 +66,13 @@ FAILED_STATUSES = ("failed", "not_started")
 STARTED_MARKS = ("csv", "tensorboard")
 
 
-def record_failure(run_dir: Path, error: str, overrides: list[str], choices: dict, status: str = "failed") -> None:
+def record_failure(
+    run_dir: Path, error: str, overrides: list[str], choices: dict, status: str = "failed", began: bool = False
+) -> None:
+    """`began`: the error came from fitting or testing (dlfound.runs.training marks it), so the run started even
+    where it left no logs or checkpoint (a non-finite loss at the first step with logger=none)."""
     last = last_checkpoint(run_dir)
-    started = last is not None or any((Path(run_dir) / mark).exists() for mark in STARTED_MARKS)
+    started = began or last is not None or any((Path(run_dir) / mark).exists() for mark in STARTED_MARKS)
     write_json(
         Path(run_dir) / RESULTS_FILE,
         {

@@ -77,9 +77,13 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
         learning_rate = learning_rate_for(trainer, task, datamodule, plain, run_dir, resume_from)
 
         # Fit, then test the best checkpoint.
-        fit(trainer, task, datamodule, resume_from, stops)
-        fit_seconds = time.time() - started
-        checkpoint, best_path, test_metrics = evaluate_after_fit(trainer, task, datamodule, plain, stops)
+        try:
+            fit(trainer, task, datamodule, resume_from, stops)
+            fit_seconds = time.time() - started
+            checkpoint, best_path, test_metrics = evaluate_after_fit(trainer, task, datamodule, plain, stops)
+        except Exception as err:
+            err.training_began = True  # recorded as "failed", not "not_started" (dlfound.runs.job)
+            raise
 
     # Record.
     best_score = scalar(checkpoint.best_model_score) if checkpoint else None
