@@ -29,6 +29,7 @@ def digits_run(tmp_path_factory):
     return proc, folder
 
 
+@pytest.mark.slow
 def test_default_run_reaches_095_and_prints_results(digits_run):
     proc, folder = digits_run
     results = read_results(folder)
@@ -71,6 +72,7 @@ def test_tensorboard_reader_finds_scalars_and_hparams(digits_run):
     assert b"test/acc" in experiment
 
 
+@pytest.mark.slow
 def test_eval_reproduces_the_recorded_test_metrics(digits_run, tmp_path):
     _, folder = digits_run
     recorded = read_results(folder)
@@ -81,6 +83,7 @@ def test_eval_reproduces_the_recorded_test_metrics(digits_run, tmp_path):
         assert metrics[key] == pytest.approx(recorded["metrics"][key], abs=1e-6)
 
 
+@pytest.mark.slow
 def test_resume_continues_epochs_and_logs(workdir):
     run_dlfound(["train", "trainer.max_epochs=2"], workdir)
     [folder] = run_folders(workdir / "outputs")
@@ -95,6 +98,7 @@ def test_resume_continues_epochs_and_logs(workdir):
     assert epochs == {0, 1, 2, 3}
 
 
+@pytest.mark.slow
 def test_refuses_to_overwrite_a_finished_run(workdir, dlfound_in_process):
     run_dlfound(["train", "trainer.max_epochs=1"], workdir)
     [folder] = run_folders(workdir / "outputs")
@@ -104,6 +108,7 @@ def test_refuses_to_overwrite_a_finished_run(workdir, dlfound_in_process):
     assert (folder / "results.json").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_multirun_leaves_one_results_per_job(workdir):
     run_dlfound(["train", "-m", "optim.lr=0.01,0.003", "trainer.max_epochs=1", "print_config=false"], workdir)
     folders = run_folders(workdir / "outputs" / "train" / "multiruns")
@@ -114,6 +119,7 @@ def test_multirun_leaves_one_results_per_job(workdir):
     }
 
 
+@pytest.mark.slow
 def test_every_optimizer_and_scheduler_trains(workdir):
     run_dlfound(
         [
@@ -146,11 +152,13 @@ def test_every_optimizer_and_scheduler_trains(workdir):
         torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)
 
 
+@pytest.mark.slow
 def test_debug_presets(workdir):
     run_dlfound(["train", "-m", "debug=fast,limit,profile", "print_config=false"], workdir)
     assert len(run_folders(workdir / "outputs")) == 3
 
 
+@pytest.mark.slow
 def test_overfit_preset_drives_the_loss_to_near_zero(workdir):
     run_dlfound(["train", "debug=overfit", "print_config=false"], workdir)
     [folder] = run_folders(workdir / "outputs")
@@ -159,6 +167,7 @@ def test_overfit_preset_drives_the_loss_to_near_zero(workdir):
     assert losses[-1] < 0.01 < losses[0]
 
 
+@pytest.mark.slow
 def test_ddp_cpu_two_processes_leave_one_run(workdir):
     run_dlfound(["train", "trainer=ddp_cpu", "trainer.max_epochs=2", "print_config=false"], workdir)
     folders = run_folders(workdir / "outputs")
@@ -174,12 +183,14 @@ def test_ddp_cpu_two_processes_leave_one_run(workdir):
         assert evaluated[key] == pytest.approx(results["metrics"][key], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_bf16_mixed_precision_on_cpu(workdir):
     run_dlfound(["train", "trainer.precision=bf16-mixed", "trainer.max_epochs=3", "print_config=false"], workdir)
     [folder] = run_folders(workdir / "outputs")
     assert read_results(folder)["metrics"]["test/acc"] > 0.8
 
 
+@pytest.mark.slow
 def test_user_config_dir_composes_with_ours(workdir):
     mine = workdir / "my_configs"
     (mine / "experiment").mkdir(parents=True)
@@ -193,6 +204,7 @@ def test_user_config_dir_composes_with_ours(workdir):
     assert read_results(folder)["num_params"] == 64 * 16 + 16 + 16 * 10 + 10
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args,message",
     [
@@ -212,6 +224,7 @@ def test_user_errors_are_one_clear_message(workdir, dlfound_in_process, args, me
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_list_shows_models_and_datasets(workdir):
     out = run_dlfound(["list", "model", "data", "optim", "sched", "experiment"], workdir).stdout
     for name in (

@@ -37,6 +37,7 @@ def deep_runs(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_gradients_vanish_through_sigmoids_and_not_through_relu_with_batch_norm(deep_runs):
     sigmoid, relu_bn = first_to_last(deep_runs / "sigmoid"), first_to_last(deep_runs / "relu_bn")
     assert sigmoid < 1e-4, f"first/last layer gradient norm {sigmoid:.2e}: sigmoids should shrink it ~4x per layer"
@@ -69,6 +70,7 @@ def test_measurements_reach_tensorboard_json_and_a_picture(deep_runs):
         assert picture.size[0] > 400
 
 
+@pytest.mark.slow
 def test_a_resumed_run_keeps_the_measurements_before_its_checkpoint(deep_runs):
     run = deep_runs / "sigmoid"
     before = read_diagnostics(run)
@@ -124,6 +126,7 @@ def test_bad_interval_is_one_paragraph(workdir, dlfound_in_process):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_histograms_can_be_turned_off(workdir):
     run_dlfound([*DEEP, "callbacks.diagnostics.histograms=false", "hydra.run.dir=run"], workdir)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -31,6 +31,7 @@ def figure_root(workdir, name):
     return root
 
 
+@pytest.mark.slow
 def test_every_figure_is_listed_and_its_runs_compose():
     assert set(FIGURES) <= set(figure_names())
     for name in figure_names():
@@ -50,6 +51,7 @@ def vanishing(tmp_path_factory):
     return workdir, first, again
 
 
+@pytest.mark.slow
 def test_vanishing_gradients_on_a_short_run(vanishing):
     workdir, first, _ = vanishing
     root = figure_root(workdir, "vanishing")
@@ -73,6 +75,7 @@ def test_asking_again_reuses_the_finished_runs(vanishing):
     assert again.stdout.count("already done") == 3
 
 
+@pytest.mark.slow
 def test_learning_rate_panels_show_each_schedule(workdir):
     run_dlfound(
         ["figure", "lr_schedules", "data=digits", "trainer.max_epochs=3", "trainer.log_every_n_steps=1"], workdir
@@ -100,6 +103,7 @@ def test_listing_without_a_name(workdir):
     assert all(name in proc.stdout for name in FIGURES)
 
 
+@pytest.mark.slow
 def test_missing_data_names_the_set_and_the_folder_and_trains_nothing(workdir):
     proc = run_dlfound(["figure", "vanishing", "data.download=false"], workdir, check=False)
     assert proc.returncode != 0 and "figure vanishing cannot run" in proc.stderr
@@ -121,6 +125,7 @@ def test_options_and_overrides_mix_in_any_order():
     assert args.overrides == ["data=cifar10_jpeg", "trainer=gpu"]
 
 
+@pytest.mark.slow
 def test_unknown_budget_and_redraw_without_runs_are_one_paragraph(workdir):
     proc = run_dlfound(["figure", "vanishing", "--budget", "huge"], workdir, check=False)
     assert proc.returncode != 0 and "has no budget 'huge'; it has cpu" in proc.stderr

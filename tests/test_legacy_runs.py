@@ -25,6 +25,7 @@ def old_runs(workdir) -> Path:
     return workdir / "old"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("run,overrides", [("cls", []), ("dncnn", ["data.root=data/restoration"])])
 def test_eval_reproduces_the_metrics_of_the_old_code(old_runs, workdir, run, overrides):
     ckpt = old_runs / run / "checkpoints" / "last.ckpt"
@@ -35,6 +36,7 @@ def test_eval_reproduces_the_metrics_of_the_old_code(old_runs, workdir, run, ove
     assert {k: metrics.get(k) for k in expected} == pytest.approx(expected, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_sample_and_restore_read_old_checkpoints(old_runs, workdir):
     run_dlfound(["sample", f"ckpt_path={old_runs / 'gan/checkpoints/last.ckpt'}", "n=16", "output=points.png"], workdir)
     with Image.open(workdir / "points.png") as picture:
@@ -55,6 +57,7 @@ def test_sample_and_restore_read_old_checkpoints(old_runs, workdir):
         assert restored.size == original.size
 
 
+@pytest.mark.slow
 def test_train_resumes_an_old_run_folder(old_runs, workdir):
     folder = old_runs / "cls"
     proc = run_dlfound(["train", f"resume={folder}", "trainer.max_epochs=3"], workdir)
@@ -71,6 +74,7 @@ def test_train_resumes_an_old_run_folder(old_runs, workdir):
 TODAY = {"ddpm": LEGACY / "today_ddpm", "wgan_gp": LEGACY / "today_wgan_gp", "ntk": LEGACY / "today_ntk"}
 
 
+@pytest.mark.slow
 def test_eval_reads_todays_regression_and_gan_runs(workdir):
     run_dlfound(["eval", f"ckpt_path={TODAY['ntk'] / 'checkpoints' / 'last.ckpt'}", "output=ntk.json"], workdir)
     metrics = json.loads((workdir / "ntk.json").read_text())["metrics"]
@@ -84,6 +88,7 @@ def test_eval_reads_todays_regression_and_gan_runs(workdir):
     assert metrics["test/mmd"] == pytest.approx(expected["test/mmd"], rel=0.1)
 
 
+@pytest.mark.slow
 def test_sample_reads_todays_ddpm_run(workdir):
     ckpt = TODAY["ddpm"] / "checkpoints" / "last.ckpt"
     run_dlfound(["sample", f"ckpt_path={ckpt}", "n=16", "sampler=ddim", "steps=10", "output=ddpm.png"], workdir)
@@ -91,6 +96,7 @@ def test_sample_reads_todays_ddpm_run(workdir):
         assert picture.size == (512, 512)
 
 
+@pytest.mark.slow
 def test_train_resumes_todays_run_with_the_ntk_monitor(workdir):
     folder = workdir / "ntk"
     shutil.copytree(TODAY["ntk"], folder)

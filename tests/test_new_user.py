@@ -33,6 +33,7 @@ IMAGE_FOLDER_RUN = [
 ]
 
 
+@pytest.mark.slow
 def test_an_empty_class_folder_is_an_error_naming_it_or_skipped_with_a_warning(tmp_path, capsys):
     pets = write_class_tree(tmp_path / "pets", ("bird", "cat", "dog", "fish"))
     refused = run_dlfound(["train", *IMAGE_FOLDER_RUN, f"data.root={pets}"], tmp_path, check=False)
@@ -68,6 +69,7 @@ def one_line(text: str) -> str:
     return " ".join(text.replace("│", " ").replace("╭", " ").replace("╰", " ").split())
 
 
+@pytest.mark.slow
 def test_a_missing_data_set_names_the_ones_present_in_data(tmp_path):
     (tmp_path / "data" / "cifar10-jpeg").mkdir(parents=True)  # the JPEG copy is there, torchvision's files are not
     proc = run_dlfound(
@@ -78,6 +80,7 @@ def test_a_missing_data_set_names_the_ones_present_in_data(tmp_path):
     assert f"Present in {tmp_path / 'data'} instead: data=cifar10_jpeg (same shape and classes)" in message
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "override, expected",
     [
@@ -95,6 +98,7 @@ def test_a_value_of_the_wrong_type_names_the_key_and_the_type(tmp_path, override
     assert proc.returncode != 0 and expected in one_line(proc.stderr) and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_a_gpu_trainer_without_a_gpu_says_what_to_use(tmp_path):
     proc = run_dlfound(
         ["train", "trainer=gpu", "print_config=false"], tmp_path, check=False, env={"CUDA_VISIBLE_DEVICES": ""}
@@ -174,6 +178,7 @@ def test_restore_never_overwrites_a_file_it_did_not_write(tmp_path, dlfound_in_p
     assert (tmp_path / "restored-1.png").stat().st_size > 100 and (tmp_path / "noisy-1.png").stat().st_size > 100
 
 
+@pytest.mark.slow
 def test_a_run_prints_its_model_summary_without_the_flops_lightning_cannot_count(tmp_path, dlfound_in_process):
     args = ["train", "model=mlp", "data=moons", "trainer=cpu", "trainer.max_epochs=1", "print_config=false"]
     proc = dlfound_in_process(args, tmp_path)

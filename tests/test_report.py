@@ -74,6 +74,7 @@ def expected_groups(folders):
     return groups
 
 
+@pytest.mark.slow
 def test_real_sweep_groups_seeds_and_sorts(sweep, sweep_report):
     _, folders = sweep
     groups = expected_groups(folders)

@@ -80,6 +80,7 @@ def test_pictures_go_through_the_writer(tmp_path, monkeypatch):
 # ---- a disk that fills mid-run ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_disk_that_fills_mid_run_ends_in_one_paragraph_and_resumes(workdir):
     """Simulated: os.write refuses once ~2 checkpoints' worth of bytes were written (epoch 1's checkpoints)."""
     proc = run_dlfound(
@@ -107,6 +108,7 @@ def small_filesystem_script(mount: Path, inner: str) -> list[str]:
     return ["unshare", "-Urm", "sh", "-c", script]
 
 
+@pytest.mark.slow
 def test_a_real_small_filesystem_fills_mid_run(workdir):
     if (
         not shutil.which("unshare")
@@ -146,6 +148,7 @@ def test_a_real_small_filesystem_fills_mid_run(workdir):
 # ---- SIGKILL at random moments ----------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_moments_then_resume_finishes_with_loadable_checkpoints(workdir):
     """Three kills at seeded moments (a training batch, a validation batch, half-way through a file write), each
     followed by a resume; the run must end with the right epoch and step counts and only loadable checkpoints."""
@@ -169,6 +172,7 @@ def test_sigkill_at_random_moments_then_resume_finishes_with_loadable_checkpoint
 # ---- NaN mid-epoch, a DDP rank that dies ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_nan_in_the_middle_of_an_epoch_stops_with_a_paragraph_and_a_good_checkpoint(workdir):
     proc = run_dlfound(
         ["train", "trainer.max_epochs=3", *QUIET],
@@ -185,6 +189,7 @@ def test_nan_in_the_middle_of_an_epoch_stops_with_a_paragraph_and_a_good_checkpo
     assert ckpt["epoch"] == 0 and all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
 
 
+@pytest.mark.slow
 def test_a_ddp_rank_that_dies_ends_the_run_and_it_resumes(workdir):
     """Rank 1 is killed mid-epoch 2. Lightning's watchdog then kills rank 0 too (SIGKILL, so no paragraph can be
     printed there): what is guaranteed is that the run ends rather than hangs, leaves only loadable checkpoints,
@@ -236,6 +241,7 @@ def damaged(good: Path, tmp: Path) -> dict[str, tuple[Path, str]]:
     return files
 
 
+@pytest.mark.slow
 def test_every_checkpoint_refusal_is_a_paragraph(good_checkpoint, tmp_path):
     from dlfound.errors import CheckpointError
     from dlfound.runs.checkpoint import FORMAT, load_checkpoint
@@ -299,6 +305,7 @@ def test_an_unknown_group_option_names_the_closest_first(workdir, dlfound_in_pro
     assert "vgg19_bn" not in text and "Config search path" not in text
 
 
+@pytest.mark.slow
 def test_output_is_quiet_and_tensorboard_holds_the_choices(workdir):
     proc = run_dlfound(
         ["train", "trainer.max_epochs=1", "print_config=false", "name=lr_small", "optim.lr=0.003"], workdir

@@ -30,6 +30,7 @@ def events(run):
     return accumulator
 
 
+@pytest.mark.slow
 def test_char_gpt_learns_generates_and_names_unknown_prompt_characters(workdir, dlfound_in_process):
     corpus, vocab = write_corpus(workdir)
     run_dlfound(
@@ -99,6 +100,7 @@ def test_recurrent_language_model_carries_its_state_across_windows(workdir):
     assert not torch.allclose(carried, fresh, atol=1e-3)
 
 
+@pytest.mark.slow
 def test_lstm_solves_a_short_adding_problem(workdir):
     run_dlfound(
         [
@@ -121,6 +123,7 @@ def test_lstm_solves_a_short_adding_problem(workdir):
     assert results["metrics"]["test/mse"] < 0.03  # always answering 1 scores 1/6
 
 
+@pytest.mark.slow
 def test_seq2seq_learns_to_sort_and_shows_its_attention(workdir):
     run_dlfound(
         [
@@ -162,6 +165,7 @@ def stripes_mnist(workdir):
     write_idx(workdir / "data" / "MNIST" / "raw", "t10k", *digits(200))
 
 
+@pytest.mark.slow
 def test_ctc_reads_digit_strips_and_shows_them_decoded(workdir, stripes_mnist):
     run_dlfound(
         [
@@ -189,6 +193,7 @@ def test_ctc_reads_digit_strips_and_shows_them_decoded(workdir, stripes_mnist):
     assert events(run).Images("strips/val_decoded")
 
 
+@pytest.mark.slow
 def test_mnist_rows_with_an_rnn_refuses_images(workdir, stripes_mnist, dlfound_in_process):
     run_dlfound(
         [

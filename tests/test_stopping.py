@@ -57,6 +57,7 @@ def paragraph(text: str) -> str:
     return " ".join(text.replace("│", " ").split())
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_last_ckpt_records_the_run_as_interrupted_and_names_the_command_that_continues(workdir):
     run = workdir / "outputs" / "train" / "runs" / "stopped"
     process = start(["train", "name=stopped", "trainer.max_epochs=500", *QUIET], workdir)
@@ -79,6 +80,7 @@ def test_ctrl_c_saves_last_ckpt_records_the_run_as_interrupted_and_names_the_com
     assert results["resumed_from"] == str(run / "checkpoints" / "last.ckpt")
 
 
+@pytest.mark.slow
 def test_a_second_ctrl_c_stops_at_once(workdir):
     """Training steps of seconds each: the first Ctrl-C waits for the step to end, the second does not."""
     run = workdir / "outputs" / "train" / "runs" / "twice"
@@ -102,6 +104,7 @@ def test_a_second_ctrl_c_stops_at_once(workdir):
     assert not (run / "results.json").exists()
 
 
+@pytest.mark.slow
 def test_resuming_a_run_that_saved_no_checkpoint_says_so_in_terms_of_its_folder(workdir):
     # Not in terms of resume=last, an option the user never typed.
     run = workdir / "outputs" / "train" / "runs" / "early"
@@ -114,6 +117,7 @@ def test_resuming_a_run_that_saved_no_checkpoint_says_so_in_terms_of_its_folder(
     assert "holds no checkpoint to continue from" in message and "resume=last" not in message
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_sampling_test_phase_stops_within_seconds(workdir):
     """ring8_ddpm tests by drawing 2,500 points through 1,000 steps (a minute here); training is one batch."""
     run = workdir / "outputs" / "train" / "runs" / "sampling"
@@ -146,6 +150,7 @@ def test_sigterm_during_a_sampling_test_phase_stops_within_seconds(workdir):
     assert (run / "checkpoints" / "last.ckpt").stat().st_mtime_ns == trained  # testing never overwrites it
 
 
+@pytest.mark.slow
 def test_two_runs_started_together_with_one_name_one_trains_and_the_other_is_refused(workdir):
     run = workdir / "outputs" / "train" / "runs" / "same"
     first = start(["train", "name=same", "trainer.max_epochs=2", *QUIET], workdir)

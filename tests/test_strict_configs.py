@@ -51,6 +51,7 @@ def test_facts_models_read_from_the_data_config_are_not_typos():
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "group,option",
     [(g, o) for g in GROUPS if g in ("data", "model", "task", "trainer", "experiment") for o in options(g)],
@@ -64,6 +65,7 @@ def test_every_shipped_config_passes_the_strict_check(group, option):
 # ---- settings on the command line, checked before Hydra applies them (issue 29) ---------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "override,message",
     [
@@ -96,6 +98,7 @@ def test_a_mistyped_setting_on_the_command_line_names_the_closest(override, mess
     assert not (tmp_path / "outputs" / "train" / "runs").exists()  # refused before any run folder
 
 
+@pytest.mark.slow
 def test_settings_the_class_takes_but_the_config_does_not_list_pass_without_plus_in_a_sweep(tmp_path):
     from conftest import read_results, run_dlfound, run_folders
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import torch
 
 from conftest import read_results, run_dlfound, run_folders
@@ -12,6 +13,7 @@ from conftest import read_results, run_dlfound, run_folders
 QUICK = ["print_config=false", "callbacks=none", "logger=none"]
 
 
+@pytest.mark.slow
 def test_optuna_sweep_finishes_and_continues_from_sqlite(workdir):
     import optuna
 
@@ -25,6 +27,7 @@ def test_optuna_sweep_finishes_and_continues_from_sqlite(workdir):
     assert 0 < study.best_value <= 1
 
 
+@pytest.mark.slow
 def test_a_failing_job_is_recorded_and_the_sweep_goes_on(workdir):
     proc = run_dlfound(
         ["train", "-m", "optim=sgd", "optim.lr=1e20,0.05", "trainer.max_epochs=2", *QUICK], workdir, check=False
@@ -43,6 +46,7 @@ def test_a_nan_loss_stops_a_single_run_with_a_clear_message(workdir, dlfound_in_
     assert read_results(folder)["status"] == "failed"
 
 
+@pytest.mark.slow
 def test_resume_at_an_epoch_boundary_equals_the_uninterrupted_run(workdir):
     common = ["train", "trainer.deterministic=true", "model.dropout=0.3", "print_config=false", "callbacks=none"]
     (workdir / "a").mkdir()
@@ -60,6 +64,7 @@ def test_resume_at_an_epoch_boundary_equals_the_uninterrupted_run(workdir):
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_epoch_resumes_from_an_intact_checkpoint(workdir):
     import os
 
@@ -96,6 +101,7 @@ def test_a_run_killed_mid_epoch_resumes_from_an_intact_checkpoint(workdir):
     assert results["status"] == "done" and results["epochs"] == ckpt["epoch"] + 3
 
 
+@pytest.mark.slow
 def test_resume_auto_skips_finished_jobs_of_a_sweep(workdir):
     sweep = workdir / "sweep"
     args = ["train", "-m", "optim.lr=0.01,0.003", "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}", *QUICK]
@@ -108,6 +114,7 @@ def test_resume_auto_skips_finished_jobs_of_a_sweep(workdir):
     assert read_results(sweep / "1")["status"] == "done"
 
 
+@pytest.mark.slow
 def test_parallel_launcher_runs_jobs_side_by_side(workdir):
     run_dlfound(
         ["train", "-m", "hydra/launcher=parallel", "optim.lr=0.01,0.003", "trainer.max_epochs=1", *QUICK], workdir
@@ -115,6 +122,7 @@ def test_parallel_launcher_runs_jobs_side_by_side(workdir):
     assert len(run_folders(workdir / "outputs")) == 2
 
 
+@pytest.mark.slow
 def test_submitit_local_launcher_runs_a_two_job_sweep(workdir):
     run_dlfound(
         [
@@ -132,6 +140,7 @@ def test_submitit_local_launcher_runs_a_two_job_sweep(workdir):
     assert len(folders) == 2 and all(read_results(f)["status"] == "done" for f in folders)
 
 
+@pytest.mark.slow
 def test_multirun_with_ddp_gives_each_job_its_own_ranks_and_folder(workdir):
     proc = run_dlfound(
         ["train", "-m", "trainer=ddp_cpu", "optim=sgd", "optim.lr=1e20,0.05", "trainer.max_epochs=2", *QUICK],
@@ -150,6 +159,7 @@ def test_multirun_with_ddp_gives_each_job_its_own_ranks_and_folder(workdir):
     assert (sweep / "1" / ".hydra" / "overrides.yaml").is_file()
 
 
+@pytest.mark.slow
 def test_a_requeued_slurm_job_continues_from_its_last_checkpoint(workdir):
     folder = workdir / "job"
     args = ["train", f"hydra.run.dir={folder}", *QUICK]

@@ -107,6 +107,7 @@ def forward_backward(net, in_channels: int, size: int, num_classes: int) -> None
     assert not missing and not bad and not zero, f"no gradient: {missing[:5]}, non-finite: {bad[:5]}, zero: {zero[:5]}"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", IMAGENET_FORWARD)
 def test_imagenet_stem_forward_backward(name):
     extra = {"aux_classifiers": True} if name == "googlenet" else {}
@@ -127,6 +128,7 @@ TORCHVISION_EQUAL = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "ours,options,theirs,their_options",
     TORCHVISION_EQUAL,
@@ -191,6 +193,7 @@ PAPER_COUNTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", PAPER_COUNTS)
 def test_cifar_parameter_counts_match_the_papers(name):
     expected, tolerance = PAPER_COUNTS[name]
@@ -367,6 +370,7 @@ RECIPES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_recipes_compose_into_the_standard_cifar_settings(recipe):
     from hydra import compose, initialize_config_dir
