@@ -182,13 +182,10 @@ def test_annealed_langevin_recovers_the_weights_and_plain_langevin_does_not_with
     assert abs(heavy_share(plain) - 0.8) > 0.15  # stuck with the start's split, about one half
 
 
-def test_a_learned_score_recovers_the_weights_with_annealing_only():
-    """Train the noise-conditional score MLP by the task's denoising score matching on the mixture (1,500 steps,
-    about 10 s; seeds 0, 1, 2 give 0.784, 0.796, 0.788 annealed), then sample it both ways."""
+def mixture_training_points() -> torch.Tensor:
+    """20,000 training points of the two-mode mixture, as the data module loads them (unnormalised)."""
     from dlfound.data.mixtures import GaussianMixtureDataModule
-    from dlfound.tasks.score import ScoreTask
 
-    torch.manual_seed(0)
     data = GaussianMixtureDataModule(
         kind="custom",
         modes=2,
@@ -200,7 +197,16 @@ def test_a_learned_score_recovers_the_weights_with_annealing_only():
         in_channels=2,
         normalize=False,
     )
-    x, _ = data.load(train=True)
+    return data.load(train=True)[0]
+
+
+def test_a_learned_score_recovers_the_weights_with_annealing_only():
+    """Train the noise-conditional score MLP by the task's denoising score matching on the mixture (1,500 steps,
+    about 10 s; seeds 0, 1, 2 give 0.784, 0.796, 0.788 annealed), then sample it both ways."""
+    from dlfound.tasks.score import ScoreTask
+
+    torch.manual_seed(0)
+    x = mixture_training_points()
     task = ScoreTask(score_mlp(2, hidden=(128, 128, 128)), {"_target_": "torch.optim.Adam"}, eval_samples=0)
     opt = torch.optim.Adam(task.net.parameters(), lr=2e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 1500)
@@ -223,22 +229,10 @@ def test_a_learned_score_recovers_the_weights_with_annealing_only():
 def test_sliced_score_matching_learns_the_score_without_knowing_the_noise():
     """task.objective=ssm (Song, Garg, Shi & Ermon 2019) on the mixture: the learned score points where the exact
     one does (cosine > 0.9 at the middle noise levels)."""
-    from dlfound.data.mixtures import GaussianMixtureDataModule
     from dlfound.tasks.score import ScoreTask
 
     torch.manual_seed(0)
-    data = GaussianMixtureDataModule(
-        kind="custom",
-        modes=2,
-        centers=CENTERS.tolist(),
-        weights=WEIGHTS.tolist(),
-        std=1.0,
-        n_train=20000,
-        num_classes=2,
-        in_channels=2,
-        normalize=False,
-    )
-    x, _ = data.load(train=True)
+    x = mixture_training_points()
     task = ScoreTask(score_mlp(2, hidden=(64, 64)), {"_target_": "torch.optim.Adam"}, objective="ssm", eval_samples=0)
     opt = torch.optim.Adam(task.net.parameters(), lr=3e-3)
     for _ in range(400):

@@ -413,72 +413,46 @@ def sample_cell(row: dict) -> str:
     return NONE if value is None else f"{value:.3g} s"
 
 
-def image_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    header = [
-        "model",
-        "family",
-        "data",
-        "sampler",
-        "params",
-        "epochs",
-        "training",
-        "bits/dim",
-        "FID",
-        "KID",
-        "sampling / 1k",
+RUN_COLUMNS = ["model", "family", "data", "sampler", "params", "epochs", "training"]
+
+
+def run_cells(r: dict) -> list[str]:
+    """The columns every comparison table opens with: which run, its size and its training."""
+    epochs = NONE if r.get("epochs") is None else str(r["epochs"])
+    return [
+        r["model"],
+        r["family"],
+        r["data"],
+        r.get("sampler", NONE),
+        fmt_params(r.get("params")),
+        epochs,
+        train_cell(r),
     ]
+
+
+def image_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
+    header = [*RUN_COLUMNS, "bits/dim", "FID", "KID", "sampling / 1k"]
     body = []
     for r in rows:
         diverged = r.get("finite_fraction") is not None
-        body.append(
-            [
-                r["model"],
-                r["family"],
-                r["data"],
-                r.get("sampler", NONE),
-                fmt_params(r.get("params")),
-                NONE if r.get("epochs") is None else str(r["epochs"]),
-                train_cell(r),
-                fmt(r.get("bits_per_dim"), ".3f"),
-                "diverged" if diverged else fmt(r.get("fid"), ".2f"),
-                "diverged" if diverged else fmt(r.get("kid"), ".4g"),
-                sample_cell(r),
-            ]
-        )
+        quality = ["diverged"] * 2 if diverged else [fmt(r.get("fid"), ".2f"), fmt(r.get("kid"), ".4g")]
+        body.append([*run_cells(r), fmt(r.get("bits_per_dim"), ".3f"), *quality, sample_cell(r)])
     return header, body
 
 
 def points_table(rows: list[dict]) -> tuple[list[str], list[list[str]]]:
-    header = [
-        "model",
-        "family",
-        "data",
-        "sampler",
-        "params",
-        "epochs",
-        "training",
-        "modes",
-        "high quality",
-        "weight error",
-        "MMD²",
-        "sampling / 1k",
-    ]
+    header = [*RUN_COLUMNS, "modes", "high quality", "weight error", "MMD²", "sampling / 1k"]
     body = []
     for r in rows:
         modes = NONE if r.get("modes_covered") is None else f"{r['modes_covered']:.0f}/{r['modes']}"
+        mmd = "diverged" if r.get("finite_fraction") is not None else fmt(r.get("mmd"), ".4f")
         body.append(
             [
-                r["model"],
-                r["family"],
-                r["data"],
-                r.get("sampler", NONE),
-                fmt_params(r.get("params")),
-                NONE if r.get("epochs") is None else str(r["epochs"]),
-                train_cell(r),
+                *run_cells(r),
                 modes,
                 fmt(r.get("hq_fraction"), ".1%"),
                 fmt(r.get("weight_error"), ".3f"),
-                "diverged" if r.get("finite_fraction") is not None else fmt(r.get("mmd"), ".4f"),
+                mmd,
                 sample_cell(r),
             ]
         )
