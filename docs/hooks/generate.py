@@ -107,7 +107,9 @@ def parameter_counts(names: tuple[str, ...]) -> dict[str, dict[str, int | None]]
         if cached.get("key") == key and set(cached["counts"]) == set(names):
             return cached["counts"]
     counts = {name: count_parameters(name) for name in names}
-    PARAM_CACHE.write_text(json.dumps({"key": key, "counts": counts}, indent=1) + "\n")
+    # One model a line, so that a change to one model is a one-line diff.
+    lines = ",\n".join(f"  {json.dumps(name)}: {json.dumps(count)}" for name, count in counts.items())
+    PARAM_CACHE.write_text(f'{{"key": "{key}",\n "counts": {{\n{lines}\n}}}}\n')
     return counts
 
 
@@ -138,7 +140,7 @@ def zoo() -> str:
                 entry.get("ours", ""),
             ]
         )
-    header = ["model", "config", *(f"params, {label}" for label in COUNT_SHAPES), "reference (source)", "ours"]
+    header = ["model", "config", *(f"params {label}" for label in COUNT_SHAPES), "reference (source)", "ours"]
     return table(header, rows)
 
 
@@ -227,38 +229,33 @@ def gallery() -> str:
             "`dlfound figure NAME --out docs/figures/figure_NAME.png`"
         )
     ordered = [*recorded["figures"], *(name for name in names if name not in recorded["figures"])]
-    sections = [f"Measured on {' '.join(recorded['machine'].split())}."]
+    specs = {name: {"name": name, **load_spec(name)} for name in ordered}
+    index = table(["figure", "what it shows"], [[f"[{name}](#{name})", spec["title"]] for name, spec in specs.items()])
+    sections = [index, f"Measured on {' '.join(recorded['machine'].split())}."]
     for name in ordered:
-        spec = {"name": name, **load_spec(name)}
+        spec = specs[name]
         entry = recorded["figures"].get(name)
         budgets = ", ".join(f"`{b}`" for b in spec.get("budgets") or {"cpu": []})
-        lines = "\n".join(
-            f"- **{label}**: `{' '.join(overrides)}`" for label, overrides in sweeps(spec, "cpu", []).items()
-        )
         measured = (
             f"**Measured** ({cell(entry['runs'])}): {' '.join(entry['measured'].split())}"
             if entry
             else "**Measured**: not yet drawn for the gallery."
         )
         panel_numbers = sidecar_numbers(name)
-        sections.append(
-            "\n\n".join(
-                filter(
-                    None,
-                    [
-                        f"## `{name}`: {spec['title']}",
-                        f"![dlfound figure {name}: {spec['title']}](figures/figure_{name}.png)",
-                        " ".join(spec.get("shows", "").split()),
-                        f"Source: {spec.get('paper', '-')}.",
-                        f"```bash\ndlfound figure {name}\n```",
-                        f"Budgets: {budgets}. The lines, each one `dlfound train -m` sweep (at the `cpu` budget):",
-                        lines,
-                        measured,
-                        ("The sidecar's numbers per panel:\n\n" + "\n".join(panel_numbers)) if panel_numbers else "",
-                    ],
-                )
-            )
+        runs = "\n".join(
+            f"    - **{label}**: `{' '.join(overrides)}`" for label, overrides in sweeps(spec, "cpu", []).items()
         )
+        parts = [
+            f"## {name}",
+            f"![dlfound figure {name}: {spec['title']}](figures/figure_{name}.png)",
+            f"**{spec['title']}.** {' '.join(spec.get('shows', '').split())} Source: {spec.get('paper', '-')}.",
+            measured,
+            ("The numbers per panel, from the sidecar:\n\n" + "\n".join(panel_numbers)) if panel_numbers else "",
+            f"```bash\ndlfound figure {name}\n```",
+            f'??? note "The runs behind the lines (budgets: {budgets})"\n\n'
+            f"    Each line is one `dlfound train -m` sweep; at the `cpu` budget:\n\n{runs}",
+        ]
+        sections.append("\n\n".join(part for part in parts if part))
     return "\n\n".join(sections)
 
 
