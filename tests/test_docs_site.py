@@ -54,7 +54,8 @@ class DevToolsPipe:
             os.dup2(to_browser_read, 3)
             os.dup2(from_browser_write, 4)
 
-        flags = ["--headless", "--remote-debugging-pipe", "--disable-gpu", "--no-first-run", "--mute-audio"]
+        # --disable-dev-shm-usage: containers' small /dev/shm would crash the renderer.
+        flags = ["--headless", "--remote-debugging-pipe", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run"]
         if os.geteuid() == 0:
             flags.append("--no-sandbox")  # Chromium refuses to run its sandbox as root (containers, CI)
         self.process = subprocess.Popen(
@@ -195,13 +196,28 @@ def page_problems(browser: DevToolsPipe, url: str, home: bool = False) -> list[s
     return problems
 
 
-def test_the_site_has_a_page_for_every_nav_entry_and_every_figure(site: Path):
+def test_the_generated_tables_cover_every_command_config_option_model_figure_and_public_name(site: Path):
     pages = {p.parent.relative_to(site).as_posix() for p in site.rglob("index.html")}
     for page in ("getting-started", "tour", "configs", "classifiers", "gallery", "api", "troubleshooting"):
         assert page in pages
     gallery = (site / "gallery" / "index.html").read_text()
     for spec in sorted((REPO / "configs" / "figure").glob("*.yaml")):
         assert f"figures/figure_{spec.stem}.png" in gallery, f"the gallery lacks the figure {spec.stem}"
+    from dlfound.cli import COMMANDS
+    from dlfound.models import ZOO
+
+    tour = (site / "tour" / "index.html").read_text()
+    for name in COMMANDS:
+        assert f'id="dlfound-{name}"' in tour, f"the tour lacks the command {name}"
+    configs = (site / "configs" / "index.html").read_text()
+    for option in [*(REPO / "configs").glob("*/*.yaml"), *(REPO / "configs").glob("hydra/launcher/*.yaml")]:
+        if option.parent.name != "figure" and not option.name.startswith("_"):
+            assert f"<code>{option.stem}</code>" in configs, (
+                f"the configs page lacks {option.parent.name}={option.stem}"
+            )
+    classifiers = (site / "classifiers" / "index.html").read_text()
+    for name in ZOO:
+        assert f"<code>{name}</code>" in classifiers, f"the zoo table lacks {name}"
     api = (site / "api" / "index.html").read_text()
     import dlfound
 

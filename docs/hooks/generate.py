@@ -157,7 +157,8 @@ def config_groups() -> str:
 
     sections = []
     summary = []
-    for group in GROUPS:
+    # `dlfound list`'s groups, and the two that only say where things live (one option each).
+    for group in (*GROUPS, "paths", "hydra"):
         paths = options(group)
         plugins = plugin_options(group)
         summary.append([f"`{group}`", ", ".join([p.stem for p in paths] + plugins)])
