@@ -46,8 +46,10 @@ HELP_COLUMNS = "100"
 
 
 def cell(text) -> str:
-    """A value as one Markdown table cell: no line breaks, pipes escaped."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    """A value as one Markdown table cell: no line breaks, pipes escaped outside code spans (inside them the table
+    extension leaves pipes alone and would show the backslash)."""
+    parts = " ".join(str(text).split()).split("`")
+    return "`".join(part if i % 2 else part.replace("|", "\\|") for i, part in enumerate(parts))
 
 
 def table(header: list[str], rows: list[list]) -> str:
