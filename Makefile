@@ -40,10 +40,10 @@ lint: install-dev
 
 # The documentation site (docs/, mkdocs.yml), offline: strict, so a broken link or reference fails the build.
 docs: install-docs
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 docs-serve: install-docs
-	$(BIN)/mkdocs serve
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 bench: install
 	$(BIN)/python scripts/benchmark_loop.py $(ARGS)
