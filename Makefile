@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: train test test-fast lint install install-dev bench clean
+.PHONY: train test test-fast lint install install-dev install-docs docs docs-serve bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,7 +13,10 @@ install: $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 
 install-dev: $(BIN)/python
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,docs]"
+
+install-docs: $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[docs]"
 
 train: install
 	$(BIN)/dlfound train $(ARGS)
@@ -22,8 +25,8 @@ train: install
 # much of their time starting processes and reading files, so two workers nearly halve its wall time on 2 cores.
 # The lint runs first: a finding fails the test command before the suite starts.
 test: install-dev
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts docs/hooks
+	$(BIN)/ruff format --check src tests scripts docs/hooks
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile $(ARGS)
 
 # The edit-test loop: every test not marked slow (each such test takes more than about 2 s on 2 cores).
@@ -32,11 +35,18 @@ test-fast: install-dev
 
 # The rules and the line length live in pyproject.toml ([tool.ruff]).
 lint: install-dev
-	$(BIN)/ruff check src tests scripts
-	$(BIN)/ruff format --check src tests scripts
+	$(BIN)/ruff check src tests scripts docs/hooks
+	$(BIN)/ruff format --check src tests scripts docs/hooks
+
+# The documentation site (docs/, mkdocs.yml), offline: strict, so a broken link or reference fails the build.
+docs: install-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+docs-serve: install-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 bench: install
 	$(BIN)/python scripts/benchmark_loop.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) outputs multirun build src/*.egg-info
+	rm -rf $(VENV) outputs multirun build site src/*.egg-info

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# dlfound's GPU path, measured in one call of the device machine (see README, "Checking the GPU path").
+# dlfound's GPU path, measured in one call of the device machine (see docs/results.md, "Checking the GPU path").
 #
 #   scripts/gpu_check.sh [STEP...]            on the GPU machine, from the repository root; OUT must be set
 #   scripts/gpu_check.sh --dry-run [STEP...]  the same steps at toy size on the CPU (also: GPU_CHECK_CPU=1)
