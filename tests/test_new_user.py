@@ -98,6 +98,19 @@ def test_a_value_of_the_wrong_type_names_the_key_and_the_type(tmp_path, override
     assert proc.returncode != 0 and expected in one_line(proc.stderr) and "Traceback" not in proc.stderr
 
 
+@pytest.mark.parametrize(
+    "model, expected",
+    [
+        ("resnet18", "model=resnet18 is a convolutional network for images, but this data set gives flat vectors"),
+        ("lenet5", "LeNet-5 needs images, but this data set gives flat vectors; use model=mlp"),
+    ],
+)
+def test_an_image_model_on_flat_vectors_says_which_to_pick(tmp_path, dlfound_in_process, model, expected):
+    proc = dlfound_in_process(["train", f"model={model}", "data=moons", "print_config=false"], tmp_path)
+    assert proc.returncode != 0 and expected in one_line(proc.stderr) and "Traceback" not in proc.stderr
+    assert not list((tmp_path / "outputs").glob("**/*.ckpt"))
+
+
 @pytest.mark.slow
 def test_a_gpu_trainer_without_a_gpu_says_what_to_use(tmp_path):
     proc = run_dlfound(

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from dlfound.models.lenet import lenet_geometry
 from dlfound.models.mlp import flat_features
 from dlfound.models.registry import register_model
 
@@ -237,13 +238,7 @@ class BayesLeNet5(BayesianNet):
     ):
         super().__init__()
         prior = _prior(prior_pi, prior_sigma1, prior_sigma2)
-        padding = 2 if image_size < 32 else 0
-        side = ((image_size + 2 * padding - 4) // 2 - 4) // 2
-        if side < 1:
-            raise ValueError(
-                f"LeNet-5 needs images of at least 12x12 pixels, got {image_size}x{image_size}; "
-                "use model=bbb_mlp for smaller inputs"
-            )
+        padding, side = lenet_geometry(image_size, vector_model="bbb_mlp")
         lr = dict(local_reparam=local_reparam, prior=prior)
         self.features = nn.Sequential(
             BayesConv2d(in_channels, 6, 5, padding=padding, **lr),

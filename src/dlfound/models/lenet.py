@@ -18,6 +18,22 @@ from dlfound.models.registry import register_model
 POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
 
 
+def lenet_geometry(image_size: int | None, vector_model: str) -> tuple[int, int]:
+    """(C1's padding, the side of S4's maps): C1 pads 28x28 to the paper's 32x32; after C1, S2, C3 (no padding)
+    and S4 the side is ((s + 2p - 4) // 2 - 4) // 2. Inputs too small for that, or flat, are a clear error that
+    names the family's model for vectors."""
+    if image_size is None:
+        raise ValueError(f"LeNet-5 needs images, but this data set gives flat vectors; use model={vector_model}")
+    padding = 2 if image_size < 32 else 0
+    side = ((image_size + 2 * padding - 4) // 2 - 4) // 2
+    if side < 1:
+        raise ValueError(
+            f"LeNet-5 needs images of at least 12x12 pixels, got {image_size}x{image_size}; "
+            f"use model={vector_model} for smaller inputs"
+        )
+    return padding, side
+
+
 class LeNet5(nn.Module):
     """`forward_features` gives F6's 84 activations, the input of the output layer (`num_features`)."""
 
@@ -35,14 +51,7 @@ class LeNet5(nn.Module):
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if pool not in POOLS:
             raise ValueError(f"unknown pool {pool!r}; choose one of {', '.join(POOLS)}")
-        # C1 pads 28x28 to the paper's 32x32; after C1, S2, C3 (no padding) and S4 the side is (s - 4) // 2 - 4) // 2.
-        padding = 2 if image_size < 32 else 0
-        side = ((image_size + 2 * padding - 4) // 2 - 4) // 2
-        if side < 1:
-            raise ValueError(
-                f"LeNet-5 needs images of at least 12x12 pixels, got {image_size}x{image_size}; "
-                "use model=mlp for smaller inputs"
-            )
+        padding, side = lenet_geometry(image_size, vector_model="mlp")
         self.features = nn.Sequential(
             nn.Conv2d(in_channels, 6, kernel_size=5, padding=padding),  # C1
             make_activation(activation),

@@ -77,6 +77,25 @@ def check_inputs(cfg: dict) -> None:
         )
 
 
+def check_model_takes_data(cfg: dict, net) -> None:
+    """A convolutional classifier given flat vectors (data=moons, spirals: `image_size` null) would fail at its first
+    step with a shape error deep in torch; say so before training starts."""
+    from torch import nn
+
+    from dlfound.models.registry import list_models, model_family
+
+    name = str(cfg["model"].get("_target_", "")).rpartition(".")[2]
+    if "image_size" not in cfg["model"] or cfg["model"]["image_size"] is not None or name not in list_models():
+        return
+    if model_family(name) in ("classifier", "bayesian") and any(isinstance(m, nn.Conv2d) for m in net.modules()):
+        raise ConfigError(
+            f"model={name} is a convolutional network for images, but this data set gives flat vectors of "
+            f"{cfg['data'].get('in_channels')} features (its image_size is null). Pick an image data set "
+            "(data=digits, mnist, fashionmnist, cifar10, imagefolder) or a model for vectors (model=mlp); "
+            "`dlfound list` shows both."
+        )
+
+
 def build(cfg: dict, with_data: bool = True):
     """(data module, task) from a resolved config: the one place both training and evaluation build them.
     Without data (None is returned for it), the facts of the data must be in the config already, as they are in
@@ -93,6 +112,7 @@ def build(cfg: dict, with_data: bool = True):
     fill_facts(cfg["model"], datamodule, MODEL_FACTS)
     fill_facts(cfg["task"], datamodule, MODEL_FACTS)  # a classification task counts the classes too
     net = instantiate_section(cfg, "model")
+    check_model_takes_data(cfg, net)
     inputs = task_inputs(cfg["task"], datamodule)
     task_cfg = {k: v for k, v in cfg["task"].items() if k not in ("fid_features", "normalize_inputs", *inputs)}
     # Optimizer and scheduler configs reach the task as plain dicts, built later in configure_optimizers.
