@@ -158,11 +158,11 @@ def test_requeued_twice_at_random_moments_finishes_as_the_uninterrupted_run(clus
 
 
 def test_a_job_warned_of_its_time_limit_saves_requeues_itself_and_finishes(cluster, workdir):
-    """A 1-minute job with the warning 50 s before its limit (SLURM checks limits every 30 s, so it comes 10 to
-    40 s after the start): it stops at the next batch, saves last.ckpt, requeues itself, and the requeued job
-    continues to the end."""
-    epochs = 60
-    args = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=50", f"trainer.max_epochs={epochs}"]
+    """A 1-minute job warned 30 s before its limit (SLURM looks at time limits every 30 s, so the warning comes 30
+    to 60 s after the start, and the limit 30 s after the warning): it stops at the next batch, saves last.ckpt,
+    requeues itself, and the requeued job continues to the end."""
+    epochs = 12
+    args = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=30", f"trainer.max_epochs={epochs}"]
     sweep = Sweep(workdir, args)
     job = sweep.job()
     assert sweep.finish() == 0, sweep.text()[-3000:]
