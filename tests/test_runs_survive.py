@@ -214,15 +214,19 @@ def test_nan_in_the_middle_of_an_epoch_stops_with_a_paragraph_and_a_good_checkpo
 
 @pytest.mark.slow
 def test_a_ddp_rank_that_dies_ends_the_run_and_it_resumes(workdir):
-    """Rank 1 is killed mid-epoch 2. Lightning's watchdog then kills rank 0 too (SIGKILL, so no paragraph can be
-    printed there): what is guaranteed is that the run ends rather than hangs, leaves only loadable checkpoints,
-    and `resume=` finishes it with the right epoch count."""
+    """Rank 1 is killed mid-epoch 2. Lightning's watchdog then kills rank 0 too (SIGKILL), after dlfound's watcher
+    recorded the failure and printed one paragraph naming the rank and the way back; the checkpoints all load, and
+    `resume=` finishes the run with the right epoch count."""
     args = ["trainer=ddp_cpu", "trainer.max_epochs=3", *QUIET]
     proc = run_dlfound(
         ["train", *args], workdir, check=False, env=with_fault({"rank": 1, "kill_at": ["train", 15]}), timeout=120
     )
     assert proc.returncode != 0
     [folder] = list((workdir / "outputs" / "train" / "runs").iterdir())
+    text = " ".join(proc.stderr.replace("│", " ").split())
+    assert "rank 1" in text and "killed by SIGKILL" in text and f"resume={folder}" in text.replace(" ", ""), text
+    failed = read_results(folder)
+    assert failed["status"] == "failed" and "rank 1" in failed["error"], failed
     assert "last.ckpt" in [p.name for p in assert_checkpoints_load(folder)]
     run_dlfound(["train", f"resume={folder}"], workdir, timeout=120)
     results = read_results(folder)

@@ -219,6 +219,6 @@ def no_job_left(workdir):
     """A failed test must not leave its jobs holding the cluster's CPUs for the next one."""
     yield
     for log in workdir.glob("sweep-*.log"):
-        for word in log.read_text().split():
-            if word.count("_") == 1 and word.replace("_", "").isdigit():
-                subprocess.run(["scancel", word], capture_output=True)
+        for line in log.read_text().splitlines():
+            if " is SLURM job " in line:
+                subprocess.run(["scancel", line.split(" is SLURM job ", 1)[1].split()[0]], capture_output=True)
