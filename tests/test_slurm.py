@@ -122,10 +122,10 @@ def assert_one_last_and_all_load(run_dir: Path) -> list[str]:
     return names
 
 
-def assert_finished(run_dir: Path, epochs: int) -> dict:
+def assert_finished(run_dir: Path, epochs: int, batches_per_epoch: int = BATCHES_PER_EPOCH) -> dict:
     results = read_results(run_dir)
     assert results["status"] == "done", results
-    assert results["epochs"] == epochs and results["global_step"] == epochs * BATCHES_PER_EPOCH, results
+    assert results["epochs"] == epochs and results["global_step"] == epochs * batches_per_epoch, results
     assert_one_last_and_all_load(run_dir)
     return results
 
@@ -144,7 +144,7 @@ def test_requeued_twice_at_random_moments_finishes_as_the_uninterrupted_run(clus
     job, last = sweep.job(), sweep.dir / "0" / "checkpoints" / "last.ckpt"
     for _ in range(2):
         saved_before = mtime(last)
-        wait_for(lambda: mtime(last) > saved_before and squeue(job) == "RUNNING", 180, sweep.text)
+        wait_for(lambda before=saved_before: mtime(last) > before and squeue(job) == "RUNNING", 180, sweep.text)
         time.sleep(rng.uniform(0, 1.0))
         subprocess.run(["scontrol", "requeue", job], check=True)
         wait_for(lambda: squeue(job) != "RUNNING", 30, sweep.text)
@@ -204,7 +204,7 @@ def test_ddp_under_srun_trains_one_run_and_a_failing_rank_fails_only_its_job(clu
     sweep = Sweep(workdir, args, fault={"array_task": 1, "rank": 1, "kill_at": ["train", 5]})
     first, second = sweep.job(0), sweep.job(1)
     assert sweep.finish() != 0
-    results = assert_finished(sweep.dir / "0", 2)
+    results = assert_finished(sweep.dir / "0", 2, batches_per_epoch=11)  # each rank takes half of the 21 batches
     assert results["world_size"] == 2
     objectives = rank_objectives(sweep.dir, first)
     assert len(objectives) == 2 and objectives[0] is not None and objectives[0] == objectives[1], objectives

@@ -69,5 +69,9 @@ def _install(fault):
 
 LOCAL_RANK = os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0"))
 ARRAY_TASK = os.environ.get("SLURM_ARRAY_TASK_ID", "")
-if FAULT and str(FAULT.get("rank", LOCAL_RANK)) == LOCAL_RANK and str(FAULT.get("array_task", ARRAY_TASK)) == ARRAY_TASK:
+if (
+    FAULT
+    and str(FAULT.get("rank", LOCAL_RANK)) == LOCAL_RANK
+    and str(FAULT.get("array_task", ARRAY_TASK)) == ARRAY_TASK
+):
     _install(FAULT)

@@ -17,12 +17,12 @@ def prepare(argv: list[str]) -> list[str]:
     """The overrides Hydra is given, after the checks and expansions made before it starts (resume=RUN_FOLDER,
     group names, settings the config does not have, a finished run's folder); a mistake raises DlfoundError. The
     Python API (dlfound.api) shares it."""
+    from dlfound.runs.disk import check_room_to_start
     from dlfound.runs.gpus import gpu_count, register_resolver
     from dlfound.runs.groups import check_group_options
     from dlfound.runs.naming import register_run_name
     from dlfound.runs.overrides import check_overrides
     from dlfound.runs.paths import config_dir
-    from dlfound.runs.disk import check_room_to_start
     from dlfound.runs.resume import expand_resume, explicit_run_dir, refuse_overwrite
 
     register_resolver()

@@ -7,16 +7,16 @@ run starts, Hydra writes `.hydra/*.yaml` into its folder, and would answer a ful
 check_room_to_start tries a write of that size first.
 """
 
-# What Hydra writes into a run folder before the run starts (.hydra/config.yaml, hydra.yaml, overrides.yaml: tens of
-# kilobytes), with room to spare.
-HYDRA_WRITES_BYTES = 256 * 1024
-
 import os
 from pathlib import Path
 
 from dlfound.errors import DiskWriteError
 from dlfound.files import disk_error, human_size, is_disk_error
 from dlfound.runs.results import last_checkpoint
+
+# What Hydra writes into a run folder before the run starts (.hydra/config.yaml, hydra.yaml, overrides.yaml: tens of
+# kilobytes), with room to spare.
+HYDRA_WRITES_BYTES = 256 * 1024
 
 
 def find_disk_error(err: BaseException) -> BaseException | None:

@@ -111,6 +111,7 @@ def end_failed(err: Exception, cfg, run_dir: Path, overrides: list, choices: dic
     then ends the command, a sweep job returns so that the sweep goes on."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.fabric.utilities.rank_zero import rank_zero_only
+    from rich.markup import escape
 
     from dlfound.runs.console import err_console, fail
     from dlfound.runs.disk import disk_failure
@@ -134,7 +135,7 @@ def end_failed(err: Exception, cfg, run_dir: Path, overrides: list, choices: dic
         if isinstance(err, DlfoundError):
             sys.exit(1)  # the other DDP ranks: rank 0 has told the user
         raise err
-    err_console.print(f"[bold red]job failed[/] ({run_dir}): {message}")
+    err_console.print(f"[bold red]job failed[/] ({escape(str(run_dir))}): {escape(message)}")  # "[...]" is text
 
 
 def present_instead(cfg: DictConfig, choices: dict) -> str:

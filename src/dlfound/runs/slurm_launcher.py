@@ -50,7 +50,7 @@ class QuietSlurmLauncher(SubmititSlurmLauncher):
             jobs = original(executor, function, *iterables)
             run_dirs = [self.run_dir(list(o), initial_job_idx + i) for i, o in enumerate(job_overrides)]
             self.wait(jobs, run_dirs, job_overrides, initial_job_idx)
-            return [WaitedJob(j, d, list(o)) for j, d, o in zip(jobs, run_dirs, job_overrides)]
+            return [WaitedJob(j, d, list(o)) for j, d, o in zip(jobs, run_dirs, job_overrides, strict=True)]
 
         submitit.AutoExecutor.map_array = map_array
         try:
@@ -102,6 +102,7 @@ class QuietSlurmLauncher(SubmititSlurmLauncher):
             job.id = f"job_id_for_{job_num}"
         return Path(str(sweep_config.hydra.sweep.dir)) / str(sweep_config.hydra.sweep.subdir)
 
+
 def record_unfinished(job, run_dir: Path, overrides: list[str], why: str = "") -> None:
     """A job that left the queue with no result: its results.json says so, unless its run wrote why."""
     recorded = read_results(run_dir)
@@ -134,8 +135,8 @@ class WaitedJob:
         while time.time() < deadline and not self.job.paths.result_pickle.exists():
             time.sleep(1)
         if self.job.paths.result_pickle.exists():
-            try:
-                return self.job.results()
+            try:  # Hydra reads task 0's result; a DDP job's other tasks (ranks) may have died without one
+                return self.job.task(0).results() if self.job.num_tasks > 1 else self.job.results()
             except Exception as err:  # the job's own error, which dlfound's run_job records unless it came first
                 record_unfinished(self.job, self.run_dir, self.overrides, f"SLURM job {self.job.job_id}: {err}")
         return [JobReturn(overrides=self.overrides, status=JobStatus.COMPLETED, _return_value=None)]
