@@ -108,12 +108,14 @@ def small_filesystem_script(mount: Path, inner: str) -> list[str]:
     return ["unshare", "-Urm", "sh", "-c", script]
 
 
+def can_mount_small_filesystem(workdir: Path) -> bool:
+    mount = ["unshare", "-Urm", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {workdir}"]
+    return bool(shutil.which("unshare")) and subprocess.run(mount).returncode == 0
+
+
 @pytest.mark.slow
 def test_a_real_small_filesystem_fills_mid_run(workdir):
-    if (
-        not shutil.which("unshare")
-        or subprocess.run(["unshare", "-Urm", "sh", "-c", f"mount -t tmpfs -o size=1m tmpfs {workdir}"]).returncode != 0
-    ):
+    if not can_mount_small_filesystem(workdir):
         pytest.skip(
             "cannot mount a small tmpfs here (needs user namespaces or root): the simulated full disk above "
             "covers the same path"
@@ -143,6 +145,27 @@ def test_a_real_small_filesystem_fills_mid_run(workdir):
     assert (workdir / "rc2").read_text().strip() == "0", (workdir / "err2").read_text()[-3000:]
     results = json.loads(report.read_text())
     assert results["status"] == "done" and results["epochs"] == 4
+
+
+@pytest.mark.slow
+def test_a_disk_full_before_the_run_starts_ends_in_one_paragraph(workdir):
+    """Hydra writes .hydra/*.yaml before the run starts; on a full disk that is the same one paragraph (where, how
+    much is free, what to do) as a disk that fills during training, not Hydra's traceback."""
+    if not can_mount_small_filesystem(workdir):
+        pytest.skip("cannot mount a small tmpfs here (needs user namespaces or root)")
+    disk = workdir / "disk"
+    disk.mkdir()
+    env = {**os.environ, "DLFOUND_OUTPUTS": str(disk), "COLUMNS": "200", "PYTHONWARNINGS": "ignore"}
+    env.pop("DLFOUND_COMMAND", None)
+    inner = (
+        f"dd if=/dev/zero of={disk}/filler bs=64k 2>/dev/null; "
+        f"{sys.executable} -m dlfound train {' '.join(QUIET)} 2> {workdir}/err; echo $? > {workdir}/rc"
+    )
+    subprocess.run(small_filesystem_script(disk, inner), cwd=workdir, env=env, timeout=120)
+    err = " ".join((workdir / "err").read_text().replace("│", " ").split())
+    assert (workdir / "rc").read_text().strip() != "0"
+    assert "Traceback" not in err and "no space is left on the device" in err and "free" in err, err[-2000:]
+    assert "has not started" in err and "run the same command again" in err, err[-2000:]
 
 
 # ---- SIGKILL at random moments ----------------------------------------------------------------------------------
@@ -191,15 +214,19 @@ def test_nan_in_the_middle_of_an_epoch_stops_with_a_paragraph_and_a_good_checkpo
 
 @pytest.mark.slow
 def test_a_ddp_rank_that_dies_ends_the_run_and_it_resumes(workdir):
-    """Rank 1 is killed mid-epoch 2. Lightning's watchdog then kills rank 0 too (SIGKILL, so no paragraph can be
-    printed there): what is guaranteed is that the run ends rather than hangs, leaves only loadable checkpoints,
-    and `resume=` finishes it with the right epoch count."""
+    """Rank 1 is killed mid-epoch 2. Lightning's watchdog then kills rank 0 too (SIGKILL), after dlfound's watcher
+    recorded the failure and printed one paragraph naming the rank and the way back; the checkpoints all load, and
+    `resume=` finishes the run with the right epoch count."""
     args = ["trainer=ddp_cpu", "trainer.max_epochs=3", *QUIET]
     proc = run_dlfound(
         ["train", *args], workdir, check=False, env=with_fault({"rank": 1, "kill_at": ["train", 15]}), timeout=120
     )
     assert proc.returncode != 0
     [folder] = list((workdir / "outputs" / "train" / "runs").iterdir())
+    text = " ".join(proc.stderr.replace("│", " ").split())
+    assert "rank 1" in text and "killed by SIGKILL" in text and f"resume={folder}" in text.replace(" ", ""), text
+    failed = read_results(folder)
+    assert failed["status"] == "failed" and "rank 1" in failed["error"], failed
     assert "last.ckpt" in [p.name for p in assert_checkpoints_load(folder)]
     run_dlfound(["train", f"resume={folder}"], workdir, timeout=120)
     results = read_results(folder)

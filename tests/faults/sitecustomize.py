@@ -6,7 +6,8 @@ in DLFOUND_FAULT (JSON). Without that variable this file does nothing.
   {"kill_at": ["write", n]}    SIGKILL half-way through the n-th os.write (inside a checkpoint or results write)
   {"kill_at": ["train", n]}    SIGKILL at the n-th training loss (mid-epoch), ["val", n] the n-th validation loss
   {"nan_at": n}                the n-th training loss is NaN
-  {"rank": 1, ...}             only in the DDP rank with LOCAL_RANK 1
+  {"rank": 1, ...}             only in the DDP rank with LOCAL_RANK 1 (SLURM_LOCALID 1 under srun)
+  {"array_task": 1, ...}       only in the job of a SLURM sweep (job array) with SLURM_ARRAY_TASK_ID 1
 """
 
 import errno
@@ -66,5 +67,11 @@ def _install(fault):
     F.cross_entropy = cross_entropy
 
 
-if FAULT and str(FAULT.get("rank", os.environ.get("LOCAL_RANK", "0"))) == os.environ.get("LOCAL_RANK", "0"):
+LOCAL_RANK = os.environ.get("LOCAL_RANK", os.environ.get("SLURM_LOCALID", "0"))
+ARRAY_TASK = os.environ.get("SLURM_ARRAY_TASK_ID", "")
+if (
+    FAULT
+    and str(FAULT.get("rank", LOCAL_RANK)) == LOCAL_RANK
+    and str(FAULT.get("array_task", ARRAY_TASK)) == ARRAY_TASK
+):
     _install(FAULT)

@@ -85,13 +85,19 @@ def train_here_or_in_own_process(cfg, hydra_cfg, run_dir: Path, overrides: list,
 
 def end_interrupted(stop, run_dir: Path, overrides: list, choices: dict) -> NoReturn:
     """A run stopped by Ctrl-C or SIGTERM: recorded as interrupted with the command that continues it when it
-    saved a checkpoint; otherwise its folder is released, so that the same command starts it anew."""
+    saved a checkpoint; otherwise its folder is released, so that the same command starts it anew. A SLURM job
+    warned of its time limit requeues itself, and continues from its last.ckpt when SLURM starts it again."""
     from lightning.fabric.utilities.rank_zero import rank_zero_only
 
     from dlfound.runs.console import fail
     from dlfound.runs.resume import release_run_dir
+    from dlfound.runs.slurm import requeue_this_job
 
     if rank_zero_only.rank == 0:
+        if stop.time_limit:
+            message = f"{stop} {requeue_this_job()}."
+            record_failure(run_dir, message, overrides, choices, status="interrupted")
+            fail(message, stop.exit_code, title="dlfound: time limit near")
         if stop.saved:
             record_failure(run_dir, str(stop), overrides, choices, status="interrupted")
             fail(str(stop), stop.exit_code, f"dlfound train resume={run_dir}", title="dlfound: interrupted")
@@ -105,6 +111,7 @@ def end_failed(err: Exception, cfg, run_dir: Path, overrides: list, choices: dic
     then ends the command, a sweep job returns so that the sweep goes on."""
     from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.fabric.utilities.rank_zero import rank_zero_only
+    from rich.markup import escape
 
     from dlfound.runs.console import err_console, fail
     from dlfound.runs.disk import disk_failure
@@ -128,7 +135,7 @@ def end_failed(err: Exception, cfg, run_dir: Path, overrides: list, choices: dic
         if isinstance(err, DlfoundError):
             sys.exit(1)  # the other DDP ranks: rank 0 has told the user
         raise err
-    err_console.print(f"[bold red]job failed[/] ({run_dir}): {message}")
+    err_console.print(f"[bold red]job failed[/] ({escape(str(run_dir))}): {escape(message)}")  # "[...]" is text
 
 
 def present_instead(cfg: DictConfig, choices: dict) -> str:
@@ -142,12 +149,13 @@ def present_instead(cfg: DictConfig, choices: dict) -> str:
         return ""
 
 
-def failed_jobs(sweep_dir: Path) -> list[Path]:
-    """The job folders under a sweep folder whose results.json says the job failed (or never started)."""
+def failed_jobs(sweep_dir: Path, statuses: tuple = FAILED_STATUSES) -> list[Path]:
+    """The job folders under a sweep folder whose results.json says the job failed (or never started), or has
+    one of `statuses`."""
     failed = []
     for path in sorted(Path(sweep_dir).rglob(RESULTS_FILE)):
         results = read_results(path.parent)
-        if results is None or results.get("status") in FAILED_STATUSES:
+        if (results is None and statuses == FAILED_STATUSES) or (results or {}).get("status") in statuses:
             failed.append(path.parent)
     return failed
 
@@ -158,9 +166,20 @@ class SweepOutcome(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
         from dlfound.runs.console import fail
 
-        failed = failed_jobs(Path(config.hydra.sweep.dir))
+        sweep_dir = Path(config.hydra.sweep.dir)
+        failed = failed_jobs(sweep_dir)
+        interrupted = failed_jobs(sweep_dir, ("interrupted",))
+        message = []
         if failed:
-            fail(
+            message.append(
                 f"{len(failed)} job(s) of the sweep failed; each failure is recorded in its results.json: "
                 + ", ".join(str(p) for p in failed)
             )
+        if interrupted:  # a SLURM job cancelled or killed in a sweep whose launcher outlived it
+            message.append(
+                f"{len(interrupted)} job(s) of the sweep were interrupted before they finished: "
+                + ", ".join(str(p) for p in interrupted)
+                + f". Re-run the sweep with hydra.sweep.dir={sweep_dir} resume=auto to finish them."
+            )
+        if message:
+            fail(" ".join(message))

@@ -15,8 +15,14 @@ from pathlib import Path
 
 from dlfound.errors import DlfoundError
 from dlfound.runs.results import last_checkpoint
+from dlfound.runs.slurm import TIME_LIMIT_SIGNALS, in_slurm_job
 
-NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM"}
+NAMES = {
+    signal.SIGINT: "Ctrl-C",
+    signal.SIGTERM: "SIGTERM",
+    signal.SIGUSR1: "the warning of its SLURM job's time limit (SIGUSR1)",
+    signal.SIGUSR2: "the warning of its SLURM job's time limit (SIGUSR2)",
+}
 
 
 class RunInterrupted(DlfoundError):
@@ -25,6 +31,7 @@ class RunInterrupted(DlfoundError):
     def __init__(self, message: str, signum: int, saved: bool):
         super().__init__(message)
         self.exit_code, self.saved = 128 + signum, saved
+        self.time_limit = signum in TIME_LIMIT_SIGNALS  # the run requeues its SLURM job (dlfound.runs.slurm)
 
 
 class StopOnSignals:
@@ -37,7 +44,8 @@ class StopOnSignals:
         self._previous: dict = {}
 
     def __enter__(self) -> "StopOnSignals":
-        for signum in NAMES:
+        # In a SLURM job also the early warning of its time limit (`--signal`): a stop that requeues the job.
+        for signum in NAMES if in_slurm_job() else (signal.SIGINT, signal.SIGTERM):
             self._previous[signum] = signal.signal(signum, self.handle)
         return self
 
@@ -68,7 +76,10 @@ class StopOnSignals:
         found = last_checkpoint(self.run_dir)
         at = f" at epoch {trainer.current_epoch}, step {trainer.global_step}" if trainer else ""
         where = self.phase
-        if found:
+        if signum in TIME_LIMIT_SIGNALS:  # dlfound.runs.job requeues the job and says so
+            saved = f"what it has done is saved in {found}" if found else "it had saved no checkpoint yet"
+            message = f"the run stopped on {NAMES[signum]} {where}{at}; {saved}, and"
+        elif found:
             message = (
                 f"the run was interrupted by {NAMES[signum]} {where}{at}; what it has done is saved in {found}. "
                 "Continue it with the command below."

@@ -59,6 +59,7 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
     from dlfound.runs.callbacks import Throughput
     from dlfound.runs.console import console
     from dlfound.runs.lr_find import learning_rate_for
+    from dlfound.runs.ranks import rank_died, watch_ranks
     from dlfound.runs.resume import find_resume_checkpoint
     from dlfound.runs.stopping import StopOnSignals
 
@@ -71,6 +72,7 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
         mode = plain.get("monitor_mode") or task.monitor_mode
         throughput = Throughput()
         trainer = build_trainer(plain, run_dir, [throughput, *guards(plain, run_dir, task, stops)], monitor, mode)
+        watch_ranks(trainer, run_dir, overrides, choices)
         resume_from = find_resume_checkpoint(plain, run_dir)
         if resume_from and is_zero:
             console.print(f"[bold]resuming[/] from {resume_from}")
@@ -82,6 +84,10 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
             fit_seconds = time.time() - started
             checkpoint, best_path, test_metrics = evaluate_after_fit(trainer, task, datamodule, plain, stops)
         except Exception as err:
+            died = rank_died(trainer, run_dir)  # a DDP rank's death, named, rather than the collective it failed
+            if died:
+                died.training_began = True
+                raise died from err
             err.training_began = True  # recorded as "failed", not "not_started" (dlfound.runs.job)
             raise
 
