@@ -12,6 +12,7 @@ Goals: overhead < 100 us/step, every ratio >= 0.95.
 
     python scripts/benchmark_step_overhead.py                                   # the free step and the MLP
     DLFOUND_DATA=../shared/data python scripts/benchmark_step_overhead.py --repeats 2   # + LeNet-5, char GPT
+    python scripts/benchmark_step_overhead.py --before-src ../main/src     # + another checkout's dlfound, as "before"
 """
 
 import argparse
@@ -35,25 +36,41 @@ CASES = {
 }
 
 
-def per_step_seconds(case: str, overrides: list[str], args, data_dir: Path) -> tuple[float, float, int]:
-    """(plain, dlfound) seconds per optimizer step, best of args.repeats each, and the batch size."""
+def with_source(source: str | None, run, *args) -> float:
+    """run(*args) with the `dlfound` subprocesses importing dlfound from `source` (None: this checkout's)."""
+    if source is None:
+        return run(*args)
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = str(Path(source).resolve())
+    try:
+        return run(*args)
+    finally:
+        os.environ.pop("PYTHONPATH") if saved is None else os.environ.update(PYTHONPATH=saved)
+
+
+def per_step_seconds(case: str, overrides: list[str], args, data_dir: Path) -> tuple[float, list[float]]:
+    """Seconds per optimizer step of the plain loop and of dlfound from each of the sources (this checkout, then
+    --before-src), best of args.repeats each, alternated."""
+    sources = [None] + ([args.before_src] if args.before_src else [])
     if case == "char_gpt":
-        text = str(data_dir / "text" / "tinyshakespeare.txt")
-        batch = 12
-        plain = max(benchmark_gpt.plain_loop(text, args.gpt_steps) for _ in range(args.repeats))
-        ours = max(benchmark_gpt.dlfound_run(text, args.gpt_steps, args.threads) for _ in range(args.repeats))
-        return batch / plain, batch / ours, batch
-    extra = ["trainer=cpu"]
-    limit = args.limit_batches if case == "lenet5_mnist" else None
-    extra += [f"trainer.limit_train_batches={limit}"] if limit else []
-    cfg = benchmark_loop.composed(overrides + extra)
-    batch = cfg["data"]["batch_size"]
-    loop = benchmark_loop.Loop(torch.device("cpu"), "32-true")
-    plain, ours = 0.0, 0.0
+        text, batch = str(data_dir / "text" / "tinyshakespeare.txt"), 12
+        plain_run = lambda: benchmark_gpt.plain_loop(text, args.gpt_steps)  # noqa: E731
+        ours_args = (benchmark_gpt.dlfound_run, text, args.gpt_steps, args.threads)
+    else:
+        extra = ["trainer=cpu"]
+        limit = args.limit_batches if case == "lenet5_mnist" else None
+        extra += [f"trainer.limit_train_batches={limit}"] if limit else []
+        cfg = benchmark_loop.composed(overrides + extra)
+        batch = cfg["data"]["batch_size"]
+        loop = benchmark_loop.Loop(torch.device("cpu"), "32-true")
+        plain_run = lambda: benchmark_loop.plain_loop(cfg, "classify", args.epochs, limit, loop)  # noqa: E731
+        ours_args = (benchmark_loop.dlfound_run, overrides + extra, args.epochs, args.threads)
+    plain, ours = 0.0, [0.0] * len(sources)
     for _ in range(args.repeats):
-        plain = max(plain, benchmark_loop.plain_loop(cfg, "classify", args.epochs, limit, loop))
-        ours = max(ours, benchmark_loop.dlfound_run(overrides + extra, args.epochs, args.threads))
-    return batch / plain, batch / ours, batch
+        plain = max(plain, plain_run())
+        for i, source in enumerate(sources):
+            ours[i] = max(ours[i], with_source(source, *ours_args))
+    return batch / plain, [batch / rate for rate in ours]
 
 
 def main() -> None:
@@ -64,6 +81,7 @@ def main() -> None:
     parser.add_argument("--gpt-steps", type=int, default=150)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both; 1 is steadiest when shared")
+    parser.add_argument("--before-src", help="also time the dlfound of this source folder (another checkout's src/)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data_dir = Path(os.environ.get("DLFOUND_DATA", "") or "/nonexistent")
@@ -71,17 +89,20 @@ def main() -> None:
         f"torch {torch.__version__}, CPU ({os.cpu_count()} cores), {args.threads} thread(s), best of {args.repeats}; "
         f"{args.epochs} epochs (LeNet-5: of {args.limit_batches} batches), GPT {args.gpt_steps} steps"
     )
-    print(f"{'case':<20}{'plain us/step':>15}{'dlfound us/step':>17}{'overhead us/step':>18}{'ratio':>8}", flush=True)
+    head = f"{'case':<20}{'plain us/step':>15}{'dlfound us/step':>17}{'overhead us/step':>18}{'ratio':>8}"
+    if args.before_src:
+        head += f"{'before us/step':>16}{'overhead':>10}{'ratio':>8}"
+    print(head, flush=True)
     for case in args.cases or list(CASES):
         overrides, folder = CASES[case]
         if folder and not (data_dir / folder).is_dir():
             print(f"{case:<20}  skipped: no {folder} under DLFOUND_DATA", flush=True)
             continue
-        plain, ours, _ = per_step_seconds(case, overrides, args, data_dir)
-        print(
-            f"{case:<20}{plain * 1e6:>15,.0f}{ours * 1e6:>17,.0f}{(ours - plain) * 1e6:>18,.0f}{plain / ours:>8.3f}",
-            flush=True,
-        )
+        plain, (ours, *before) = per_step_seconds(case, overrides, args, data_dir)
+        line = f"{case:<20}{plain * 1e6:>15,.0f}{ours * 1e6:>17,.0f}{(ours - plain) * 1e6:>18,.0f}{plain / ours:>8.3f}"
+        for seconds in before:
+            line += f"{seconds * 1e6:>16,.0f}{(seconds - plain) * 1e6:>10,.0f}{plain / seconds:>8.3f}"
+        print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -48,17 +48,40 @@ class ConfigInCheckpoint(L.Callback):
 
 
 class StopOnNonFiniteLoss(L.Callback):
-    """Stops the run at the first NaN or infinite training loss, rather than training on garbage."""
+    """Stops the run at the first NaN or infinite training loss, rather than training on garbage. On the CPU each
+    step's loss is looked at; on an accelerator, looking costs a device synchronisation that stalls the queue of
+    work, so whether every loss was finite is kept on the device and looked at every `log_every_n_steps` steps
+    and at the epoch's end (before its checkpoint)."""
+
+    def __init__(self):
+        self.all_finite = None  # on an accelerator: whether every loss since the last look was finite
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         import torch
 
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs  # None under manual optimisation
+        if loss is None:
+            return
+        finite = torch.isfinite(loss.detach()).all()
+        if loss.device.type == "cpu":
+            self.look(trainer, finite, loss)
+            return
+        self.all_finite = finite if self.all_finite is None else self.all_finite & finite
+        if (batch_idx + 1) % max(1, trainer.log_every_n_steps) == 0:
+            self.look(trainer, self.all_finite, loss)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if self.all_finite is not None:
+            self.look(trainer, self.all_finite, None)
+
+    def look(self, trainer, finite, loss) -> None:
         from dlfound.errors import NonFiniteLossError
 
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs  # None under manual optimisation
-        if loss is not None and not torch.isfinite(loss).all():
+        self.all_finite = None
+        if not bool(finite):
+            value = loss.item() if loss is not None and loss.device.type == "cpu" else "nan or inf"
             raise NonFiniteLossError(
-                f"the training loss became {loss.item()} at epoch {trainer.current_epoch}, step {trainer.global_step}; "
+                f"the training loss became {value} at epoch {trainer.current_epoch}, step {trainer.global_step}; "
                 "training stopped. Lower the learning rate, or clip gradients with trainer.gradient_clip_val=1.0."
             )
 
