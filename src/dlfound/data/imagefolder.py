@@ -54,6 +54,11 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
 
 
+def has_images(folder: Path) -> bool:
+    """Whether `folder` holds an image file, found without listing them all."""
+    return any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in folder.rglob("*"))
+
+
 MAX_AUTO_WORKERS = 8  # decoding scales to about this many processes before the disk or the copies limit it
 
 
@@ -134,7 +139,7 @@ class ImageFolderDataModule(InMemoryDataModule):
         """ROOT/train_dir, or ROOT itself when it holds the class folders directly."""
         if self.train_dir and class_folders(self.root / self.train_dir):
             return self.root / self.train_dir
-        if class_folders(self.root) and any(image_files(c) for c in class_folders(self.root)):
+        if class_folders(self.root) and any(has_images(c) for c in class_folders(self.root)):
             return self.root
         raise DatasetUnavailableError(
             f"no image folder at {self.root.resolve()}: dlfound expected one sub-folder per class there, each "
@@ -161,7 +166,7 @@ class ImageFolderDataModule(InMemoryDataModule):
         (skip_empty_classes)."""
         if folder not in self._classes:
             found = class_folders(folder)
-            empty = [c for c in found if not image_files(c)]
+            empty = [c for c in found if not has_images(c)]
             if empty:
                 what = (
                     f"{len(empty)} of the {len(found)} class folders under {folder.resolve()} hold no images "
