@@ -125,16 +125,23 @@ class StopOnRequest(L.Callback):
         if self.stops.signum:
             raise SIGTERMException
 
-    def setup(self, trainer, pl_module, stage):
+    # The hook on every module's forward is there only while evaluating (validation, testing, prediction): a global
+    # forward hook sends every module call of a training step through PyTorch's slower hook-handling path, and a
+    # training step is stopped at the next batch anyway (on_train_batch_start). The evaluation loops' *_end hooks
+    # run after the task's epoch-end pictures and samples, so those stay covered.
+    def watch(self, *args) -> None:
         from torch.nn.modules.module import register_module_forward_pre_hook
 
-        # Every module's: a task may sample with a copy of its network (the weights' moving average).
-        self.handles = [register_module_forward_pre_hook(self.look)]
+        if not self.handles:  # every module's: a task may sample with a copy of its network (the weights' EMA)
+            self.handles = [register_module_forward_pre_hook(self.look)]
 
-    def teardown(self, trainer, pl_module, stage):
+    def unwatch(self, *args) -> None:
         for handle in self.handles:
             handle.remove()
         self.handles = []
+
+    on_validation_start = on_test_start = on_predict_start = watch
+    on_validation_end = on_test_end = on_predict_end = teardown = unwatch
 
 
 class SamplingTimeEstimate(L.Callback):
