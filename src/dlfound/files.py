@@ -30,6 +30,25 @@ DISK_ERRORS = {
 TEMP_SUFFIX = ".partial-"
 
 
+def user_cache_dir(name: str) -> Path:
+    """dlfound's folder NAME in the user's cache directory ($XDG_CACHE_HOME/dlfound/NAME, else
+    ~/.cache/dlfound/NAME): what can be rebuilt from the data or the code, kept out of data folders (often
+    read-only or shared). Not created here."""
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlfound" / name
+
+
+def contents_key(folders: list[tuple[Path, str]], *facts: str) -> str:
+    """A short hash of the files matching each (folder, glob pattern), by relative path and content, and of
+    `facts` (versions and the like): the key of a cache of what is computed from them."""
+    import hashlib
+
+    digest = hashlib.sha256("\0".join(facts).encode())
+    for root, pattern in folders:
+        for path in sorted(Path(root).rglob(pattern)):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:24]
+
+
 def human_size(n: float | None) -> str:
     if n is None:
         return "unknown"

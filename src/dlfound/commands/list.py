@@ -4,8 +4,13 @@ Each config's first comment line is its description. Models come from the regist
 their family, and show parameter counts for MNIST-shaped and
 CIFAR-shaped input (built on the meta device, so even the largest costs no memory); datasets show their
 sample shape, classes, size and whether their files are on this machine.
+
+Counting the parameters composes the config twice per model (about 20 s for the whole zoo), so the counts are
+cached in the user's cache directory (dlfound.files.user_cache_dir), keyed by the contents of the config tree and
+of the models' source: any change to either counts afresh, and later listings answer at once.
 """
 
+import json
 import re
 from pathlib import Path
 
@@ -112,25 +117,66 @@ def parameter_count(model_cfg: dict) -> str:
         return "-"
 
 
-def model_rows() -> list[list[str]]:
-    """One row per registered model, in the registry's (curriculum) order, described by its config."""
+COUNTED_ON = ("mnist", "cifar10")  # the data sets whose input shapes the parameter columns show
+
+
+def counted_parameters(name: str) -> list[str]:
+    """The model's parameter counts on COUNTED_ON's inputs, each composed as `dlfound train` composes it."""
     from omegaconf import OmegaConf
 
-    from dlfound.models import list_models, model_family
     from dlfound.runs.build import compose
+
+    counts = []
+    for data in COUNTED_ON:
+        try:
+            cfg = compose([f"model={name}", f"data={data}", "hydra.runtime.output_dir=."])
+            counts.append(parameter_count(OmegaConf.to_container(cfg.model, resolve=True)))
+        except Exception:
+            counts.append("-")
+    return counts
+
+
+def counts_key() -> str:
+    """What the counts depend on: dlfound's version, the config tree and the models' source, by content."""
+    import dlfound
+    from dlfound.files import contents_key
     from dlfound.runs.paths import config_dir
 
-    rows = []
-    for name in list_models():
-        counts = []
-        for data in ("mnist", "cifar10"):
-            try:
-                cfg = compose([f"model={name}", f"data={data}", "hydra.runtime.output_dir=."])
-                counts.append(parameter_count(OmegaConf.to_container(cfg.model, resolve=True)))
-            except Exception:
-                counts.append("-")
-        rows.append([name, model_family(name), *counts, description(config_dir() / "model" / f"{name}.yaml")])
-    return rows
+    models_source = Path(__file__).resolve().parents[1] / "models"
+    return contents_key([(config_dir(), "*.yaml"), (models_source, "*.py")], dlfound.__version__, *COUNTED_ON)
+
+
+def counted_models() -> list[list[str]]:
+    """[name, family, count per COUNTED_ON] for every registered model, in the registry's (curriculum) order."""
+    from dlfound.models import list_models, model_family
+
+    return [[name, model_family(name), *counted_parameters(name)] for name in list_models()]
+
+
+def cached_models() -> list[list[str]]:
+    """counted_models(), from the cache where the key matches (then torch is not even imported); else counted and
+    written back. A cache that cannot be written (a full disk, a read-only home) only costs the next listing the
+    time; concurrent listings each write a whole file and rename it into place."""
+    from dlfound.files import user_cache_dir, write_text
+
+    path = user_cache_dir("model-parameters") / f"{counts_key()}.json"
+    try:
+        return json.loads(path.read_text())["models"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    models = counted_models()
+    try:
+        write_text(path, json.dumps({"models": models}, indent=0))
+    except OSError:
+        pass
+    return models
+
+
+def model_rows() -> list[list[str]]:
+    """One row per registered model, described by its config."""
+    from dlfound.runs.paths import config_dir
+
+    return [[*row, description(config_dir() / "model" / f"{row[0]}.yaml")] for row in cached_models()]
 
 
 def sample_shape(cfg) -> str:

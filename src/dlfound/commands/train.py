@@ -40,7 +40,40 @@ def prepare(argv: list[str]) -> list[str]:
     return argv
 
 
+def hydra_help_cached() -> str:
+    """Hydra's `dlfound train --help` (the config groups and the default config), composed once and then read from
+    the user's cache, keyed by the config tree's contents and the versions of dlfound and Hydra: composing the whole
+    config takes seconds, and the answer changes only with them."""
+    import contextlib
+    import importlib.metadata
+    import io
+
+    import dlfound
+    from dlfound.files import contents_key, user_cache_dir, write_text
+    from dlfound.runs.paths import config_dir
+
+    key = contents_key([(config_dir(), "*.yaml")], dlfound.__version__, importlib.metadata.version("hydra-core"))
+    path = user_cache_dir("help") / f"train-{key}.txt"
+    try:
+        return path.read_text()
+    except OSError:
+        pass
+    import hydra
+
+    from dlfound.runs.job import run_job
+
+    sys.argv, text = [sys.argv[0], "--help"], io.StringIO()
+    with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
+        hydra.main(config_path=str(config_dir()), config_name="train", version_base="1.3")(run_job)()
+    with contextlib.suppress(OSError):  # a full disk or a read-only home: the next help composes again
+        write_text(path, text.getvalue())
+    return text.getvalue()
+
+
 def main(argv: list[str]) -> None:
+    if argv in (["--help"], ["-h"]):
+        print(hydra_help_cached(), end="")
+        return
     import hydra
 
     from dlfound.errors import DlfoundError

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from dlfound.errors import DatasetUnavailableError
+from dlfound.files import user_cache_dir
 
 SHOWN = 5  # bad files named in the message; the rest are counted
 JPEG_END = b"\xff\xd9"
@@ -27,7 +28,7 @@ class BadImagesSkipped(UserWarning):
 
 
 def cache_file(folder: Path) -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "dlfound" / "image-checks"
+    base = user_cache_dir("image-checks")
     key = hashlib.sha1(str(folder.resolve()).encode()).hexdigest()[:16]
     return base / f"{key}.json"
 

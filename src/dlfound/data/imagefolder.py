@@ -11,9 +11,15 @@ one is an error, or left out with a warning under `skip_bad_files: true`.
 Images are read by dlfound.image_files.read_image and resized to `image_size` by `load_image`, the one test-time
 transform that `dlfound predict` uses too. With `in_memory: true` they are decoded once into a uint8 tensor and
 served by the fast in-memory path; otherwise each sample is decoded in `__getitem__` by DataLoader workers,
-the path for sets too large for memory.
+the path for sets too large for memory. `decode_cache: true` (implies in_memory) keeps the decoded tensors in the
+user's cache, so that later runs skip decoding (dlfound.data.decode_cache); with `on_device: true` they then
+move to the GPU once.
+
+`num_workers: auto` decodes with one process per CPU core this process may use (up to MAX_AUTO_WORKERS); an
+in-memory set is then served from the training process (no workers: each batch is one index operation).
 """
 
+import os
 import warnings
 from pathlib import Path
 
@@ -22,6 +28,7 @@ from lightning.pytorch.utilities import rank_zero_info
 from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
+from dlfound.data.decode_cache import decoded
 from dlfound.data.image_check import good_images
 from dlfound.data.memory import InMemoryDataModule, rank_and_world
 from dlfound.errors import ConfigError, DatasetUnavailableError
@@ -45,6 +52,31 @@ def class_folders(folder: Path) -> list[Path]:
 
 def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def has_images(folder: Path) -> bool:
+    """Whether `folder` holds an image file, found without listing them all."""
+    return any(p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() for p in folder.rglob("*"))
+
+
+MAX_AUTO_WORKERS = 8  # decoding scales to about this many processes before the disk or the copies limit it
+
+
+def available_cores() -> int:
+    """The CPU cores this process may run on (its affinity, which a batch scheduler sets), else all of them."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def decode_workers(num_workers: int | str) -> int:
+    """The processes that decode: the number given, or for "auto" the cores available (up to MAX_AUTO_WORKERS)."""
+    if num_workers == "auto":
+        return min(available_cores(), MAX_AUTO_WORKERS)
+    if isinstance(num_workers, str):
+        raise ConfigError(f"data.num_workers must be an integer >= 0 or auto, got {num_workers!r}")
+    return num_workers
 
 
 class EmptyClassesSkipped(UserWarning):
@@ -77,6 +109,9 @@ class ImageFolderDataModule(InMemoryDataModule):
         skip_empty_classes: bool = False,
         num_classes: int | None = None,
         class_names: list[str] | None = None,
+        num_workers: int | str = "auto",
+        decode_cache: bool = False,
+        on_device: bool = False,
         **kwargs,
     ):
         self.root, self.train_dir, self.test_dir = Path(root), train_dir, test_dir
@@ -85,7 +120,13 @@ class ImageFolderDataModule(InMemoryDataModule):
         self._class_names = list(class_names) if class_names else None
         if num_classes is None:  # the models need it when they are built, before setup
             num_classes = len(self.class_names)
-        super().__init__(num_classes=num_classes, **kwargs)
+        in_memory = in_memory or decode_cache
+        self.decode_workers = decode_workers(num_workers)
+        # In memory, "auto" serves batches from the training process (on_device requires it); files are decoded
+        # by the workers in load().
+        serving = 0 if num_workers == "auto" and (in_memory or on_device) else self.decode_workers
+        super().__init__(num_classes=num_classes, num_workers=serving, on_device=on_device, **kwargs)
+        self.decode_cache = decode_cache
         if not 0 < test_size < 1:
             raise ConfigError(
                 f"data.test_size={test_size}: give the fraction of images held out for testing, between 0 and 1"
@@ -98,7 +139,7 @@ class ImageFolderDataModule(InMemoryDataModule):
         """ROOT/train_dir, or ROOT itself when it holds the class folders directly."""
         if self.train_dir and class_folders(self.root / self.train_dir):
             return self.root / self.train_dir
-        if class_folders(self.root) and any(image_files(c) for c in class_folders(self.root)):
+        if class_folders(self.root) and any(has_images(c) for c in class_folders(self.root)):
             return self.root
         raise DatasetUnavailableError(
             f"no image folder at {self.root.resolve()}: dlfound expected one sub-folder per class there, each "
@@ -125,7 +166,7 @@ class ImageFolderDataModule(InMemoryDataModule):
         (skip_empty_classes)."""
         if folder not in self._classes:
             found = class_folders(folder)
-            empty = [c for c in found if not image_files(c)]
+            empty = [c for c in found if not has_images(c)]
             if empty:
                 what = (
                     f"{len(empty)} of the {len(found)} class folders under {folder.resolve()} hold no images "
@@ -186,9 +227,18 @@ class ImageFolderDataModule(InMemoryDataModule):
 
     # -- loading -----------------------------------------------------------------------------------------
     def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        loader = DataLoader(self._parts(train), batch_size=256, num_workers=self.num_workers)
-        xs, ys = zip(*loader, strict=True)
-        return torch.cat(xs), torch.cat(ys)
+        part = self._parts(train)
+
+        def decode() -> tuple[torch.Tensor, torch.Tensor]:
+            loader = DataLoader(part, batch_size=256, num_workers=min(self.decode_workers, -(-len(part) // 256)))
+            xs, ys = zip(*loader, strict=True)
+            return torch.cat(xs), torch.cat(ys)
+
+        if not self.decode_cache:
+            return decode()
+        files = part.dataset.samples if isinstance(part, Subset) else part.samples
+        samples = [files[i] for i in part.indices] if isinstance(part, Subset) else files
+        return decoded(samples, self.in_channels, self.image_size, decode)
 
     def setup(self, stage: str | None = None) -> None:
         if self.in_memory:

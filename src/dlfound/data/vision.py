@@ -12,19 +12,9 @@ import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 
+from dlfound.data.layouts import LAYOUTS, torchvision_files_present
 from dlfound.data.memory import InMemoryDataModule, TensorBatches
 from dlfound.errors import DatasetUnavailableError
-
-# What torchvision expects under data_dir, per dataset: (folder, files).
-MNIST_FILES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
-LAYOUTS = {
-    "MNIST": ("MNIST/raw", MNIST_FILES),
-    "FashionMNIST": ("FashionMNIST/raw", MNIST_FILES),
-    "CIFAR10": ("cifar-10-batches-py", [*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta"]),
-    "CIFAR100": ("cifar-100-python", ["train", "test", "meta"]),
-    "SVHN": (".", ["train_32x32.mat", "test_32x32.mat"]),
-}
-
 
 # Sizes in bytes of the official files, to say how a damaged one differs (the MNIST-like files say it themselves
 # in their IDX headers; CIFAR-100's and SVHN's are checked against torchvision's md5 sums).
@@ -217,8 +207,4 @@ class TorchvisionDataModule(InMemoryDataModule):
     def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         return _to_tensors(_read(self.name, self.data_dir, train, self.download))
 
-    @staticmethod
-    def files_present(name: str, data_dir: str) -> bool:
-        folder, files = LAYOUTS[name]
-        base = Path(data_dir) / folder
-        return all((base / f).is_file() or (base / f"{f}.gz").is_file() for f in files)
+    files_present = staticmethod(torchvision_files_present)

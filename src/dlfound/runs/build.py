@@ -224,6 +224,7 @@ def build_trainer(cfg: dict, run_dir, extra_callbacks: list, monitor: str, mode:
     from lightning.pytorch.callbacks import LearningRateMonitor
 
     from dlfound.runs.checkpoint_io import AtomicCheckpointIO
+    from dlfound.runs.no_profiler import NoProfiler
     from dlfound.runs.settings import check_section
     from dlfound.runs.value_types import check_value_types
 
@@ -244,9 +245,16 @@ def build_trainer(cfg: dict, run_dir, extra_callbacks: list, monitor: str, mode:
     # Checkpoints are written all or nothing, stamped with dlfound's checkpoint format (runs.checkpoint_io).
     plugins = [*(cfg["trainer"].get("plugins") or []), AtomicCheckpointIO()]
     trainer_cfg = {k: v for k, v in cfg["trainer"].items() if k != "plugins"}
+    # No profiler asked for: dlfound's, which costs nothing per step (dlfound.runs.no_profiler).
+    profiler = trainer_cfg.pop("profiler", None) or NoProfiler()
     try:
         return instantiate(
-            trainer_cfg, callbacks=callbacks, logger=loggers or False, default_root_dir=str(run_dir), plugins=plugins
+            trainer_cfg,
+            callbacks=callbacks,
+            logger=loggers or False,
+            default_root_dir=str(run_dir),
+            plugins=plugins,
+            profiler=profiler,
         )
     except Exception as err:
         cause = err.__cause__ or err

@@ -48,17 +48,40 @@ class ConfigInCheckpoint(L.Callback):
 
 
 class StopOnNonFiniteLoss(L.Callback):
-    """Stops the run at the first NaN or infinite training loss, rather than training on garbage."""
+    """Stops the run at the first NaN or infinite training loss, rather than training on garbage. On the CPU each
+    step's loss is looked at; on an accelerator, looking costs a device synchronisation that stalls the queue of
+    work, so whether every loss was finite is kept on the device and looked at every `log_every_n_steps` steps
+    and at the epoch's end (before its checkpoint)."""
+
+    def __init__(self):
+        self.all_finite = None  # on an accelerator: whether every loss since the last look was finite
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         import torch
 
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs  # None under manual optimisation
+        if loss is None:
+            return
+        finite = torch.isfinite(loss.detach()).all()
+        if loss.device.type == "cpu":
+            self.look(trainer, finite, loss)
+            return
+        self.all_finite = finite if self.all_finite is None else self.all_finite & finite
+        if (batch_idx + 1) % max(1, trainer.log_every_n_steps) == 0:
+            self.look(trainer, self.all_finite, loss)
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        if self.all_finite is not None:
+            self.look(trainer, self.all_finite, None)
+
+    def look(self, trainer, finite, loss) -> None:
         from dlfound.errors import NonFiniteLossError
 
-        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs  # None under manual optimisation
-        if loss is not None and not torch.isfinite(loss).all():
+        self.all_finite = None
+        if not bool(finite):
+            value = loss.item() if loss is not None and loss.device.type == "cpu" else "nan or inf"
             raise NonFiniteLossError(
-                f"the training loss became {loss.item()} at epoch {trainer.current_epoch}, step {trainer.global_step}; "
+                f"the training loss became {value} at epoch {trainer.current_epoch}, step {trainer.global_step}; "
                 "training stopped. Lower the learning rate, or clip gradients with trainer.gradient_clip_val=1.0."
             )
 
@@ -102,16 +125,23 @@ class StopOnRequest(L.Callback):
         if self.stops.signum:
             raise SIGTERMException
 
-    def setup(self, trainer, pl_module, stage):
+    # The hook on every module's forward is there only while evaluating (validation, testing, prediction): a global
+    # forward hook sends every module call of a training step through PyTorch's slower hook-handling path, and a
+    # training step is stopped at the next batch anyway (on_train_batch_start). The evaluation loops' *_end hooks
+    # run after the task's epoch-end pictures and samples, so those stay covered.
+    def watch(self, *args) -> None:
         from torch.nn.modules.module import register_module_forward_pre_hook
 
-        # Every module's: a task may sample with a copy of its network (the weights' moving average).
-        self.handles = [register_module_forward_pre_hook(self.look)]
+        if not self.handles:  # every module's: a task may sample with a copy of its network (the weights' EMA)
+            self.handles = [register_module_forward_pre_hook(self.look)]
 
-    def teardown(self, trainer, pl_module, stage):
+    def unwatch(self, *args) -> None:
         for handle in self.handles:
             handle.remove()
         self.handles = []
+
+    on_validation_start = on_test_start = on_predict_start = watch
+    on_validation_end = on_test_end = on_predict_end = teardown = unwatch
 
 
 class SamplingTimeEstimate(L.Callback):

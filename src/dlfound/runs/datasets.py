@@ -48,11 +48,11 @@ def data_config(name: str, data_dir: str | None = None) -> DictConfig:
 
 def files_present(cfg: DictConfig) -> tuple[bool | None, str]:
     """(whether the data config's files are here, where it reads them); None for generated or bundled sets."""
-    from dlfound.data.vision import LAYOUTS, TorchvisionDataModule
+    from dlfound.data.layouts import LAYOUTS, torchvision_files_present
 
     name = cfg.get("name")
     if name in LAYOUTS:
-        return TorchvisionDataModule.files_present(name, cfg.data_dir), str(cfg.data_dir)
+        return torchvision_files_present(name, cfg.data_dir), str(cfg.data_dir)
     if "root" in cfg:
         return Path(cfg.root).is_dir(), str(cfg.root)
     if "path" in cfg.keys():  # `in` alone is False for a path left ??? (the user must give one)
