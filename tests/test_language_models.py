@@ -79,7 +79,8 @@ def test_bits_per_character_are_total_nats_over_total_characters():
     import lightning as L
 
     bpe = BpeTokenizer.train(VERSE, 300)
-    task = LanguageModelTask(Uniform(300), optim={"_target_": "torch.optim.SGD", "lr": 0.1}, tokenizer=spec_of(bpe))
+    optim = {"_target_": "torch.optim.SGD", "lr": 0.1}
+    task = LanguageModelTask(Uniform(300), optim, tokenizer=spec_of(bpe), sample_length=0)
     chars = bpe.chars_per_token()
     long_tokens = torch.nonzero(chars >= 3).flatten()[:1].repeat(1, 7)  # 7 targets of >= 3 characters each
     single = torch.nonzero(chars == 1).flatten()[:1].repeat(1, 7)  # 7 targets of one character
