@@ -1,14 +1,17 @@
 """`dlfound generate ckpt_path=RUN/checkpoints/best.ckpt [prompt="ROMEO:"] [length=500] [...]`: stream text from a
 language model's checkpoint.
 
-The checkpoint carries its run's config, including the vocabulary of the training text, so the network is rebuilt
-from the file alone (torch.load(weights_only=True)); the text file is not needed. Options (key=value):
-  prompt="\\n"        text to continue (every character must be in the model's vocabulary)
-  length=500         characters to generate
+The checkpoint carries its run's config, including the tokeniser of the training text (its characters, or its
+BPE merges), so the network is rebuilt from the file alone (torch.load(weights_only=True)); the text file is not
+needed. Options (key=value):
+  prompt="\\n"        text to continue (a character model: every character must be in its vocabulary)
+  length=500         tokens to generate (characters for a character model)
   temperature=1.0    below 1 sharper, above 1 more random
   top_k=null         sample only among the k most probable characters
   seed=0             random seed
   device=auto        cpu, cuda, or auto
+  cache=true         a GPT keeps its keys and values, so each token costs one position's forward pass;
+                     false re-reads the window every token (the same text within block_size tokens)
 """
 
 import sys
@@ -18,6 +21,7 @@ from dlfound.runs.options import Option, parse_options, print_help_if_asked
 
 USAGE = (
     'dlfound generate ckpt_path=PATH [prompt="ROMEO:"] [length=500] [temperature=1.0] [top_k=40] [seed=0] [device=auto]'
+    " [cache=true]"
 )
 OPTIONS = {
     "ckpt_path": Option(required=True),
@@ -27,6 +31,7 @@ OPTIONS = {
     "top_k": Option(None, int, minimum=1),
     "seed": Option(0, int),
     "device": Option("auto"),
+    "cache": Option(True, bool),
 }
 
 
@@ -61,7 +66,7 @@ def main(args: list[str]) -> None:
         generator = torch.Generator(device=device).manual_seed(options["seed"])
         # Check the prompt before anything is printed, so that an error is the only output.
         characters = task.generate(
-            options["prompt"], options["length"], options["temperature"], options["top_k"], generator
+            options["prompt"], options["length"], options["temperature"], options["top_k"], generator, options["cache"]
         )
         first = next(characters)
     except DlfoundError as err:

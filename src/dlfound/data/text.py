@@ -1,11 +1,12 @@
-"""Any UTF-8 text file as a character-level corpus (char-rnn, Karpathy 2015; nanoGPT's shakespeare_char).
+"""Any UTF-8 text file as a character-level corpus (char-rnn, Karpathy 2015; nanoGPT's shakespeare_char), or as
+byte-pair-encoded tokens (`tokenizer=bpe`, learnt from the training split: dlfound.data.tokenizers).
 
 The file is read when the module is built, so its vocabulary is known before the model is: the sorted set of
 the characters of the training split. The split is nanoGPT's: the first `train_fraction` (90 %) of the
 characters train, the rest validates and also tests, so no validation window ever overlaps a training one.
 
-Every batch is `(x, y)`, LongTensors [B, T] with T = block_size and y = x shifted by one character: y[b, t] is
-the character after x[b, t]. Training reads the split in one of two ways:
+Every batch is `(x, y)`, LongTensors [B, T] with T = block_size tokens and y = x shifted by one token: y[b, t] is
+the token after x[b, t]. Training reads the split in one of two ways:
 
 - `ordered=False` (GPT): `steps_per_epoch` batches of B windows at uniformly random offsets (nanoGPT's
   `get_batch`), drawn from a generator seeded by (seed, epoch), so a resumed run draws the same windows.
@@ -26,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dlfound.data.loading import BatchedDataModule
 from dlfound.data.splits import FixedBatches, check_augment, check_fact, check_int, derived_seed, rank_and_world
+from dlfound.data.tokenizers import BpeTokenizer, spec_of
 from dlfound.errors import ConfigError, DatasetUnavailableError
 
 
@@ -137,10 +139,13 @@ class StreamWindows(Sampler):
 
 
 class CharTextDataModule(BatchedDataModule):
-    """A UTF-8 text file as a character-level corpus; batches `(x, y)` LongTensor [B, block_size], y = x
-    shifted by one character (see the module docstring for the split and the two training orders).
+    """A UTF-8 text file as a corpus of characters or BPE tokens; batches `(x, y)` LongTensor [B, block_size],
+    y = x shifted by one token (see the module docstring for the split and the two training orders).
 
-    `vocabulary` is the string whose i-th character has id i; `encode` and `decode` convert both ways.
+    `tokenizer="char"`: `vocabulary` is the string whose i-th character has id i. `tokenizer="bpe"`: byte-level BPE
+    with `bpe_vocab_size` symbols learnt from the training split (dlfound.data.tokenizers); `tokenizer` is then its
+    spec, which the run records so that its checkpoints decode without the text. `encode` and `decode` convert
+    both ways.
     """
 
     def __init__(
@@ -163,7 +168,15 @@ class CharTextDataModule(BatchedDataModule):
         in_channels: int = 1,
         image_size: int | None = None,
         readout: str | None = "all",
+        tokenizer: str = "char",
+        bpe_vocab_size: int = 512,
     ):
+        if tokenizer not in ("char", "bpe"):
+            raise ConfigError(
+                f"data.tokenizer must be char (one id per character) or bpe (byte-level byte-pair encoding learnt "
+                f"from the training split, data.bpe_vocab_size symbols), got {tokenizer!r}"
+            )
+        self.tokenizer_kind, self.bpe_vocab_size = tokenizer, check_int("bpe_vocab_size", bpe_vocab_size)
         self.block_size = check_int("block_size", block_size)
         super().__init__(batch_size, eval_batch_size, num_workers, pin_memory, overfit_batches)
         self.steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch)
@@ -190,7 +203,7 @@ class CharTextDataModule(BatchedDataModule):
         self._check_lengths(where)
 
     def read_corpus(self, text: str, where: Path) -> None:
-        """The vocabulary (the training split's characters) and both splits as character ids."""
+        """The vocabulary (the training split's characters, or BPE learnt from it) and both splits as ids."""
         codes = code_points(text)
         n_train = int(len(codes) * self.train_fraction)  # nanoGPT: data[:int(n * 0.9)]
         if n_train == 0 or n_train == len(codes):
@@ -198,6 +211,10 @@ class CharTextDataModule(BatchedDataModule):
                 f"text corpus {where} has {len(codes)} characters, too few to split into training and "
                 f"validation at train_fraction={self.train_fraction}; give a longer text"
             )
+        self.tokenizer = None  # the char model's vocabulary is `vocabulary`, recorded as before
+        if self.tokenizer_kind == "bpe":
+            self.read_bpe(text, n_train)
+            return
         vocab_codes = np.unique(codes[:n_train])
         ids = np.searchsorted(vocab_codes, codes).clip(max=len(vocab_codes) - 1)
         unseen = np.unique(codes[n_train:][vocab_codes[ids[n_train:]] != codes[n_train:]])
@@ -212,6 +229,13 @@ class CharTextDataModule(BatchedDataModule):
         self._vocab_codes = vocab_codes
         ids = torch.from_numpy(ids.astype(np.int64))
         self.train_ids, self.val_ids = ids[:n_train], ids[n_train:]
+
+    def read_bpe(self, text: str, n_train: int) -> None:
+        """BPE learnt from the training split only, each split encoded on its own (no token spans the cut)."""
+        self._bpe = BpeTokenizer.train(text[:n_train], self.bpe_vocab_size)
+        self.tokenizer, self.vocabulary = spec_of(self._bpe), None
+        self.vocab_size = self.num_classes = self._bpe.vocab_size
+        self.train_ids, self.val_ids = self._bpe.encode(text[:n_train]), self._bpe.encode(text[n_train:])
 
     def _check_lengths(self, where: Path) -> None:
         T = self.block_size
@@ -237,7 +261,9 @@ class CharTextDataModule(BatchedDataModule):
 
     # -- the vocabulary ----------------------------------------------------------------------------------
     def encode(self, text: str) -> torch.Tensor:
-        """Character ids of `text`, LongTensor [len(text)]; characters outside the vocabulary are a ConfigError."""
+        """Token ids of `text`, LongTensor; for characters, those outside the vocabulary are a ConfigError."""
+        if self.tokenizer is not None:
+            return self._bpe.encode(text)
         codes = code_points(text)
         ids = np.searchsorted(self._vocab_codes, codes).clip(max=self.vocab_size - 1)
         unknown = codes[self._vocab_codes[ids] != codes]
@@ -252,6 +278,8 @@ class CharTextDataModule(BatchedDataModule):
         """The text of a sequence of ids (a tensor, array or list)."""
         if isinstance(ids, torch.Tensor):
             ids = ids.tolist()
+        if self.tokenizer is not None:
+            return self._bpe.decode(np.ravel(ids))
         return "".join(self.vocabulary[int(i)] for i in np.ravel(ids))
 
     @property

@@ -15,9 +15,17 @@ the residual stream (attn.c_proj, mlp.c_proj) N(0, 0.02 / sqrt(2 n_layer)), so t
 grow with depth. The module names are nanoGPT's (transformer.wte, .wpe, .h.N.attn.c_attn, ..., lm_head).
 
 `forward(idx [B, T]) -> logits [B, T, vocab_size]`: the next-token scores at every position, T <= block_size.
+
+Generation with a key/value cache (`new_cache`, `forward_cached`): each attention layer keeps the keys and values
+of the tokens it has seen, so a new token costs one position's forward pass (its query against the stored keys)
+instead of the whole window's. Position embeddings are absolute, so when the window is full the cache cannot
+slide one token: it restarts from the last block_size // 2 tokens (one forward pass of half a window), and the
+context is then between half a window and a whole one, where the uncached sampler always reads a whole one.
+Within block_size tokens both compute the same logits.
 """
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -38,10 +46,20 @@ class CausalSelfAttention(nn.Module):
         self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)
         self.resid_dropout = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, past: list | None = None) -> torch.Tensor:
+        """`past`: this layer's cache, [keys, values] of the earlier tokens ([] at first), extended in place."""
         B, T, C = x.shape
         q, k, v = self.c_attn(x).view(B, T, 3, self.n_head, C // self.n_head).permute(2, 0, 3, 1, 4)  # [B, nh, T, hs]
-        y = F.scaled_dot_product_attention(q, k, v, dropout_p=self.dropout if self.training else 0.0, is_causal=True)
+        mask, causal = None, True
+        if past:
+            k, v = torch.cat([past[0], k], 2), torch.cat([past[1], v], 2)
+            # The new queries see every stored key and the new keys up to their own position.
+            mask = torch.ones(T, k.shape[2], dtype=torch.bool, device=x.device).tril(k.shape[2] - T)
+            causal = False
+        if past is not None:
+            past[:] = [k, v]
+        dropout = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout, is_causal=causal)
         return self.resid_dropout(self.c_proj(y.transpose(1, 2).reshape(B, T, C)))
 
 
@@ -67,9 +85,17 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(n_embd, bias=bias)
         self.mlp = MLP(n_embd, dropout, bias)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.ln_1(x))
+    def forward(self, x: torch.Tensor, past: list | None = None) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), past)
         return x + self.mlp(self.ln_2(x))
+
+
+@dataclass
+class KVCache:
+    """Generation's memory: each block's [keys, values] ([B, n_head, L, head_size] each) and the L token ids."""
+
+    layers: list
+    ids: torch.Tensor | None = None
 
 
 class GPT(nn.Module):
@@ -120,6 +146,33 @@ class GPT(nn.Module):
                 nn.init.normal_(p, std=0.02 / math.sqrt(2 * n_layer))
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
+        self.check_input(idx)
+        return self.run(idx, 0, [None] * len(self.transformer.h))
+
+    def run(self, idx: torch.Tensor, start: int, pasts: list) -> torch.Tensor:
+        """Logits of tokens at positions start, start + 1, ...; `pasts`: each block's cache (or None)."""
+        pos = torch.arange(start, start + idx.shape[1], device=idx.device)
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # [B, T, C]
+        for block, past in zip(self.transformer.h, pasts, strict=True):
+            x = block(x, past)
+        return self.lm_head(self.transformer.ln_f(x))  # [B, T, vocab_size]
+
+    def new_cache(self) -> KVCache:
+        return KVCache([[] for _ in self.transformer.h])
+
+    def forward_cached(self, idx: torch.Tensor, cache: KVCache) -> torch.Tensor:
+        """Logits of `idx` [B, T] continuing the tokens the cache holds; the cache takes them in."""
+        self.check_input(idx[:, -self.block_size :])
+        cache.ids = idx if cache.ids is None else torch.cat([cache.ids, idx], 1)
+        if cache.ids.shape[1] > self.block_size:  # full: restart from the last half window (module docstring)
+            idx = cache.ids = cache.ids[:, -max(self.block_size // 2, min(idx.shape[1], self.block_size)) :]
+            cache.layers = [[] for _ in self.transformer.h]
+            logits = self.run(idx, 0, cache.layers)
+        else:
+            logits = self.run(idx, cache.ids.shape[1] - idx.shape[1], cache.layers)
+        return logits
+
+    def check_input(self, idx: torch.Tensor) -> None:
         if idx.dim() != 2 or idx.is_floating_point():
             raise ValueError(f"GPT reads token ids [B, T], got a {idx.dtype} batch of shape {tuple(idx.shape)}")
         T = idx.shape[1]
@@ -128,11 +181,6 @@ class GPT(nn.Module):
                 f"GPT was built for contexts of at most block_size={self.block_size} tokens, got {T}; "
                 f"crop the input to its last {self.block_size} tokens, or build it with a larger one"
             )
-        pos = torch.arange(T, device=idx.device)
-        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))  # [B, T, C]
-        for block in self.transformer.h:
-            x = block(x)
-        return self.lm_head(self.transformer.ln_f(x))  # [B, T, vocab_size]
 
 
 @register_model("sequence")

@@ -13,6 +13,8 @@ varies a setting) that its `select` pattern admits:
   deviation over seeds, one curve per sweep; `log: true` draws log-log axes with the fitted exponent.
 - `image`: the last picture a run wrote (`file`, a glob in its folder such as images/test_reliability_*.png) of
   the first line `select` admits; its `metric` from results.json is the number the panel reports.
+- `power_law`: a metric against a GPT's non-embedding parameters or its training tokens, log-log, with fitted
+  and published exponents (dlfound.runs.scaling_panels).
 """
 
 import fnmatch
@@ -22,6 +24,7 @@ from pathlib import Path
 
 from dlfound.runs.diagnostics import by_layer, read_diagnostics
 from dlfound.runs.records import Row, log_log_fit, read_curves
+from dlfound.runs.scaling_panels import draw_power_law
 
 
 @dataclass
@@ -169,6 +172,7 @@ DRAW = {
     "quantiles": draw_quantiles,
     "sweep": draw_sweep,
     "image": draw_image,
+    "power_law": draw_power_law,
 }
 
 
