@@ -17,8 +17,9 @@ varies a setting) that its `select` pattern admits:
 - `trace`: an optimisation experiment's `metric` against the step, log y (`logx: true`: log-log), one curve per
   line, beside the theory's line: `theory: rate` draws d_0 rho^k with d_0 and rho the run's test/start_distance
   and test/theory_rate (the bound of linear convergence), `theory: inverse` a C / k line through the last point
-  (sub-linear convergence; k counted from 1). Reports per line each results metric named in `report` (e.g. test/rate and
-  test/theory_rate), the number after the last slash naming it.
+  (sub-linear convergence; k counted from 1). A line of several seeds draws their mean curve. Reports per line
+  each results metric named in `report` (e.g. test/rate, test/theory_rate; the mean over seeds), the name after
+  the last slash naming it.
 - `image`: the last picture a run wrote (`file`, a glob in its folder such as images/test_reliability_*.png) of
   the first line `select` admits; its `metric` from results.json is the number the panel reports.
 """
@@ -157,7 +158,13 @@ def draw_sweep(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
             draw_interpolant(ax, lines[0].runs[0], key, sorted({float(line.runs[0].value(key)) for line in lines}))
         )
     if panel.get("log"):
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+
         ax.set_xscale("log")
+        # The swept values themselves as ticks (2, 4, ..., 64), not powers of ten with a mantissa.
+        ax.set_xticks(sorted({float(line.runs[0].value(key)) for line in lines}))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(key)
     ax.set_ylabel(panel.get("ylabel") or metric)
     return numbers
@@ -179,23 +186,28 @@ def draw_interpolant(ax, run, key: str, widths: list[float]) -> dict[str, float]
 def draw_trace(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
     numbers = {}
     for i, line in selected(lines, panel.get("select")):
-        run, color = line.runs[0], colors[i % len(colors)]
-        points = series(run.folder, panel["metric"], "step")
-        if not points:
+        color, runs = colors[i % len(colors)], line.runs
+        # Several seeds of a line: their mean curve (one SGD run fluctuates by tens of % around its expectation).
+        curves = [dict(series(run.folder, panel["metric"], "step")) for run in runs]
+        steps = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
+        if not steps:
             continue
-        steps, values = zip(*points, strict=True)
-        ax.plot(steps, values, color=color, lw=1.5, label=line.label)
-        rate, start = run.metric("test/theory_rate"), run.metric("test/start_distance")
-        if panel.get("theory") == "rate" and rate and start:  # the point logged at step k follows k + 1 updates
-            ax.plot(steps, [start * rate ** (k + 1) for k in steps], "--", color=color, lw=1)
+        values = [sum(c[k] for c in curves) / len(curves) for k in steps]
+        seeds = f" (mean of {len(runs)} seeds)" if len(runs) > 1 else ""
+        ax.plot(steps, values, color=color, lw=1.5, label=line.label + seeds)
+        rate, start = runs[0].metric("test/theory_rate"), runs[0].metric("test/start_distance")
+        if panel.get("theory") == "rate" and rate and start:
+            # The point logged at step k follows k + 1 updates; drawn down to the curve's lowest decade only.
+            theory = [(k, start * rate ** (k + 1)) for k in steps]
+            ax.plot(*zip(*[(k, v) for k, v in theory if v >= 0.1 * min(values)], strict=True), "--", color=color, lw=1)
         if panel.get("theory") == "inverse":
             ax.plot(
                 steps, [values[-1] * (steps[-1] + 1) / (k + 1) for k in steps], "--", color=color, lw=1, label="C / k"
             )
         for metric in panel.get("report", []):
-            value = run.metric(metric)
-            if value is not None:
-                numbers[f"{line.label} {metric.rpartition('/')[2]}"] = value
+            found = [v for v in (run.metric(metric) for run in runs) if v is not None]
+            if found:
+                numbers[f"{line.label} {metric.rpartition('/')[2]}"] = sum(found) / len(found)
     if panel.get("theory") == "rate":
         ax.plot([], [], "--", color="grey", lw=1, label="theory: ||w_0 - w*|| rho^k")
     if panel.get("logx"):
