@@ -74,10 +74,10 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def compose_run(name: str, data: str | None, config_dirs: tuple[Path, ...] = ()):
-    """The composed train config of `dlfound train model=NAME [data=DATA]`; `config_dirs` are added to the search
-    path as `--config-dir` does."""
-    overrides = [f"model={name}"] + ([f"data={data}", *FILLED.get(data, [])] if data else [])
+def compose_run(name: str, data: str | None, config_dirs: tuple[Path, ...] = (), extra: tuple[str, ...] = ()):
+    """The composed train config of `dlfound train model=NAME [data=DATA] [EXTRA...]`; `config_dirs` are added to
+    the search path as `--config-dir` does."""
+    overrides = [f"model={name}", *extra] + ([f"data={data}", *FILLED.get(data, [])] if data else [])
     if config_dirs:
         overrides.append(f"hydra.searchpath=[{','.join(f'file://{d}' for d in config_dirs)}]")
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
@@ -140,8 +140,10 @@ def natural_batch(family: str, cfg) -> tuple:
 # -- the families' losses: (scalar loss, outputs that must be finite) -------------------------------------------
 def classifier_loss(net, x, y):
     logits = net(x)
+    # A network with hand-written backward passes brings its own loss (model.backprop=manual), as the task uses it.
+    cross_entropy = getattr(net, "cross_entropy", F.cross_entropy)
     # GoogLeNet's auxiliary heads run in training mode only, and add 0.3 x their losses (absent by default).
-    loss = F.cross_entropy(logits, y) + sum(0.3 * F.cross_entropy(a, y) for a in getattr(net, "aux_logits", []))
+    loss = cross_entropy(logits, y) + sum(0.3 * cross_entropy(a, y) for a in getattr(net, "aux_logits", []))
     return loss, [logits]
 
 
@@ -311,6 +313,16 @@ def test_every_model_builds_from_its_config_and_trains(name, data):
     cfg = compose_run(name, data)
     check_config(name, cfg)
     check_model(name, cfg)
+
+
+# Options that build a model from other layers: each runs through the same checks as the model's default build.
+SWITCHES = [("mlp", "model.backprop=manual"), ("lenet5", "model.backprop=manual")]
+
+
+@pytest.mark.parametrize("name,switch", SWITCHES, ids=lambda v: v)
+def test_every_switch_of_layers_builds_and_trains(name, switch):
+    for data in FAMILY_DATA[model_family(name)]:
+        check_model(name, compose_run(name, data, extra=(switch,)))
 
 
 def test_configs_and_registry_agree():

@@ -13,6 +13,7 @@ from dlfound.runs.figures import figure_names, first_job, load_spec, slug, sweep
 FIGURES = [
     "batchnorm",
     "calibration",
+    "convergence",
     "degradation",
     "dropout",
     "init",

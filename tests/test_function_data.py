@@ -93,8 +93,8 @@ def test_a_width_sweep_draws_its_fits_and_a_log_log_report(workdir):
             "experiment=uat_width_sweep",
             "model.width=2,8,32",
             "seed=0",
-            "trainer.max_epochs=200",
-            "trainer.check_val_every_n_epoch=100",
+            "trainer.max_epochs=10",  # L-BFGS steps of 20 iterations each
+            "trainer.check_val_every_n_epoch=5",
             "data.side=100",
             "data.test_side=201",
             "print_config=false",
@@ -105,7 +105,7 @@ def test_a_width_sweep_draws_its_fits_and_a_log_log_report(workdir):
     runs = run_folders(workdir / "sweep")
     assert len(runs) == 3
     for run in runs:
-        with Image.open(run / "images" / "fit_epoch199.png") as picture:
+        with Image.open(run / "images" / "fit_epoch009.png") as picture:
             assert picture.size == (384, 384)
     proc = run_dlfound(["report", "sweep", "--metric", "test/sup_error", "--plot", "plots"], workdir)
     assert "model.width" in proc.stdout

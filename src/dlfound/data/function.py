@@ -112,6 +112,11 @@ def parse_expression(text: str, dim: int):
     return lambda x: torch.as_tensor(evaluate(tree.body, x), dtype=x.dtype).expand(len(x)).reshape(-1, 1).clone()
 
 
+def target_function(target: str, dim: int):
+    """The function [N, dim] -> [N, 1] that data.target names (TARGETS) or writes (an expression)."""
+    return TARGETS.get(target) or parse_expression(str(target), dim)
+
+
 def grid(side: int, dim: int, low: float, high: float) -> torch.Tensor:
     """[side^dim, dim]: every point of the regular grid with `side` points per axis, ends included."""
     axis = torch.linspace(low, high, side)
@@ -146,7 +151,7 @@ class FunctionDataModule(L.LightningDataModule):
                 f"a grid of side {max(side, test_side)} in {dim} dimensions has more than 100,000 "
                 "points; lower data.side or data.test_side"
             )
-        self.function = TARGETS.get(target) or parse_expression(str(target), dim)
+        self.function = target_function(target, dim)
         self.target, self.dim, self.low, self.high = target, dim, low, high
         self.side, self.test_side, self.noise, self.seed, self.batch_size = side, test_side, noise, seed, batch_size
         self.in_channels, self.num_classes, self.image_size = dim, num_classes, None

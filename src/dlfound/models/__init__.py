@@ -67,6 +67,7 @@ from dlfound.models.gpt import GPT, gpt
 from dlfound.models.seq2seq import RNNSearch, Seq2SeqTransformer, seq2seq_gru, seq2seq_transformer
 from dlfound.models.crnn import CRNN, crnn
 from dlfound.models.ntk_mlp import NTKMLP, ntk_mlp
+from dlfound.models.linear import LinearModel, linear
 from dlfound.models.bayesian import BayesConv2d, BayesLeNet5, BayesLinear, BayesMLP, bbb_lenet5, bbb_mlp
 
 # The classifiers by config name (configs/model/NAME.yaml), for tests and benchmarks that run all of them.

@@ -6,16 +6,19 @@ three fully connected layers (C5: 120, F6: 84, output: classes) classify them. T
 and its subsampling a trainable average; `activation="relu", pool="max"` gives the modern variant.
 `dropout` > 0 (Srivastava et al. 2014) drops the input of each fully connected layer (C5, F6, output), the
 network that MC dropout averages at test time (Gal & Ghahramani 2016); at 0 the layers are absent, so the
-state_dict keys are those of the plain network.
+state_dict keys are those of the plain network. `backprop="manual"` builds it from layers whose backward pass is
+written by hand (dlfound.models.manual_backprop: convolution through unfold, pooling, flatten; no dropout), with
+the hand-differentiated loss as its `cross_entropy`.
 """
 
 import torch
 from torch import nn
 
-from dlfound.models.layers import all_but_last, make_activation
+from dlfound.models.layers import all_but_last
+from dlfound.models.manual_backprop import Layers
 from dlfound.models.registry import register_model
 
-POOLS = {"avg": nn.AvgPool2d, "max": nn.MaxPool2d}
+POOLS = ("avg", "max")
 
 
 def lenet_geometry(image_size: int | None, vector_model: str) -> tuple[int, int]:
@@ -45,37 +48,42 @@ class LeNet5(nn.Module):
         activation: str = "tanh",
         pool: str = "avg",
         dropout: float = 0.0,
+        backprop: str = "autograd",
     ):
         super().__init__()
+        kind = Layers(backprop)
+        kind.refuse("dropout", dropout > 0)
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         if pool not in POOLS:
             raise ValueError(f"unknown pool {pool!r}; choose one of {', '.join(POOLS)}")
         padding, side = lenet_geometry(image_size, vector_model="mlp")
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 6, kernel_size=5, padding=padding),  # C1
-            make_activation(activation),
-            POOLS[pool](kernel_size=2, stride=2),  # S2
-            nn.Conv2d(6, 16, kernel_size=5),  # C3
-            make_activation(activation),
-            POOLS[pool](kernel_size=2, stride=2),  # S4
+            kind.Conv2d(in_channels, 6, kernel_size=5, padding=padding),  # C1
+            kind.activation(activation),
+            kind.pools[pool](kernel_size=2, stride=2),  # S2
+            kind.Conv2d(6, 16, kernel_size=5),  # C3
+            kind.activation(activation),
+            kind.pools[pool](kernel_size=2, stride=2),  # S4
         )
 
         def drop() -> list[nn.Module]:
             return [nn.Dropout(dropout)] if dropout > 0 else []
 
         self.classifier = nn.Sequential(
-            nn.Flatten(),
+            kind.Flatten(),
             *drop(),
-            nn.Linear(16 * side * side, 120),  # C5
-            make_activation(activation),
+            kind.Linear(16 * side * side, 120),  # C5
+            kind.activation(activation),
             *drop(),
-            nn.Linear(120, 84),  # F6
-            make_activation(activation),
+            kind.Linear(120, 84),  # F6
+            kind.activation(activation),
             *drop(),
-            nn.Linear(84, num_classes),
+            kind.Linear(84, num_classes),
         )
         self.num_features = 84
+        if kind.manual:
+            self.cross_entropy = kind.cross_entropy
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return all_but_last(self.classifier, self.features(x))

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from dlfound.models.layers import make_activation
+from dlfound.models.manual_backprop import Layers
 from dlfound.models.registry import register_model
 
 
@@ -23,7 +23,9 @@ class MLP(nn.Module):
     """A fully connected classifier. `hidden=()` gives softmax regression.
 
     `forward_features` gives the last hidden layer's output (after its dropout), or the flattened input when
-    there is no hidden layer: the input of the output layer, `num_features` wide.
+    there is no hidden layer: the input of the output layer, `num_features` wide. `backprop="manual"` builds it
+    from layers whose backward pass is written by hand (dlfound.models.manual_backprop; no batch norm or dropout),
+    and gives it the hand-differentiated loss as `cross_entropy`.
     """
 
     def __init__(
@@ -35,23 +37,29 @@ class MLP(nn.Module):
         activation: str = "relu",
         dropout: float = 0.0,
         batch_norm: bool = False,
+        backprop: str = "autograd",
     ):
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
-        layers: list[nn.Module] = [nn.Flatten()]
+        kind = Layers(backprop)
+        kind.refuse("batch norm", batch_norm)
+        kind.refuse("dropout", dropout > 0)
+        layers: list[nn.Module] = [kind.Flatten()]
         width = flat_features(in_channels, image_size)
         for size in hidden:
-            layers.append(nn.Linear(width, size, bias=not batch_norm))
+            layers.append(kind.Linear(width, size, bias=not batch_norm))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(size))
-            layers.append(make_activation(activation))
+            layers.append(kind.activation(activation))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = size
         self.features = nn.Sequential(*layers)
-        self.classifier = nn.Linear(width, num_classes)
+        self.classifier = kind.Linear(width, num_classes)
         self.num_features = width
+        if kind.manual:
+            self.cross_entropy = kind.cross_entropy
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         return self.features(x)
@@ -62,7 +70,7 @@ class MLP(nn.Module):
 
 @register_model("classifier")
 def mlp(in_channels: int = 1, num_classes: int = 10, image_size: int | None = 28, **kwargs) -> MLP:
-    """The multilayer perceptron; `hidden`, `activation`, `dropout`, `batch_norm` as `MLP`."""
+    """The multilayer perceptron; `hidden`, `activation`, `dropout`, `batch_norm`, `backprop` as `MLP`."""
     return MLP(in_channels, num_classes, image_size, **kwargs)
 
 

@@ -14,7 +14,7 @@ from dlfound.errors import ConfigError, DlfoundError
 # which model and task configs ask for by leaving the key null. The plain ones are written into the run's config,
 # so that its checkpoints rebuild the network without the data.
 MODEL_FACTS = ("vocab_size", "num_classes")
-TASK_FACTS = ("vocabulary", "tokenizer", "mode_centers", "mode_std", "mode_weights")
+TASK_FACTS = ("vocabulary", "tokenizer", "mode_centers", "mode_std", "mode_weights", "optimum", "hessian_eigenvalues")
 # An image folder counts and names its classes when its config leaves them null; recorded, they travel in the
 # checkpoints (`dlfound predict` prints the names) and the run rebuilds without the folder.
 DATA_FACTS = ("num_classes", "class_names")

@@ -10,7 +10,16 @@ varies a setting) that its `select` pattern admits:
 - `quantiles`: the 15th, 50th and 85th percentiles of one activation's input over training (Ioffe & Szegedy
   2015, Fig. 1), `layer` counting activation modules (-1: the last); one line (`select`) per panel.
 - `sweep`: a results.json metric against the setting a sweep varies (`key`, e.g. model.width), mean and standard
-  deviation over seeds, one curve per sweep; `log: true` draws log-log axes with the fitted exponent.
+  deviation over seeds (`best: true`: the smallest value over the seeds, "there exists a network"), one curve per
+  sweep; `log: true` draws log-log axes with the fitted exponent; `theory: piecewise_linear` adds the sup error of
+  the best piecewise-linear interpolant of the runs' 1-D data.target with key + 1 pieces (key = model.width:
+  what one hidden layer of that many ReLU units can make).
+- `trace`: an optimisation experiment's `metric` against the step, log y (`logx: true`: log-log), one curve per
+  line, beside the theory's line: `theory: rate` draws d_0 rho^k with d_0 and rho the run's test/start_distance
+  and test/theory_rate (the bound of linear convergence), `theory: inverse` a C / k line through the last point
+  (sub-linear convergence; k counted from 1). A line of several seeds draws their mean curve. Reports per line
+  each results metric named in `report` (e.g. test/rate, test/theory_rate; the mean over seeds), the name after
+  the last slash naming it.
 - `image`: the last picture a run wrote (`file`, a glob in its folder such as images/test_reliability_*.png) of
   the first line `select` admits; its `metric` from results.json is the number the panel reports.
 - `power_law`: a metric against a GPT's non-embedding parameters or its training tokens, log-log, with fitted
@@ -114,26 +123,29 @@ def draw_quantiles(ax, panel: dict, lines: list[Line], colors) -> dict[str, floa
 
 
 def draw_sweep(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
-    key, metric, slopes = panel["key"], panel["metric"], {}
+    key, metric, best, numbers = panel["key"], panel["metric"], panel.get("best", False), {}
     groups = dict.fromkeys(line.group for _, line in selected(lines, panel.get("select")))
     for i, group in enumerate(groups):
         points = []
         for line in (line for line in lines if line.group == group):
+            values = [v for v in (run.metric(metric) for run in line.runs) if v is not None]
             mean, std, _ = Row(line.runs, {}).stats(metric)
-            if mean is not None:
-                points.append((float(line.runs[0].value(key)), mean, std or 0.0))
+            if values:
+                points.append((float(line.runs[0].value(key)), min(values) if best else mean, 0.0 if best else std))
         if not points:
             continue
         xs, means, stds = zip(*sorted(points), strict=True)
         ax.errorbar(
             xs,
             means,
-            yerr=stds,
+            yerr=None if best else [s or 0.0 for s in stds],
             marker="o",
             capsize=3,
             color=colors[i % len(colors)],
-            label=f"{group} (mean ± std over seeds)",
+            label=f"{group} (best of the seeds)" if best else f"{group} (mean ± std over seeds)",
         )
+        if best:
+            numbers.update({f"{group} {key}={x:g}": value for x, value in zip(xs, means, strict=True)})
         if panel.get("log") and len(xs) > 1 and min(means) > 0:
             slope, intercept = log_log_fit(xs, means)
             ax.plot(
@@ -143,12 +155,69 @@ def draw_sweep(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
                 color="grey",
                 label=f"{group}: slope {slope:.2f}",
             )
-            slopes[group] = slope
+            numbers[f"{group} slope" if best else group] = slope
+    if panel.get("theory") == "piecewise_linear" and lines:
+        numbers.update(
+            draw_interpolant(ax, lines[0].runs[0], key, sorted({float(line.runs[0].value(key)) for line in lines}))
+        )
     if panel.get("log"):
+        from matplotlib.ticker import NullFormatter, ScalarFormatter
+
         ax.set_xscale("log")
+        # The swept values themselves as ticks (2, 4, ..., 64), not powers of ten with a mantissa.
+        ax.set_xticks(sorted({float(line.runs[0].value(key)) for line in lines}))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(key)
     ax.set_ylabel(panel.get("ylabel") or metric)
-    return slopes
+    return numbers
+
+
+def draw_interpolant(ax, run, key: str, widths: list[float]) -> dict[str, float]:
+    """The theory's line of a 1-D universal-approximation sweep: the sup error of the best piecewise-linear
+    interpolant of the run's data.target over [data.low, data.high] with width + 1 pieces."""
+    from dlfound.data.function import target_function
+    from dlfound.ops.piecewise_linear import best_interpolant_sup_error
+
+    target = target_function(run.value("data.target"), 1)
+    low, high = float(run.value("data.low")), float(run.value("data.high"))
+    errors = [best_interpolant_sup_error(lambda t: target(t[:, None]).flatten(), int(w) + 1, low, high) for w in widths]
+    ax.plot(widths, errors, "k:", marker="x", label="best piecewise-linear interpolant, width + 1 pieces")
+    return {f"interpolant {key}={w:g}": e for w, e in zip(widths, errors, strict=True)}
+
+
+def draw_trace(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
+    numbers = {}
+    for i, line in selected(lines, panel.get("select")):
+        color, runs = colors[i % len(colors)], line.runs
+        # Several seeds of a line: their mean curve (one SGD run fluctuates by tens of % around its expectation).
+        curves = [dict(series(run.folder, panel["metric"], "step")) for run in runs]
+        steps = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
+        if not steps:
+            continue
+        values = [sum(c[k] for c in curves) / len(curves) for k in steps]
+        seeds = f" (mean of {len(runs)} seeds)" if len(runs) > 1 else ""
+        ax.plot(steps, values, color=color, lw=1.5, label=line.label + seeds)
+        rate, start = runs[0].metric("test/theory_rate"), runs[0].metric("test/start_distance")
+        if panel.get("theory") == "rate" and rate and start:
+            # The point logged at step k follows k + 1 updates; drawn down to the curve's lowest decade only.
+            theory = [(k, start * rate ** (k + 1)) for k in steps]
+            ax.plot(*zip(*[(k, v) for k, v in theory if v >= 0.1 * min(values)], strict=True), "--", color=color, lw=1)
+        if panel.get("theory") == "inverse":
+            ax.plot(
+                steps, [values[-1] * (steps[-1] + 1) / (k + 1) for k in steps], "--", color=color, lw=1, label="C / k"
+            )
+        for metric in panel.get("report", []):
+            found = [v for v in (run.metric(metric) for run in runs) if v is not None]
+            if found:
+                numbers[f"{line.label} {metric.rpartition('/')[2]}"] = sum(found) / len(found)
+    if panel.get("theory") == "rate":
+        ax.plot([], [], "--", color="grey", lw=1, label="theory: ||w_0 - w*|| rho^k")
+    if panel.get("logx"):
+        ax.set_xscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel(panel.get("ylabel") or panel["metric"])
+    return numbers
 
 
 def draw_image(ax, panel: dict, lines: list[Line], colors) -> dict[str, float]:
@@ -171,6 +240,7 @@ DRAW = {
     "layers": draw_layers,
     "quantiles": draw_quantiles,
     "sweep": draw_sweep,
+    "trace": draw_trace,
     "image": draw_image,
     "power_law": draw_power_law,
 }

@@ -18,7 +18,7 @@ from dlfound.models.init import initialize
 from dlfound.tasks.optim import build_optimizer, build_scheduler
 
 # Constructor arguments that are inputs, not hyperparameters (see dlfound.runs.build.task_inputs).
-INPUTS = ["net", "mode_centers", "mode_std", "mode_weights", "features"]
+INPUTS = ["net", "mode_centers", "mode_std", "mode_weights", "features", "optimum", "hessian_eigenvalues"]
 # Where a Lightning user who found no network in a checkpoint is sent.
 FRONT_DOOR = "dlfound.load(path).network() gives the trained network, and dlfound.load(path) the whole run"
 # Recurrent networks clip the gradient norm at this value unless trainer.gradient_clip_val says otherwise (0: off):

@@ -61,6 +61,9 @@ class ClassificationTask(Task):
         self.num_classes, self.label_smoothing, self.l1 = num_classes, label_smoothing, l1
         self.aux_weight, self.mixup_alpha, self.cutmix_alpha = aux_weight, mixup_alpha, cutmix_alpha
         self._sums: dict[str, torch.Tensor | None] = {}
+        # A network whose backward pass is written by hand (model.backprop=manual) carries the loss differentiated
+        # by hand too; training uses it, so no step of the gradient is autograd's (evaluation needs no gradient).
+        self.cross_entropy = getattr(net, "cross_entropy", F.cross_entropy)
 
     def _accumulate(self, stage: str, loss, logits, y) -> None:
         """Sums of loss, hits and samples stay on the device and are logged once per epoch: a `self.log` call
@@ -125,11 +128,11 @@ class ClassificationTask(Task):
         logits, y = per_step(self.run_net(x), y)
 
         def criterion(out):
-            ce = F.cross_entropy(out, y, label_smoothing=self.label_smoothing)
+            ce = self.cross_entropy(out, y, label_smoothing=self.label_smoothing)
             return (
                 ce
                 if lam == 1.0
-                else lam * ce + (1 - lam) * F.cross_entropy(out, y_b, label_smoothing=self.label_smoothing)
+                else lam * ce + (1 - lam) * self.cross_entropy(out, y_b, label_smoothing=self.label_smoothing)
             )
 
         loss = criterion(logits)

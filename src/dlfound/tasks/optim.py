@@ -83,3 +83,21 @@ class WarmupCosine:
 def warmup_cosine(optimizer, total_steps: int, warmup_fraction: float = 0.05, min_factor: float = 0.0):
     warmup = max(1, round(warmup_fraction * total_steps))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(warmup, total_steps, min_factor))
+
+
+class InverseTime:
+    """The factor k0 / (k0 + k) at step k: a step that decays like 1/k, which SGD needs on a strongly convex
+    problem to converge rather than level off at a noise floor (Robbins & Monro 1951). A callable object, as
+    WarmupCosine, so that the scheduler's state dict holds only numbers."""
+
+    def __init__(self, k0: float):
+        self.k0 = k0
+
+    def __call__(self, step: int) -> float:
+        return self.k0 / (self.k0 + step)
+
+
+def inverse_time(optimizer, k0: float = 100.0):
+    if k0 <= 0:
+        raise ConfigError(f"sched.k0 must be positive (the step at which the rate has halved), got {k0}")
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, InverseTime(k0))
