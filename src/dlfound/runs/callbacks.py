@@ -129,13 +129,13 @@ class StopOnRequest(L.Callback):
     # forward hook sends every module call of a training step through PyTorch's slower hook-handling path, and a
     # training step is stopped at the next batch anyway (on_train_batch_start). The evaluation loops' *_end hooks
     # run after the task's epoch-end pictures and samples, so those stay covered.
-    def watch(self, *args) -> None:
+    def watch(self, *args, **kwargs) -> None:
         from torch.nn.modules.module import register_module_forward_pre_hook
 
         if not self.handles:  # every module's: a task may sample with a copy of its network (the weights' EMA)
             self.handles = [register_module_forward_pre_hook(self.look)]
 
-    def unwatch(self, *args) -> None:
+    def unwatch(self, *args, **kwargs) -> None:
         for handle in self.handles:
             handle.remove()
         self.handles = []
