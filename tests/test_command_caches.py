@@ -21,16 +21,35 @@ def test_counts_are_those_of_the_real_network(model, data):
     """The meta-device count equals the parameters of the network `dlfound train` builds, on real memory."""
     from omegaconf import OmegaConf
 
-    from dlfound.commands.list import COUNTED_ON, counted_parameters
+    from dlfound.commands.list import COUNTED_ON
     from dlfound.runs.build import compose, instantiate_section
+    from dlfound.runs.parameter_counts import InputShape, count_parameters
 
     cfg = OmegaConf.to_container(compose([f"model={model}", f"data={data}"]), resolve=True)
     real = sum(p.numel() for p in instantiate_section(cfg, "model").parameters())
-    assert counted_parameters(model)[COUNTED_ON.index(data)] == f"{real / 1e6:.3f}M"
+    shape = COUNTED_ON["1x28x28" if data == "mnist" else "3x32x32"]
+    assert count_parameters(model, InputShape(*shape)) == real
+
+
+@pytest.mark.slow
+def test_every_model_config_merges_as_hydra_composes_it():
+    """parameter_counts.model_config (the model's YAML over its bases) is the `model` node Hydra composes."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+
+    from dlfound.models import list_models
+    from dlfound.runs.parameter_counts import model_config
+    from dlfound.runs.paths import config_dir
+
+    with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3"):
+        for name in list_models():
+            composed = OmegaConf.to_container(compose("train", overrides=[f"model={name}"]).model, resolve=False)
+            assert model_config(name) == composed, name
 
 
 def test_counts_are_cached_until_the_key_changes(cache_home, monkeypatch):
     from dlfound.commands import list as listing
+    from dlfound.runs import parameter_counts
 
     counted = []
 
@@ -42,8 +61,9 @@ def test_counts_are_cached_until_the_key_changes(cache_home, monkeypatch):
     first = listing.cached_models()
     assert listing.cached_models() == first and len(counted) == 1  # the second listing reads the cache
     [cache] = (cache_home / "dlfound" / "model-parameters").iterdir()
-    assert json.loads(cache.read_text())["models"] == first
-    monkeypatch.setattr(listing, "counts_key", lambda: "a-config-or-model-changed")
+    assert json.loads(cache.read_text()) == first
+    (cache_home / "dlfound" / "model-parameters" / "other.json").write_text("{damaged")
+    monkeypatch.setattr(parameter_counts, "counts_key", lambda *facts: "other")  # a config or a model changed
     listing.cached_models()
     assert len(counted) == 2
 

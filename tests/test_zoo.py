@@ -16,7 +16,6 @@
 
 import concurrent.futures
 import copy
-import functools
 import math
 from pathlib import Path
 
@@ -26,12 +25,12 @@ import torch.nn.functional as F
 import torchvision.models as tvm
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
 from conftest import REPO, read_results, run_dlfound, run_folders
 from dlfound import models
 from dlfound.models import ZOO
 from dlfound.models.googlenet import INCEPTIONS
+from dlfound.runs.parameter_counts import InputShape, build_model
 
 IMAGENET_FORWARD = [
     "alexnet",
@@ -60,26 +59,11 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-@functools.cache
-def model_config(name: str) -> dict:
-    """configs/model/NAME.yaml composed with its bases (_zoo, _shape), the ${data.*} interpolations left as they are."""
-    with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
-        return OmegaConf.to_container(compose("train", overrides=[f"model={name}"]).model, resolve=False)
-
-
 def build(
     name: str, in_channels: int = 3, image_size: int = 32, num_classes: int = 10, stem: str = "small", **overrides
 ):
-    """A zoo model from its config, with the data keys it interpolates filled in."""
-    cfg = OmegaConf.create(
-        {
-            "data": {"in_channels": in_channels, "image_size": image_size, "num_classes": num_classes, "stem": stem},
-            "model": model_config(name),
-        }
-    )
-    for key, value in overrides.items():
-        cfg.model[key] = value
-    return instantiate(cfg.model, _convert_="all")
+    """A zoo model as `dlfound train` builds it for data of this shape."""
+    return build_model(name, InputShape(in_channels, image_size, num_classes, stem), **overrides)
 
 
 def count(module) -> int:
@@ -373,7 +357,6 @@ RECIPES = [
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_recipes_compose_into_the_standard_cifar_settings(recipe):
-    from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(REPO / "configs"), version_base="1.3"):
         cfg = compose("train", overrides=[f"experiment={recipe}"])

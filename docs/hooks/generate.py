@@ -1,9 +1,8 @@
 """The docs' tables that exist in code, generated at build time (an mkdocs hook, named in mkdocs.yml), so they cannot
 drift: a page says `<!-- generated: NAME -->` on a line of its own and the build puts the table there.
 
-- `zoo`: the classifiers of the model registry with their parameter counts (built on the meta device, cached in
-  param_counts.json under a hash of the model sources and configs), beside the papers' numbers and ours
-  (zoo_results.yaml);
+- `zoo`: the classifiers of the model registry with their parameter counts (dlfound.runs.parameter_counts: built
+  on the meta device, cached in the user's cache directory), beside the papers' numbers and ours (zoo_results.yaml);
 - `config-groups`: every config group and its options with each config's description (`dlfound list`'s source);
 - `commands`: the commands of cli.py's COMMANDS table with each one's --help;
 - `gallery`: the course figures of the figure registry (configs/figure/), each PNG of docs/figures with what it
@@ -14,10 +13,8 @@ An unknown marker, a figure without a PNG, or a results entry the registry does 
 
 import contextlib
 import functools
-import hashlib
 import importlib
 import io
-import json
 import os
 import re
 import sys
@@ -34,7 +31,6 @@ CONFIGS = REPO / "configs"
 sys.path.insert(0, str(REPO / "src"))
 
 MARKER = re.compile(r"^<!-- generated: ([\w-]+) -->$", re.MULTILINE)
-PARAM_CACHE = HOOKS / "param_counts.json"
 # The shapes a zoo model's parameters are counted at: (in_channels, image_size, num_classes, stem).
 COUNT_SHAPES = {
     "1x28x28": (1, 28, 10, "small"),
@@ -58,61 +54,18 @@ def table(header: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
-def model_config(name: str) -> dict:
-    """configs/model/NAME.yaml merged over its same-group bases (_zoo, _shape), interpolations kept: the part of
-    Hydra's composition a model needs, without composing the whole run config (100x faster)."""
-    from omegaconf import OmegaConf
-
-    raw = yaml.safe_load((CONFIGS / "model" / f"{name}.yaml").read_text())
-    parts = [raw if entry == "_self_" else model_config(entry) for entry in raw.pop("defaults", ["_self_"])]
-    return OmegaConf.to_container(OmegaConf.merge(*(p for p in parts if isinstance(p, dict))), resolve=False)
-
-
-def count_parameters(name: str) -> dict[str, int | None]:
-    """The model's parameter count at each of COUNT_SHAPES (None where it takes no stem or cannot take the shape),
-    built on the meta device: no memory, no initialisation."""
-    import torch
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
-
-    config = model_config(name)
-    counts = {}
-    for label, (channels, size, classes, stem) in COUNT_SHAPES.items():
-        if stem == "imagenet" and "stem" not in config:
-            counts[label] = None
-            continue
-        data = {"in_channels": channels, "image_size": size, "num_classes": classes, "stem": stem}
-        try:
-            with torch.device("meta"):
-                model = instantiate(OmegaConf.create({"data": data, "model": config}).model, _convert_="all")
-        except Exception:  # a shape the architecture refuses: the table shows "-"
-            counts[label] = None
-            continue
-        counts[label] = sum(p.numel() for p in model.parameters())
-    return counts
-
-
-def sources_key() -> str:
-    """A hash of everything a parameter count depends on: the model sources and the model configs."""
-    digest = hashlib.sha256()
-    for path in sorted([*(REPO / "src" / "dlfound" / "models").glob("*.py"), *(CONFIGS / "model").glob("*.yaml")]):
-        digest.update(path.relative_to(REPO).as_posix().encode() + b"\0" + path.read_bytes())
-    return digest.hexdigest()
-
-
-@functools.cache
 def parameter_counts(names: tuple[str, ...]) -> dict[str, dict[str, int | None]]:
-    """The counts from the cache when its key matches the sources, else counted afresh and the cache rewritten."""
-    key = sources_key()
-    if PARAM_CACHE.is_file():
-        cached = json.loads(PARAM_CACHE.read_text())
-        if cached.get("key") == key and set(cached["counts"]) == set(names):
-            return cached["counts"]
-    counts = {name: count_parameters(name) for name in names}
-    # One model a line, so that a change to one model is a one-line diff.
-    lines = ",\n".join(f"  {json.dumps(name)}: {json.dumps(count)}" for name, count in counts.items())
-    PARAM_CACHE.write_text(f'{{"key": "{key}",\n "counts": {{\n{lines}\n}}}}\n')
-    return counts
+    """Each model's count at each of COUNT_SHAPES, cached as `dlfound list model` caches its own."""
+    from dlfound.files import cached_json
+    from dlfound.runs.parameter_counts import InputShape, count_parameters, counts_key
+
+    def count() -> dict[str, dict[str, int | None]]:
+        return {
+            name: {label: count_parameters(name, InputShape(*shape)) for label, shape in COUNT_SHAPES.items()}
+            for name in names
+        }
+
+    return cached_json("docs-parameters", counts_key("docs", *names), count)
 
 
 def millions(count: int | None) -> str:

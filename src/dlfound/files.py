@@ -9,10 +9,13 @@ says where, how much space is free, how much the file needed, and what to do.
 Only the standard library here: every layer may use it.
 """
 
+import contextlib
 import errno
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from dlfound.errors import DiskWriteError
 
@@ -47,6 +50,23 @@ def contents_key(folders: list[tuple[Path, str]], *facts: str) -> str:
         for path in sorted(Path(root).rglob(pattern)):
             digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:24]
+
+
+def cached_json(folder: str, key: str, compute: Callable[[], Any]) -> Any:
+    """compute()'s value (JSON-able), kept in the user's cache folder FOLDER under `key`: read when there, else
+    computed and written atomically. A damaged file is computed again; a cache that cannot be written (a full disk,
+    a read-only home) costs the next call only the time."""
+    import json
+
+    path = user_cache_dir(folder) / f"{key}.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        pass
+    value = compute()
+    with contextlib.suppress(OSError, DiskWriteError):
+        write_text(path, json.dumps(value))
+    return value
 
 
 def human_size(n: float | None) -> str:

@@ -1,16 +1,12 @@
 """`dlfound list [GROUP]`: rich tables of what can be composed: models, datasets, optimizers, schedulers, ...
 
 Each config's first comment line is its description. Models come from the registry (dlfound.models) with
-their family, and show parameter counts for MNIST-shaped and
-CIFAR-shaped input (built on the meta device, so even the largest costs no memory); datasets show their
-sample shape, classes, size and whether their files are on this machine.
-
-Counting the parameters composes the config twice per model (about 20 s for the whole zoo), so the counts are
-cached in the user's cache directory (dlfound.files.user_cache_dir), keyed by the contents of the config tree and
-of the models' source: any change to either counts afresh, and later listings answer at once.
+their family, and show parameter counts for MNIST-shaped and CIFAR-shaped input (dlfound.runs.parameter_counts:
+built on the meta device, so even the largest costs no memory), cached in the user's cache directory and keyed by
+the contents of the model configs and sources, so later listings answer at once; datasets show their sample shape,
+classes, size and whether their files are on this machine.
 """
 
-import json
 import re
 from pathlib import Path
 
@@ -104,72 +100,31 @@ def description(path: Path) -> str:
     return escape(text)
 
 
-def parameter_count(model_cfg: dict) -> str:
-    import torch
-
-    from dlfound.runs.build import instantiate_section
-
-    try:
-        with torch.device("meta"):
-            model = instantiate_section({"model": model_cfg}, "model")
-        return f"{sum(p.numel() for p in model.parameters()) / 1e6:.3f}M"
-    except Exception:
-        return "-"
-
-
-COUNTED_ON = ("mnist", "cifar10")  # the data sets whose input shapes the parameter columns show
-
-
-def counted_parameters(name: str) -> list[str]:
-    """The model's parameter counts on COUNTED_ON's inputs, each composed as `dlfound train` composes it."""
-    from omegaconf import OmegaConf
-
-    from dlfound.runs.build import compose
-
-    counts = []
-    for data in COUNTED_ON:
-        try:
-            cfg = compose([f"model={name}", f"data={data}", "hydra.runtime.output_dir=."])
-            counts.append(parameter_count(OmegaConf.to_container(cfg.model, resolve=True)))
-        except Exception:
-            counts.append("-")
-    return counts
-
-
-def counts_key() -> str:
-    """What the counts depend on: dlfound's version, the config tree and the models' source, by content."""
-    import dlfound
-    from dlfound.files import contents_key
-    from dlfound.runs.paths import config_dir
-
-    models_source = Path(__file__).resolve().parents[1] / "models"
-    return contents_key([(config_dir(), "*.yaml"), (models_source, "*.py")], dlfound.__version__, *COUNTED_ON)
+# The inputs whose parameter counts the table shows: MNIST's and CIFAR-10's.
+COUNTED_ON = {"1x28x28": (1, 28, 10), "3x32x32": (3, 32, 10)}
 
 
 def counted_models() -> list[list[str]]:
     """[name, family, count per COUNTED_ON] for every registered model, in the registry's (curriculum) order."""
     from dlfound.models import list_models, model_family
+    from dlfound.runs.parameter_counts import InputShape, count_parameters
 
-    return [[name, model_family(name), *counted_parameters(name)] for name in list_models()]
+    def millions(count: int | None) -> str:
+        return "-" if count is None else f"{count / 1e6:.3f}M"
+
+    return [
+        [name, model_family(name), *(millions(count_parameters(name, InputShape(*s))) for s in COUNTED_ON.values())]
+        for name in list_models()
+    ]
 
 
 def cached_models() -> list[list[str]]:
-    """counted_models(), from the cache where the key matches (then torch is not even imported); else counted and
-    written back. A cache that cannot be written (a full disk, a read-only home) only costs the next listing the
-    time; concurrent listings each write a whole file and rename it into place."""
-    from dlfound.files import user_cache_dir, write_text
+    """counted_models(), from the user's cache where the configs and the models' source are unchanged (then torch
+    is not even imported)."""
+    from dlfound.files import cached_json
+    from dlfound.runs.parameter_counts import counts_key
 
-    path = user_cache_dir("model-parameters") / f"{counts_key()}.json"
-    try:
-        return json.loads(path.read_text())["models"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    models = counted_models()
-    try:
-        write_text(path, json.dumps({"models": models}, indent=0))
-    except OSError:
-        pass
-    return models
+    return cached_json("model-parameters", counts_key("list", *COUNTED_ON), counted_models)
 
 
 def model_rows() -> list[list[str]]:
@@ -238,7 +193,7 @@ def main(args: list[str]) -> None:
         for group in wanted:
             if group == "model":
                 table = Table(title="models (dlfound train model=NAME)", title_style="bold")
-                for col in ("name", "family", "params 1x28x28", "params 3x32x32", "description"):
+                for col in ("name", "family", *(f"params {shape}" for shape in COUNTED_ON), "description"):
                     table.add_column(col, justify="right" if col.startswith("params") else "left")
                 rows = model_rows()
             elif group == "data":

@@ -49,25 +49,21 @@ def hydra_help_cached() -> str:
     import io
 
     import dlfound
-    from dlfound.files import contents_key, user_cache_dir, write_text
+    from dlfound.files import cached_json, contents_key
     from dlfound.runs.paths import config_dir
 
+    def compose_help() -> str:
+        import hydra
+
+        from dlfound.runs.job import run_job
+
+        sys.argv, text = [sys.argv[0], "--help"], io.StringIO()
+        with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
+            hydra.main(config_path=str(config_dir()), config_name="train", version_base="1.3")(run_job)()
+        return text.getvalue()
+
     key = contents_key([(config_dir(), "*.yaml")], dlfound.__version__, importlib.metadata.version("hydra-core"))
-    path = user_cache_dir("help") / f"train-{key}.txt"
-    try:
-        return path.read_text()
-    except OSError:
-        pass
-    import hydra
-
-    from dlfound.runs.job import run_job
-
-    sys.argv, text = [sys.argv[0], "--help"], io.StringIO()
-    with contextlib.redirect_stdout(text), contextlib.suppress(SystemExit):
-        hydra.main(config_path=str(config_dir()), config_name="train", version_base="1.3")(run_job)()
-    with contextlib.suppress(OSError):  # a full disk or a read-only home: the next help composes again
-        write_text(path, text.getvalue())
-    return text.getvalue()
+    return cached_json("help", f"train-{key}", compose_help)
 
 
 def main(argv: list[str]) -> None:
