@@ -137,9 +137,9 @@ def restarts(job: str) -> int:
 
 def test_requeued_twice_at_random_moments_finishes_as_the_uninterrupted_run(cluster, workdir):
     """`scontrol requeue` twice, each at a random moment after the run has saved a new last.ckpt: the job ends
-    with the uninterrupted run's epoch and step counts (8 epochs, 168 steps), one last.ckpt, every checkpoint
+    with the uninterrupted run's epoch and step counts (12 epochs, 252 steps), one last.ckpt, every checkpoint
     loadable."""
-    epochs, rng = 8, random.Random()
+    epochs, rng = 12, random.Random()
     sweep = Sweep(workdir, [f"trainer.max_epochs={epochs}", "optim.lr=0.1"])
     job, last = sweep.job(), sweep.dir / "0" / "checkpoints" / "last.ckpt"
     for _ in range(2):
