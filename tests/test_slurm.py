@@ -137,9 +137,9 @@ def restarts(job: str) -> int:
 
 def test_requeued_twice_at_random_moments_finishes_as_the_uninterrupted_run(cluster, workdir):
     """`scontrol requeue` twice, each at a random moment after the run has saved a new last.ckpt: the job ends
-    with the uninterrupted run's epoch and step counts (8 epochs, 168 steps), one last.ckpt, every checkpoint
+    with the uninterrupted run's epoch and step counts (12 epochs, 252 steps), one last.ckpt, every checkpoint
     loadable."""
-    epochs, rng = 8, random.Random()
+    epochs, rng = 12, random.Random()
     sweep = Sweep(workdir, [f"trainer.max_epochs={epochs}", "optim.lr=0.1"])
     job, last = sweep.job(), sweep.dir / "0" / "checkpoints" / "last.ckpt"
     for _ in range(2):
@@ -151,10 +151,12 @@ def test_requeued_twice_at_random_moments_finishes_as_the_uninterrupted_run(clus
     assert sweep.finish() == 0, sweep.text()[-3000:]
     results = assert_finished(sweep.dir / "0", epochs)
     assert restarts(job) == 2 and results["resumed_from"].endswith("last.ckpt")
-    # One line per state change, the log path once, and none of submitit's sacct warnings.
+    # Lines only for changes of state (sampled every 2 s, so a short one may be missed), the log path once, and
+    # none of submitit's sacct warnings.
     text = sweep.text()
     assert text.count("tail -f ") == 1 and "sacct" not in text, text
-    assert text.count(f"(SLURM {job}): RUNNING") == 3 and text.count(f"(SLURM {job}): finished") == 1, text
+    assert text.count(f"(SLURM {job}): RUNNING") >= 2 and text.count(f"(SLURM {job}): finished") == 1, text
+    assert f"(SLURM {job}): RUNNING\njob 0 (SLURM {job}): RUNNING" not in text, text
 
 
 def test_a_job_warned_of_its_time_limit_saves_requeues_itself_and_finishes(cluster, workdir):
@@ -165,7 +167,8 @@ def test_a_job_warned_of_its_time_limit_saves_requeues_itself_and_finishes(clust
     args = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=30", f"trainer.max_epochs={epochs}"]
     sweep = Sweep(workdir, args)
     job = sweep.job()
-    assert sweep.finish() == 0, sweep.text()[-3000:]
+    # On a loaded machine a start takes most of the 30 s before the warning: many requeues, each a few epochs.
+    assert sweep.finish(timeout=900) == 0, sweep.text()[-3000:]
     results = assert_finished(sweep.dir / "0", epochs)
     assert restarts(job) >= 1 and results["resumed_from"].endswith("last.ckpt")
     log = "".join(p.read_text() for p in (sweep.dir / ".submitit").rglob("*_log.*"))
@@ -211,7 +214,7 @@ def test_ddp_under_srun_trains_one_run_and_a_failing_rank_fails_only_its_job(clu
     failed = read_results(sweep.dir / "1")
     assert failed["status"] in ("failed", "interrupted"), failed
     assert "1 job(s) of the sweep" in sweep.text(), sweep.text()[-3000:]
-    assert squeue(second) == ""
+    wait_for(lambda: squeue(second) == "", 120)  # srun ends the job's surviving rank
 
 
 @pytest.fixture(autouse=True)

@@ -115,6 +115,7 @@ def end_failed(err: Exception, cfg, run_dir: Path, overrides: list, choices: dic
 
     from dlfound.runs.console import err_console, fail
     from dlfound.runs.disk import disk_failure
+    from dlfound.runs.ranks import RankDied
 
     began = getattr(err, "training_began", False)
     if isinstance(err, MisconfigurationException):
@@ -123,7 +124,8 @@ def end_failed(err: Exception, cfg, run_dir: Path, overrides: list, choices: dic
     if isinstance(err, DatasetUnavailableError):
         err = DatasetUnavailableError(str(err) + present_instead(cfg, choices))
     message = str(err) if isinstance(err, DlfoundError) else f"{type(err).__name__}: {err}"
-    rank_zero = rank_zero_only.rank == 0
+    # A rank that lost its peers records and says so itself: rank zero may be the one that died.
+    rank_zero = rank_zero_only.rank == 0 or isinstance(err, RankDied)
     if rank_zero:
         try:
             record_failure(run_dir, message, overrides, choices, began=began)

@@ -34,38 +34,57 @@ def exit_description(code: int) -> str:
 
 def rank_death_message(child_processes, trainer, run_dir: Path) -> str | None:
     """The paragraph for the ranks (1, 2, ... in the order Lightning started them) that ended with an error."""
-    from dlfound.runs.results import last_checkpoint
-
     dead = [(rank, p) for rank, p in enumerate(child_processes, start=1) if p.poll()]
     if not dead:
         return None
     names = ", ".join(f"rank {rank} (process {p.pid}) {exit_description(p.returncode)}" for rank, p in dead)
-    last = last_checkpoint(run_dir)
-    way_back = (
-        f"It continues from its last checkpoint ({last.name}) with: dlfound train resume={run_dir}"
-        if last
-        else f"It had saved no checkpoint; run the same command again (or dlfound train resume={run_dir})."
-    )
     return (
         f"a DDP process of the run died: {names}, at epoch {trainer.current_epoch}, step {trainer.global_step}; "
         "the run's other ranks stop with it. The cause is at the end of that rank's output (out of memory: the "
-        f"kernel's log, `dmesg`). {way_back}"
+        f"kernel's log, `dmesg`). {way_back(run_dir)}"
     )
 
 
-def rank_died(trainer, run_dir: Path) -> RankDied | None:
-    """In rank zero, after fit raised: a RankDied when one of the ranks it started has ended with an error (its
-    death is what failed the collective; the exit code may lag the error by a moment)."""
-    procs = getattr(getattr(trainer.strategy, "launcher", None), "procs", None)
-    if not procs or _reported.is_set():
+# What a collective raises when a peer process has gone (gloo over TCP; NCCL reports it as a DistError).
+PEER_GONE = ("Connection reset by peer", "Connection closed by peer", "Broken pipe", "Connection refused")
+
+
+def way_back(run_dir: Path) -> str:
+    from dlfound.runs.results import last_checkpoint
+
+    last = last_checkpoint(run_dir)
+    if last:
+        return f"It continues from its last checkpoint ({last.name}) with: dlfound train resume={run_dir}"
+    return f"It had saved no checkpoint; run the same command again (or dlfound train resume={run_dir})."
+
+
+def rank_died(trainer, run_dir: Path, err: BaseException) -> RankDied | None:
+    """After fit raised: a RankDied when a rank of the run has died. In rank zero of ranks Lightning started, the
+    rank is named (its exit code may lag the failed collective by a moment); in a rank that torchrun or srun
+    started, which cannot see the others' processes, the peer's silence is what is known."""
+    if trainer.world_size < 2 or _reported.is_set():
         return None
-    deadline = time.time() + 3
-    while (message := rank_death_message(procs, trainer, run_dir)) is None and time.time() < deadline:
-        time.sleep(0.1)
-    if message is None:
+    procs = getattr(getattr(trainer.strategy, "launcher", None), "procs", None)
+    if procs:
+        deadline = time.time() + 3
+        while (message := rank_death_message(procs, trainer, run_dir)) is None and time.time() < deadline:
+            time.sleep(0.1)
+        if message:
+            _reported.set()
+            return RankDied(message)
+    import torch.distributed as dist
+
+    text = f"{type(err).__name__}: {err}"
+    if not (isinstance(err, dist.DistError) or any(gone in text for gone in PEER_GONE)):
         return None
     _reported.set()
-    return RankDied(message)
+    return RankDied(
+        f"rank {trainer.global_rank} of {trainer.world_size} lost its peers at epoch {trainer.current_epoch}, step "
+        f"{trainer.global_step} ({text.splitlines()[0][:160]}): another rank or node of the run died or was "
+        "stopped; its own output says why. Every rank stops with it. Start the run again the way it was started "
+        "(every node's torchrun, or the SLURM job), with resume=RUN instead of the run's overrides. "
+        + way_back(run_dir)
+    )
 
 
 def watch_ranks(trainer, run_dir: Path, overrides: list[str], choices: dict) -> None:

@@ -84,7 +84,7 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
             fit_seconds = time.time() - started
             checkpoint, best_path, test_metrics = evaluate_after_fit(trainer, task, datamodule, plain, stops)
         except Exception as err:
-            died = rank_died(trainer, run_dir)  # a DDP rank's death, named, rather than the collective it failed
+            died = rank_died(trainer, run_dir, err)  # a DDP rank's death, named, rather than the collective it failed
             if died:
                 died.training_began = True
                 raise died from err
