@@ -24,9 +24,11 @@ def prepare(argv: list[str]) -> list[str]:
     from dlfound.runs.overrides import check_overrides
     from dlfound.runs.paths import config_dir
     from dlfound.runs.resume import expand_resume, explicit_run_dir, refuse_overwrite
+    from dlfound.runs.slurm_launcher import register_with_hydra
 
     register_resolver()
     register_run_name()
+    register_with_hydra()
     if "hydra/launcher=gpus" in argv:
         gpu_count()  # here, its refusal is one paragraph; inside Hydra's launcher setup, a traceback
     argv = expand_resume(argv)

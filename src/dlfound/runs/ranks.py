@@ -62,8 +62,8 @@ def rank_died(trainer, run_dir: Path, err: BaseException) -> RankDied | None:
     """After fit raised: a RankDied when a rank of the run has died. In rank zero of ranks Lightning started, the
     rank is named (its exit code may lag the failed collective by a moment); in a rank that torchrun or srun
     started, which cannot see the others' processes, the peer's silence is what is known."""
-    if trainer.world_size < 2 or _reported.is_set():
-        return None
+    if trainer.world_size < 2 or _reported.is_set() or isinstance(err, DlfoundError):
+        return None  # a diagnosis of this rank's own (a non-finite loss, a full disk) says more than a peer's exit
     procs = getattr(getattr(trainer.strategy, "launcher", None), "procs", None)
     if procs:
         deadline = time.time() + 3

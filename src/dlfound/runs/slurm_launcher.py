@@ -140,3 +140,14 @@ class WaitedJob:
             except Exception as err:  # the job's own error, which dlfound's run_job records unless it came first
                 record_unfinished(self.job, self.run_dir, self.overrides, f"SLURM job {self.job.job_id}: {err}")
         return [JobReturn(overrides=self.overrides, status=JobStatus.COMPLETED, _return_value=None)]
+
+
+def register_with_hydra() -> None:
+    """Hydra finds launchers by scanning the hydra_plugins namespace package, and the import hook of an editable
+    install (`pip install -e .`) hides our plugin from that scan, though it imports: register it by hand, so that
+    `hydra/launcher=slurm` works however dlfound was installed."""
+    from hydra.core.plugins import Plugins
+
+    from hydra_plugins.dlfound_slurm import SlurmLauncher
+
+    Plugins.instance().register(SlurmLauncher)
