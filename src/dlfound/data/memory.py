@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dlfound.data.batch_augment import PRESETS, augment, random_erasing
+from dlfound.data.batch_groups import BatchGroup, GroupedBatchSampler, IndexGroup
 from dlfound.data.loading import BatchedDataModule
 from dlfound.errors import ConfigError
 
@@ -46,6 +47,8 @@ class TensorBatches(Dataset):
         return len(self.y)
 
     def __getitem__(self, index):
+        if isinstance(index, IndexGroup):  # several batches for one loop iteration (steps_per_iteration)
+            return BatchGroup([self[i] for i in index.indices], index.first, index.last_of_epoch)
         if index.device != self.y.device:  # batches of device-resident data: the indices follow the tensors
             index = index.to(self.y.device, non_blocking=True)
         return self.x[index], self.y[index]
@@ -130,6 +133,7 @@ class InMemoryDataModule(BatchedDataModule):
         self.normalize, self.mean, self.std = normalize, mean, std
         self.drop_last, self.random_erasing = drop_last, random_erasing
         self.splits: dict[str, TensorBatches] = {}
+        self.group_size, self.group_limit = 1, None
 
     # -- what subclasses provide -------------------------------------------------------------------------
     def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -138,6 +142,11 @@ class InMemoryDataModule(BatchedDataModule):
     @property
     def sample_shape(self) -> tuple[int, ...]:
         return (self.in_channels, self.image_size, self.image_size) if self.image_size else (self.in_channels,)
+
+    def group_training_batches(self, size: int, limit: int | float | None = None) -> None:
+        """Hand the training batches over `size` at a time (dlfound.data.batch_groups), at most `limit` batches an
+        epoch: an integer, or a fraction of the epoch's batches as Lightning counts trainer.limit_train_batches."""
+        self.group_size, self.group_limit = size, limit
 
     # -- Lightning hooks ---------------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
@@ -182,6 +191,11 @@ class InMemoryDataModule(BatchedDataModule):
         sampler = IndexBatchSampler(
             len(data), batch_size, shuffle, self.drop_last and shuffle, self.split_seed, pad=split == "train"
         )
+        if split == "train" and self.group_size > 1:
+            limit = self.group_limit
+            if isinstance(limit, float):  # a fraction of the batches, rounded down as Lightning does
+                limit = int(len(sampler) * limit)
+            sampler = GroupedBatchSampler(sampler, self.group_size, limit)
         return self.batched_loader(data, sampler, self.split_seed)
 
     def train_dataloader(self) -> DataLoader:
@@ -197,8 +211,10 @@ class InMemoryDataModule(BatchedDataModule):
         return self.test_dataloader()
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):
-        x, y = batch
         training = self.trainer is not None and self.trainer.training
+        if isinstance(batch, BatchGroup):  # each batch prepared when the task comes to it
+            return batch.prepared_by(lambda raw: (self.prepare(raw[0], training), raw[1]))
+        x, y = batch
         return self.prepare(x, training), y
 
     def prepare(self, x: torch.Tensor, training: bool) -> torch.Tensor:
@@ -209,4 +225,6 @@ class InMemoryDataModule(BatchedDataModule):
                 x = augment(x, self.augment, self.crop_padding)
             if self.random_erasing > 0:
                 x = random_erasing(x, self.random_erasing)
+        if self.trainer is not None:  # in the precision's float type (64-true: float64), as Lightning would convert it
+            x = self.trainer.precision_plugin.convert_input(x)
         return x

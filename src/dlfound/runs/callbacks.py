@@ -29,7 +29,8 @@ class Throughput(L.Callback):
         self._stop()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        self.samples += len(batch[-1]) * trainer.world_size
+        samples = getattr(batch, "samples", None)  # a group of batches (steps_per_iteration) counts all of its own
+        self.samples += (samples if samples is not None else len(batch[-1])) * trainer.world_size
 
     @property
     def samples_per_s(self) -> float | None:

@@ -61,6 +61,7 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
     from dlfound.runs.lr_find import learning_rate_for
     from dlfound.runs.ranks import rank_died, watch_ranks
     from dlfound.runs.resume import find_resume_checkpoint
+    from dlfound.runs.step_groups import group_steps
     from dlfound.runs.stopping import StopOnSignals
 
     started = time.time()
@@ -71,7 +72,9 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
         monitor = plain.get("monitor") or task.monitor
         mode = plain.get("monitor_mode") or task.monitor_mode
         throughput = Throughput()
-        trainer = build_trainer(plain, run_dir, [throughput, *guards(plain, run_dir, task, stops)], monitor, mode)
+        callbacks = [throughput, *guards(plain, run_dir, task, stops)]
+        grouped = {**plain, "trainer": group_steps(plain, datamodule, task)}  # the trainer of grouped steps, if so
+        trainer = build_trainer(grouped, run_dir, callbacks, monitor, mode)
         watch_ranks(trainer, run_dir, overrides, choices)
         resume_from = find_resume_checkpoint(plain, run_dir)
         if resume_from and is_zero:
@@ -127,6 +130,7 @@ def guards(plain: dict, run_dir: Path, task, stops) -> list:
         StopOnNonFiniteLoss,
         StopOnRequest,
     )
+    from dlfound.runs.step_groups import StepCountInCheckpoint
     from dlfound.tasks.generative import StepwiseSamplingTask
 
     found = [
@@ -135,6 +139,7 @@ def guards(plain: dict, run_dir: Path, task, stops) -> list:
         SaveOnSigterm(str(run_dir / "checkpoints")),
         StopOnRequest(stops),
         RNGStateInCheckpoint(),
+        StepCountInCheckpoint(),
     ]
     if plain.get("test", True) and isinstance(task, StepwiseSamplingTask) and task.test_samples != 0:
         found.append(SamplingTimeEstimate())

@@ -13,9 +13,11 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel
 
+from dlfound.data.batch_groups import BatchGroup
 from dlfound.errors import CheckpointError, ConfigError
 from dlfound.models.init import initialize
 from dlfound.tasks.optim import build_optimizer, build_scheduler
+from dlfound.tasks.step_groups import GroupSettings, train_on_group
 
 # Constructor arguments that are inputs, not hyperparameters (see dlfound.runs.build.task_inputs).
 INPUTS = ["net", "mode_centers", "mode_std", "mode_weights", "features", "optimum", "hessian_eigenvalues"]
@@ -37,8 +39,11 @@ class WarmedUpEMA:
 
     @torch.no_grad()
     def __call__(self, averaged: list[torch.Tensor], current: list[torch.Tensor], updates: torch.Tensor) -> None:
-        decay = torch.clamp((1 + updates) / (10 + updates), max=self.decay)
         if averaged[0].is_floating_point():
+            # In the weights' own float type, whatever the default dtype of the moment (64-true sets float64 only
+            # inside training steps, and grouped steps update the EMA there).
+            updates = updates.to(averaged[0].dtype)
+            decay = torch.clamp((1 + updates) / (10 + updates), max=self.decay)
             torch._foreach_lerp_(averaged, current, 1 - decay)
         else:  # integer buffers (batch norm's counters) take the latest value
             for a, c in zip(averaged, current, strict=True):
@@ -55,6 +60,10 @@ class Task(L.LightningModule):
     calls_forward = True
     # Whether a lower ("min") or higher ("max") `monitor` is better.
     monitor_mode = "min"
+    # Whether the task's training step is that of automatic optimisation and may be made several times in one loop
+    # iteration (dlfound.tasks.step_groups): one optimizer, a loss that depends on the batch alone, and no
+    # per-batch hook of its own.
+    steps_in_groups = False
 
     @property
     def monitor(self) -> str:
@@ -91,6 +100,8 @@ class Task(L.LightningModule):
         self.ema = AveragedModel(self.net, multi_avg_fn=WarmedUpEMA(ema_decay), use_buffers=True) if ema_decay else None
         self.use_compile = compile
         self._compiled = None
+        self.group_settings: GroupSettings | None = None  # set when steps are grouped
+        self.batch_index_in_epoch = 0
         self.save_hyperparameters(ignore=INPUTS, logger=False)
 
     @classmethod
@@ -115,6 +126,12 @@ class Task(L.LightningModule):
         if not name.startswith("train/"):
             kwargs.setdefault("sync_dist", True)
         super().log(name, value, *args, **kwargs)
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        # Lightning loads a resumed run's weights before its precision plugin converts the network (64-true: to
+        # float64), so they would pass through float32 and lose their last digits; convert it first.
+        if self._trainer is not None:
+            self.trainer.precision_plugin.convert_module(self)
 
     @property
     def model(self) -> nn.Module:
@@ -163,9 +180,21 @@ class Task(L.LightningModule):
     def batch_in_epoch(self) -> int:
         """The current training batch's index within its epoch (Lightning's batch_idx), for a step whose loss
         depends on it; 0 outside a Trainer."""
+        if self.group_settings is not None:
+            return self.batch_index_in_epoch
         return self.trainer.fit_loop.epoch_loop.batch_idx if self._trainer is not None else 0
 
+    def step_in_groups(self, settings: GroupSettings) -> None:
+        """Make the optimizer steps of a group of batches in each loop iteration (dlfound.tasks.step_groups), with
+        the gradient clipping the trainer would have done."""
+        if not self.steps_in_groups:
+            raise ConfigError(f"{type(self).__name__} steps once per loop iteration; set steps_per_iteration=1")
+        self.automatic_optimization = False
+        self.group_settings = settings
+
     def training_step(self, batch, batch_idx):
+        if isinstance(batch, BatchGroup):
+            return train_on_group(self, batch)
         return self.step(batch, "train")
 
     def validation_step(self, batch, batch_idx):
@@ -175,12 +204,14 @@ class Task(L.LightningModule):
         self.step(batch, "test")
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        if self.ema is not None:
+        if self.ema is not None and self.group_settings is None:  # a group updates it after each of its steps
             self.ema.update_parameters(self.net)
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None):
         if gradient_clip_val is None and getattr(self.net, "is_recurrent", False):
             gradient_clip_val, gradient_clip_algorithm = RECURRENT_CLIP_NORM, "norm"
+        if gradient_clip_val is None and not self.trainer.gradient_clip_val:
+            return  # nothing to clip: what Lightning's clip_gradients would find, after a few checks, every step
         self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
 
     def configure_optimizers(self):

@@ -33,6 +33,9 @@ class BayesByBackpropTask(ClassificationTask):
     """Logs, besides the ClassificationTask's: `train/nll` and `train/kl` (the KL of the weights, in nats, per epoch
     mean)."""
 
+    # Its KL share depends on the batch's place in the epoch, counted in Lightning's batches.
+    steps_in_groups = False
+
     def __init__(
         self,
         net: nn.Module,

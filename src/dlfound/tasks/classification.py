@@ -35,6 +35,7 @@ class ClassificationTask(Task):
 
     monitor = "val/acc"
     monitor_mode = "max"
+    steps_in_groups = True
 
     def __init__(
         self,

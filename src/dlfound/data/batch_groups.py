@@ -1,0 +1,94 @@
+"""Several training batches handed over in one iteration of Lightning's loop, for `steps_per_iteration` > 1.
+
+Lightning spends one to two milliseconds of Python on every iteration of its training loop (progress counters,
+hook dispatch to every callback, the closure around the optimizer step). For a small model on in-memory data
+that is more than the step itself. A data module that holds its data as tensors can hand the task a group of
+the next K batches at once; the task then makes K optimizer steps in that one iteration (dlfound.tasks.
+step_groups), so Lightning's cost is paid once per K steps.
+
+The batches are the very ones, in the same order, that one-batch iterations would see: the group sampler
+only bundles the index tensors of the plain batch sampler. Each batch is prepared (scaled, normalised,
+augmented) only when the task comes to it, so random augmentations and dropout draw from the global generator in
+the same order as before, and the weights come out the same.
+"""
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import Sampler
+
+
+@dataclass(frozen=True)
+class IndexGroup:
+    """The index tensors of consecutive batches of one epoch: `first` is the first one's position in the epoch,
+    `last_of_epoch` whether the epoch's final batch is among them."""
+
+    indices: list[torch.Tensor]
+    first: int
+    last_of_epoch: bool
+
+
+class GroupedBatchSampler(Sampler):
+    """The batches of `sampler` (index tensors), `size` at a time, the last group of an epoch shorter when they
+    do not divide; at most `limit` batches an epoch (trainer.limit_train_batches counted in batches)."""
+
+    def __init__(self, sampler: Sampler, size: int, limit: int | None = None):
+        self.sampler, self.size, self.limit = sampler, size, limit
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(epoch)
+
+    def batches(self) -> int:
+        return len(self.sampler) if self.limit is None else min(len(self.sampler), self.limit)
+
+    def __iter__(self) -> Iterator[IndexGroup]:
+        total = self.batches()
+        group: list[torch.Tensor] = []
+        for position, indices in enumerate(self.sampler):
+            if position == total:
+                break
+            group.append(indices)
+            if len(group) == self.size or position + 1 == total:
+                yield IndexGroup(group, position + 1 - len(group), position + 1 == total)
+                group = []
+
+    def __len__(self) -> int:
+        return -(-self.batches() // self.size)
+
+
+class BatchGroup:
+    """Raw batches (tuples of tensors) of one loop iteration. `batches()` yields them one at a time, each passed
+    through `prepare` (the data module's batch transform) just before it is used. Not a sequence on purpose:
+    Lightning's helpers would walk into a sequence (to guess a batch size, to convert it) and prepare batches
+    early."""
+
+    def __init__(self, raw: list[tuple], first: int, last_of_epoch: bool, prepare: Callable | None = None):
+        self.raw, self.first, self.last_of_epoch, self.prepare = raw, first, last_of_epoch, prepare
+
+    def __len__(self) -> int:
+        return len(self.raw)
+
+    @property
+    def samples(self) -> int:
+        """Samples in all the group's batches (rows of each batch's last tensor, its targets)."""
+        return sum(len(batch[-1]) for batch in self.raw)
+
+    def batches(self) -> Iterator[tuple]:
+        for batch in self.raw:
+            yield self.prepare(batch) if self.prepare is not None else batch
+
+    def prepared_by(self, prepare: Callable) -> "BatchGroup":
+        return BatchGroup(self.raw, self.first, self.last_of_epoch, prepare)
+
+    def _map(self, move: Callable) -> "BatchGroup":
+        return BatchGroup([tuple(move(t) for t in batch) for batch in self.raw], self.first, self.last_of_epoch)
+
+    # Lightning moves anything with a `to` method to the device, and the DataLoader pins anything with `pin_memory`.
+    def to(self, device, non_blocking: bool | None = None) -> "BatchGroup":
+        if non_blocking is None:  # as Lightning moves a tensor: asynchronously to a GPU, from pinned memory
+            non_blocking = torch.device(device).type == "cuda"
+        return self._map(lambda t: t.to(device, non_blocking=non_blocking))
+
+    def pin_memory(self) -> "BatchGroup":
+        return self._map(lambda t: t.pin_memory())
