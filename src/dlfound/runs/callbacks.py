@@ -5,6 +5,8 @@ import time
 import lightning as L
 from lightning.pytorch.callbacks import RichModelSummary, RichProgressBar
 
+from dlfound.data.batch_groups import BatchGroup, GroupedBatchSampler
+
 
 class Throughput(L.Callback):
     """Training samples per second over the training batches only (validation and testing excluded)."""
@@ -80,9 +82,16 @@ class StopOnNonFiniteLoss(L.Callback):
 
         self.all_finite = None
         if not bool(finite):
-            value = loss.item() if loss is not None and loss.device.type == "cpu" else "nan or inf"
+            value, step = "nan or inf", trainer.global_step
+            if loss is not None and loss.device.type == "cpu":
+                import torch
+
+                # A group of steps (steps_per_iteration) gives a loss per step: name the first that was not finite.
+                losses = loss.detach().reshape(-1)
+                first = int((~torch.isfinite(losses)).nonzero()[0])
+                value, step = losses[first].item(), step - (len(losses) - 1 - first)
             raise NonFiniteLossError(
-                f"the training loss became {value} at epoch {trainer.current_epoch}, step {trainer.global_step}; "
+                f"the training loss became {value} at epoch {trainer.current_epoch}, step {step}; "
                 "training stopped. Lower the learning rate, or clip gradients with trainer.gradient_clip_val=1.0."
             )
 
@@ -257,9 +266,19 @@ class ProgressBar(RichProgressBar):
             # text in the cell's output the bar shows each epoch's end instead.
             self._console_kwargs = {**self._console_kwargs, "force_jupyter": False}
 
+    @property
+    def total_train_batches(self):
+        """Batches, not loop iterations: a run with several steps per iteration (steps_per_iteration) counts
+        each of its batches, so that the bar and its rate read as they do with one."""
+        sampler = getattr(self.trainer.train_dataloader, "sampler", None)
+        return sampler.batches() if isinstance(sampler, GroupedBatchSampler) else super().total_train_batches
+
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        if (batch_idx + 1) % self.refresh_rate == 0 or batch_idx + 1 == self.total_train_batches:
-            super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        grouped = isinstance(batch, BatchGroup)
+        size = len(batch) if grouped else 1
+        done = batch.first + size if grouped else batch_idx + 1  # batches of the epoch done
+        if done // self.refresh_rate > (done - size) // self.refresh_rate or done == self.total_train_batches:
+            super().on_train_batch_end(trainer, pl_module, outputs, batch, done - 1)
 
 
 class ModelSummary(RichModelSummary):

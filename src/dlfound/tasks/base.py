@@ -17,7 +17,7 @@ from dlfound.data.batch_groups import BatchGroup
 from dlfound.errors import CheckpointError, ConfigError
 from dlfound.models.init import initialize
 from dlfound.tasks.optim import build_optimizer, build_scheduler
-from dlfound.tasks.step_groups import GroupSettings, train_on_group
+from dlfound.tasks.step_groups import GroupSettings, total_optimizer_steps, train_on_group
 
 # Constructor arguments that are inputs, not hyperparameters (see dlfound.runs.build.task_inputs).
 INPUTS = ["net", "mode_centers", "mode_std", "mode_weights", "features", "optimum", "hessian_eigenvalues"]
@@ -217,7 +217,7 @@ class Task(L.LightningModule):
     def configure_optimizers(self):
         optimizer = build_optimizer(self.net, self.hparams.optim)
         scheduler = build_scheduler(
-            optimizer, self.hparams.sched, int(self.trainer.estimated_stepping_batches), self.trainer.max_epochs or 1
+            optimizer, self.hparams.sched, int(total_optimizer_steps(self.trainer)), self.trainer.max_epochs or 1
         )
         if scheduler is None:
             return optimizer

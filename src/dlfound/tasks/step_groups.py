@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dlfound.data.batch_groups import BatchGroup
+from dlfound.data.batch_groups import BatchGroup, GroupedBatchSampler
 
 
 @dataclass(frozen=True)
@@ -75,3 +75,15 @@ def step_schedulers(trainer, interval: str, count: int) -> None:
     for config in trainer.lr_scheduler_configs:
         if config.interval == interval and count % config.frequency == 0:
             trainer.lightning_module.lr_scheduler_step(config.scheduler, None)
+
+
+def total_optimizer_steps(trainer) -> int | float:
+    """The run's optimizer steps, which schedulers spread themselves over: Lightning's estimate counts loop
+    iterations, so a grouped run counts its batches instead."""
+    estimate = trainer.estimated_stepping_batches  # sets the training data up, too
+    sampler = getattr(trainer.train_dataloader, "sampler", None)
+    if not isinstance(sampler, GroupedBatchSampler):
+        return estimate
+    epochs = trainer.max_epochs if trainer.max_epochs not in (None, -1) else float("inf")
+    steps = sampler.batches() * epochs
+    return min(steps, trainer.max_steps) if trainer.max_steps != -1 else steps
