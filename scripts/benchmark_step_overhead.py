@@ -7,11 +7,8 @@ tens of microseconds), so what remains is the Python around the step: Lightning'
 the progress bar. The same difference and the throughput ratio are printed for the MLP on digits (the default
 run), LeNet-5 on MNIST and the char-level GPT on Tiny Shakespeare.
 
-Two clocks. Wall: the run's own training samples/s (results.json) against the plain loop's. CPU (the digits
-cases, --cpu-epochs): the CPU seconds of the whole process (all threads: the TensorBoard writer too) of a run of
-E2 epochs minus one of E1 epochs, over the steps between them, so start-up cancels; on a machine shared with other
-jobs, CPU time is what stays put while wall time follows the load. Both loops use one thread; dlfound's CPU time
-includes what it does once an epoch (two validation batches, a checkpoint), spread over the epoch's steps.
+The clock: the run's own training samples/s (results.json: training batches only, from each epoch's start to
+its validation) against the plain loop's. Both loops use one thread.
 
 The plain loops are those of scripts/benchmark_loop.py and scripts/benchmark_gpt.py; dlfound runs as users run
 it, a `dlfound train` subprocess (progress bar, logging, checkpoints on), its samples/s read from results.json
@@ -24,13 +21,8 @@ Goals: overhead < 100 us/step, every ratio >= 0.95.
 """
 
 import argparse
-import json
 import os
-import resource
-import subprocess
 import sys
-import tempfile
-import time
 from pathlib import Path
 
 import torch
@@ -86,57 +78,6 @@ def per_step_seconds(case: str, overrides: list[str], args, data_dir: Path) -> t
     return batch / plain, [batch / rate for rate in ours]
 
 
-def children_cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def dlfound_cpu_seconds(overrides: list[str], epochs: int, source: str | None) -> tuple[float, int]:
-    """(CPU seconds, optimizer steps) of `dlfound train OVERRIDES` for `epochs` epochs, in its own process."""
-    with tempfile.TemporaryDirectory() as tmp:
-        env = {**os.environ, "DLFOUND_OUTPUTS": tmp, "OMP_NUM_THREADS": "1"}
-        if source:
-            env["PYTHONPATH"] = str(Path(source).resolve())
-        cmd = [sys.executable, "-m", "dlfound", "train", *overrides, "sched=none", f"trainer.max_epochs={epochs}"]
-        cmd += ["trainer.limit_val_batches=2", "test=false", "print_config=false"]
-        before = children_cpu_seconds()
-        proc = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd[2:])} exited {proc.returncode}: {proc.stderr[-1500:]}")
-        [results] = Path(tmp).rglob("results.json")
-        return children_cpu_seconds() - before, json.loads(results.read_text())["global_step"]
-
-
-def plain_cpu_seconds(overrides: list[str], epochs: int) -> tuple[float, int]:
-    cfg = benchmark_loop.composed(overrides + ["trainer=cpu"])
-    loop = benchmark_loop.Loop(torch.device("cpu"), "32-true")
-    start = time.process_time()
-    benchmark_loop.plain_loop(cfg, "classify", epochs, None, loop)
-    steps = -(-round(len(instantiate_train(cfg))) // cfg["data"]["batch_size"]) * epochs
-    return time.process_time() - start, steps
-
-
-def instantiate_train(cfg: dict):
-    datamodule = benchmark_loop.instantiate_section(cfg, "data")
-    datamodule.setup("fit")
-    return datamodule.splits["train"]
-
-
-def cpu_per_step(overrides: list[str], args) -> list[float]:
-    """CPU seconds per step of the plain loop, then of dlfound from each source: the difference of a run of
-    args.cpu_epochs[1] epochs and one of args.cpu_epochs[0], best of args.repeats."""
-    short, long = args.cpu_epochs
-    sources = [None] + ([args.before_src] if args.before_src else [])
-    best = [float("inf")] * (1 + len(sources))
-    for _ in range(args.repeats):
-        (c1, s1), (c2, s2) = plain_cpu_seconds(overrides, short), plain_cpu_seconds(overrides, long)
-        best[0] = min(best[0], (c2 - c1) / (s2 - s1))
-        for i, source in enumerate(sources, start=1):
-            (c1, s1), (c2, s2) = (dlfound_cpu_seconds(overrides, e, source) for e in (short, long))
-            best[i] = min(best[i], (c2 - c1) / (s2 - s1))
-    return best
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", nargs="+", choices=list(CASES), default=None)
@@ -146,7 +87,6 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1, help="torch threads for both; 1 is steadiest when shared")
     parser.add_argument("--before-src", help="also time the dlfound of this source folder (another checkout's src/)")
-    parser.add_argument("--cpu-epochs", type=int, nargs=2, default=[1, 4], help="E1 E2 of the CPU-time measurement")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     data_dir = Path(os.environ.get("DLFOUND_DATA", "") or "/nonexistent")
@@ -168,13 +108,6 @@ def main() -> None:
         for seconds in before:
             line += f"{seconds * 1e6:>16,.0f}{(seconds - plain) * 1e6:>10,.0f}{plain / seconds:>8.3f}"
         print(line, flush=True)
-        if folder is None:  # the in-memory digits: the CPU-time measurement too
-            plain, ours, *before = cpu_per_step(overrides, args)
-            line = f"{'  (CPU time)':<20}{plain * 1e6:>15,.0f}{ours * 1e6:>17,.0f}{(ours - plain) * 1e6:>18,.0f}"
-            line += f"{plain / ours:>8.3f}"
-            for seconds in before:
-                line += f"{seconds * 1e6:>16,.0f}{(seconds - plain) * 1e6:>10,.0f}{plain / seconds:>8.3f}"
-            print(line, flush=True)
 
 
 if __name__ == "__main__":

@@ -134,6 +134,7 @@ class InMemoryDataModule(BatchedDataModule):
         self.drop_last, self.random_erasing = drop_last, random_erasing
         self.splits: dict[str, TensorBatches] = {}
         self.group_size, self.group_limit = 1, None
+        self._standardisation_cache: tuple = (None, None)
 
     # -- what subclasses provide -------------------------------------------------------------------------
     def load(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -217,9 +218,22 @@ class InMemoryDataModule(BatchedDataModule):
         x, y = batch
         return self.prepare(x, training), y
 
+    def _standardisation(self, x: torch.Tensor) -> tuple:
+        """The data config's mean and std as tensors on x's device, made once rather than at every batch."""
+        if self.mean is None:
+            return None, None
+        key = (x.device, x.dim())
+        if self._standardisation_cache[0] != key:
+            shape = (1, -1) + (1, 1) * (x.dim() == 4)
+            mean, std = (
+                torch.as_tensor(v, device=x.device, dtype=torch.float32).view(shape) for v in (self.mean, self.std)
+            )
+            self._standardisation_cache = (key, (mean, std))
+        return self._standardisation_cache[1]
+
     def prepare(self, x: torch.Tensor, training: bool) -> torch.Tensor:
         """Raw stored samples -> model input: scale, normalise, and augment when training."""
-        x = scale_and_standardise(x, self.mean if self.normalize else None, self.std)
+        x = scale_and_standardise(x, *self._standardisation(x) if self.normalize else (None, None))
         if training and x.dim() == 4:
             if self.augment != "none":
                 x = augment(x, self.augment, self.crop_padding)

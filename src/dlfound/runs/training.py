@@ -19,15 +19,17 @@ def count_parameters(module) -> int:
 
 
 def prepare_process(plain: dict, run_dir: Path) -> bool:
-    """Quiet Lightning, show the config, seed every generator, set the matmul precision and clear what a killed
-    process left half-written; whether this is rank zero."""
+    """Quiet Lightning, keep CUDA checks cheap without a GPU, show the config, seed every generator, set the matmul
+    precision and clear what a killed process left half-written; whether this is rank zero."""
     import lightning as L
     import torch
 
     from dlfound.files import remove_partial_files
     from dlfound.runs.console import config_tree, console, quiet_lightning
+    from dlfound.runs.gpus import runtime_cuda_check_without_a_gpu
 
     quiet_lightning()
+    runtime_cuda_check_without_a_gpu()
     is_zero = L.fabric.utilities.rank_zero.rank_zero_only.rank == 0
     if is_zero and plain.get("print_config", True):
         console.print(config_tree(plain, f"dlfound train  [dim]{run_dir}[/]"))

@@ -36,21 +36,26 @@ def train_on_group(task, group: BatchGroup) -> torch.Tensor | None:
     optimizer = task.optimizers(use_pl_optimizer=False)
     loop = trainer.fit_loop.epoch_loop
     steps = loop.manual_optimization.optim_step_progress
-    first_logged = loop._batches_that_stepped
+    results, logs = trainer._results, trainer._logger_connector
     settings = task.group_settings
+    clips = settings.clip_val is not None or getattr(task.net, "is_recurrent", False)
+    first_logged, first_step = loop._batches_that_stepped, trainer.global_step
+    every = trainer.log_every_n_steps
+    steps_left = trainer.max_steps - first_step if trainer.max_steps >= 0 else len(group)
     losses = []
     for i, batch in enumerate(group.batches()):
-        if 0 <= trainer.max_steps <= trainer.global_step:
+        if i == steps_left:
             break
         task.batch_index_in_epoch = group.first + i
         # Lightning's loggers write at, and decide whether to write by, the count of batches that stepped.
         loop._batches_that_stepped = first_logged + i
         # What self.log reads a batch size from, when a step logs an epoch mean without giving one.
-        trainer._results.batch, trainer._results.batch_size = batch, None
+        results.batch, results.batch_size = batch, None
         loss = task.step(batch, "train")
         optimizer.zero_grad()
         loss.backward()
-        task.configure_gradient_clipping(optimizer, settings.clip_val, settings.clip_algorithm)
+        if clips:
+            task.configure_gradient_clipping(optimizer, settings.clip_val, settings.clip_algorithm)
         steps.increment_ready()
         optimizer.step()
         steps.increment_completed()
@@ -59,8 +64,8 @@ def train_on_group(task, group: BatchGroup) -> torch.Tensor | None:
             task.ema.update_parameters(task.net)
         losses.append(loss.detach())
         # A step metric logged at a step other than the group's last is written now; Lightning writes the last's.
-        if i + 1 < len(group) and trainer._logger_connector.should_update_logs:
-            trainer._logger_connector.update_train_step_metrics()
+        if i + 1 < len(group) and every and (first_logged + i + 1) % every == 0:
+            logs.update_train_step_metrics()
     if not losses:
         return None
     loop._batches_that_stepped = first_logged + len(losses) - 1  # Lightning adds the group's one
