@@ -10,6 +10,7 @@ windows/s come from the run's results.json (validation and text samples excluded
 """
 
 import argparse
+import gc
 import json
 import math
 import os
@@ -31,7 +32,8 @@ PRESET = "experiment=shakespeare_char_gpt"
 
 def plain_loop(text: str, steps: int) -> float:
     """Windows per second of the hand-written loop."""
-    runtime_cuda_check_without_a_gpu()  # as benchmark_loop.plain_loop: a loop without Lightning's NVML check
+    runtime_cuda_check_without_a_gpu()  # as benchmark_loop.plain_loop: no NVML check, and a frozen heap
+    gc.freeze()
     torch.manual_seed(0)
     cfg = OmegaConf.to_container(compose([PRESET, f"data.path={text}", "hydra.runtime.output_dir=."]), resolve=True)
     datamodule = instantiate_section(cfg, "data")

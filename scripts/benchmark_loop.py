@@ -17,6 +17,7 @@ Cases whose data set is not under DLFOUND_DATA are reported as skipped.
 """
 
 import argparse
+import gc
 import json
 import os
 import subprocess
@@ -101,6 +102,9 @@ def plain_loop(cfg: dict, kind: str, epochs: int, limit: int | None, loop: Loop)
     # A hand-written loop does not import Lightning, so it does not pay for Lightning's NVML-based CUDA check at
     # every optimizer step either (dlfound.runs.gpus.runtime_cuda_check_without_a_gpu, which dlfound runs call too).
     runtime_cuda_check_without_a_gpu()
+    # Nor does its process hold Hydra's and Lightning's objects, which this one imported to build the data: frozen,
+    # the garbage collector skips them, as dlfound's runs do (dlfound.runs.training.fit).
+    gc.freeze()
     torch.manual_seed(0)
     device = loop.device
     datamodule = instantiate_section(cfg, "data")
