@@ -25,14 +25,14 @@ import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from dlfound.runs.build import compose, instantiate_section
-from dlfound.runs.gpus import runtime_cuda_check_without_a_gpu
+from dlfound.runs.gpus import drop_nvml_cuda_check
 
 PRESET = "experiment=shakespeare_char_gpt"
 
 
 def plain_loop(text: str, steps: int) -> float:
     """Windows per second of the hand-written loop."""
-    runtime_cuda_check_without_a_gpu()  # as benchmark_loop.plain_loop: no NVML check, and a frozen heap
+    drop_nvml_cuda_check()  # as benchmark_loop.plain_loop: no NVML check, and a frozen heap
     gc.freeze()
     torch.manual_seed(0)
     cfg = OmegaConf.to_container(compose([PRESET, f"data.path={text}", "hydra.runtime.output_dir=."]), resolve=True)

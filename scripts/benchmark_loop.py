@@ -36,7 +36,7 @@ from omegaconf import OmegaConf
 from dlfound.data.batch_augment import augment
 from dlfound.data.restoration import random_symmetry
 from dlfound.runs.build import instantiate_section
-from dlfound.runs.gpus import runtime_cuda_check_without_a_gpu
+from dlfound.runs.gpus import drop_nvml_cuda_check
 from dlfound.runs.paths import config_dir
 
 # name -> (overrides, the folder under DLFOUND_DATA it reads or None, the kind of plain loop)
@@ -100,8 +100,8 @@ class Loop:
 def plain_loop(cfg: dict, kind: str, epochs: int, limit: int | None, loop: Loop) -> float:
     """Samples/s of the hand-written loop over the same training tensors."""
     # A hand-written loop does not import Lightning, so it does not pay for Lightning's NVML-based CUDA check at
-    # every optimizer step either (dlfound.runs.gpus.runtime_cuda_check_without_a_gpu, which dlfound runs call too).
-    runtime_cuda_check_without_a_gpu()
+    # every optimizer step either (dlfound.runs.gpus.drop_nvml_cuda_check, which dlfound runs do too).
+    drop_nvml_cuda_check()
     # Nor does its process hold Hydra's and Lightning's objects, which this one imported to build the data: frozen,
     # the garbage collector skips them, as dlfound's runs do (dlfound.runs.training.fit).
     gc.freeze()

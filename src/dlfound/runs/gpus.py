@@ -86,8 +86,11 @@ def hold_gpus(needed: int, gpus: list[str] | None = None, poll_s: float = 1.0):
             handle.close()
 
 
-def runtime_cuda_check_without_a_gpu() -> None:
-    """On a machine without a GPU, let torch ask the CUDA runtime whether one is there, not NVML.
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+
+
+def drop_nvml_cuda_check() -> bool:
+    """On a machine without a GPU, let torch ask the CUDA runtime whether one is there, not NVML; whether it did.
 
     Lightning sets PYTORCH_NVML_BASED_CUDA_CHECK=1 on import, so that asking does not initialise CUDA before
     DataLoader workers fork. torch keeps the NVML answer only once CUDA is initialised, which never happens on a
@@ -96,5 +99,18 @@ def runtime_cuda_check_without_a_gpu() -> None:
     Without a GPU there is nothing to initialise and no fork to poison, and the runtime's answer costs 4 us."""
     import torch
 
-    if os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1" and torch.cuda.device_count() == 0:
-        del os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"]
+    if os.environ.get(NVML_CHECK) == "1" and torch.cuda.device_count() == 0:
+        del os.environ[NVML_CHECK]
+        return True
+    return False
+
+
+@contextmanager
+def runtime_cuda_check_without_a_gpu():
+    """drop_nvml_cuda_check for the length of a run; the environment as it was afterwards (a notebook's)."""
+    dropped = drop_nvml_cuda_check()
+    try:
+        yield
+    finally:
+        if dropped:
+            os.environ[NVML_CHECK] = "1"

@@ -20,17 +20,15 @@ def count_parameters(module) -> int:
 
 
 def prepare_process(plain: dict, run_dir: Path) -> bool:
-    """Quiet Lightning, keep CUDA checks cheap without a GPU, show the config, seed every generator, set the matmul
-    precision and clear what a killed process left half-written; whether this is rank zero."""
+    """Quiet Lightning, show the config, seed every generator, set the matmul precision and clear what a killed
+    process left half-written; whether this is rank zero."""
     import lightning as L
     import torch
 
     from dlfound.files import remove_partial_files
     from dlfound.runs.console import config_tree, console, quiet_lightning
-    from dlfound.runs.gpus import runtime_cuda_check_without_a_gpu
 
     quiet_lightning()
-    runtime_cuda_check_without_a_gpu()
     is_zero = L.fabric.utilities.rank_zero.rank_zero_only.rank == 0
     if is_zero and plain.get("print_config", True):
         console.print(config_tree(plain, f"dlfound train  [dim]{run_dir}[/]"))
@@ -61,6 +59,7 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
     from dlfound.runs.build import build, build_trainer
     from dlfound.runs.callbacks import Throughput
     from dlfound.runs.console import console
+    from dlfound.runs.gpus import runtime_cuda_check_without_a_gpu
     from dlfound.runs.lr_find import learning_rate_for
     from dlfound.runs.ranks import rank_died, watch_ranks
     from dlfound.runs.resume import find_resume_checkpoint
@@ -69,7 +68,7 @@ def train(plain: dict, run_dir: Path, overrides: list[str], choices: dict) -> di
 
     started = time.time()
     is_zero = prepare_process(plain, run_dir)
-    with StopOnSignals(run_dir) as stops:
+    with StopOnSignals(run_dir) as stops, runtime_cuda_check_without_a_gpu():
         # Build.
         datamodule, task = build(plain)
         monitor = plain.get("monitor") or task.monitor
