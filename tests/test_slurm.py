@@ -160,16 +160,17 @@ def test_requeued_twice_at_random_moments_finishes_as_the_uninterrupted_run(clus
 
 
 def test_a_job_warned_of_its_time_limit_saves_requeues_itself_and_finishes(cluster, workdir):
-    """A 1-minute job warned 30 s before its limit (SLURM looks at time limits every 30 s, so the warning comes 30
-    to 60 s after the start, and the limit 30 s after the warning): it stops at the next batch, saves last.ckpt,
-    requeues itself, and the requeued job continues to the end."""
-    epochs = 12
-    args = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=30", f"trainer.max_epochs={epochs}"]
-    sweep = Sweep(workdir, args)
+    """A 1-minute job warned 55 s before its limit (SLURM looks at time limits every 30 s, so the warning comes 5
+    to 35 s after the start, and the limit 55 s after the warning): it stops at the next batch, saves last.ckpt,
+    requeues itself, and the requeued job continues to the end. The run must outlast the warning: one step per
+    iteration on batches of 8 (162 an epoch), a few epochs per job here."""
+    epochs = 30
+    args = ["hydra.launcher.timeout_min=1", "hydra.launcher.signal_delay_s=55", f"trainer.max_epochs={epochs}"]
+    sweep = Sweep(workdir, [*args, "data.batch_size=8", "steps_per_iteration=1"])
     job = sweep.job()
-    # On a loaded machine a start takes most of the 30 s before the warning: many requeues, each a few epochs.
+    # On a loaded machine a start takes a good part of the time before the warning: many requeues, a few epochs each.
     assert sweep.finish(timeout=900) == 0, sweep.text()[-3000:]
-    results = assert_finished(sweep.dir / "0", epochs)
+    results = assert_finished(sweep.dir / "0", epochs, batches_per_epoch=162)
     assert restarts(job) >= 1 and results["resumed_from"].endswith("last.ckpt")
     log = "".join(p.read_text() for p in (sweep.dir / ".submitit").rglob("*_log.*"))
     assert "time limit (SIGUSR2)" in log and f"SLURM job {job} is requeued" in log, log[-3000:]

@@ -117,3 +117,21 @@ def test_a_bad_steps_per_iteration_is_one_paragraph(value, workdir, dlfound_in_p
     proc = dlfound_in_process(["train", "print_config=false", f"steps_per_iteration={value}"], workdir)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert "steps_per_iteration must be auto or a positive integer" in proc.stderr
+
+
+def test_a_run_stopped_mid_epoch_resumes_its_groups_at_the_next_batch():
+    from dlfound.data.batch_groups import GroupedBatchSampler
+    from dlfound.data.memory import IndexBatchSampler
+
+    batches = IndexBatchSampler(100, 8, shuffle=True, seed=3)  # 13 batches an epoch, the last of 4 samples
+    batches.set_epoch(2)
+    whole = list(GroupedBatchSampler(batches, 4))
+    assert [g.first for g in whole] == [0, 4, 8, 12] and [g.last_of_epoch for g in whole] == [False] * 3 + [True]
+    resumed = GroupedBatchSampler(batches, 4, resume_at=(2, 8))  # stopped after two groups of epoch 2
+    rest = list(resumed)
+    assert [g.first for g in rest] == [8, 12]
+    pairs = zip(rest, whole[2:], strict=True)
+    assert all(torch.equal(a, b) for g, h in pairs for a, b in zip(g.indices, h.indices, strict=True))
+    assert [g.first for g in resumed] == [0, 4, 8, 12]  # once only: the epoch after starts at its beginning
+    other = GroupedBatchSampler(batches, 4, resume_at=(1, 8))  # a checkpoint of another epoch skips nothing
+    assert [g.first for g in other] == [0, 4, 8, 12]

@@ -31,10 +31,15 @@ class IndexGroup:
 
 class GroupedBatchSampler(Sampler):
     """The batches of `sampler` (index tensors), `size` at a time, the last group of an epoch shorter when they
-    do not divide; at most `limit` batches an epoch (trainer.limit_train_batches counted in batches)."""
+    do not divide; at most `limit` batches an epoch (trainer.limit_train_batches counted in batches).
 
-    def __init__(self, sampler: Sampler, size: int, limit: int | None = None):
-        self.sampler, self.size, self.limit = sampler, size, limit
+    `resume_at` (epoch, batches done) continues a run stopped in the middle of that epoch where it stopped: its
+    first iteration of that epoch skips the batches already trained on. Lightning restarts such an epoch with a
+    fresh iterator and counts its loop iterations from where they were, so without the skip a stopped and resumed
+    epoch would train on its first groups twice."""
+
+    def __init__(self, sampler: Sampler, size: int, limit: int | None = None, resume_at: tuple | None = None):
+        self.sampler, self.size, self.limit, self.resume_at = sampler, size, limit, resume_at
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
@@ -44,10 +49,16 @@ class GroupedBatchSampler(Sampler):
 
     def __iter__(self) -> Iterator[IndexGroup]:
         total = self.batches()
+        done = 0
+        if self.resume_at is not None and self.resume_at[0] == self.sampler.epoch:
+            done = self.resume_at[1]
+        self.resume_at = None
         group: list[torch.Tensor] = []
         for position, indices in enumerate(self.sampler):
             if position == total:
                 break
+            if position < done:
+                continue
             group.append(indices)
             if len(group) == self.size or position + 1 == total:
                 yield IndexGroup(group, position + 1 - len(group), position + 1 == total)

@@ -134,6 +134,7 @@ class InMemoryDataModule(BatchedDataModule):
         self.drop_last, self.random_erasing = drop_last, random_erasing
         self.splits: dict[str, TensorBatches] = {}
         self.group_size, self.group_limit = 1, None
+        self.resume_at: tuple[int, int] | None = None  # (epoch, batches done) of a checkpoint taken mid-epoch
         self._standardisation_cache: tuple = (None, None)
 
     # -- what subclasses provide -------------------------------------------------------------------------
@@ -148,6 +149,18 @@ class InMemoryDataModule(BatchedDataModule):
         """Hand the training batches over `size` at a time (dlfound.data.batch_groups), at most `limit` batches an
         epoch: an integer, or a fraction of the epoch's batches as Lightning counts trainer.limit_train_batches."""
         self.group_size, self.group_limit = size, limit
+
+    def state_dict(self) -> dict:
+        """Where in its epoch a grouped run stands (its groups are full until the epoch's last), so that a checkpoint
+        taken mid-epoch resumes at the next batch (dlfound.data.batch_groups.GroupedBatchSampler)."""
+        if self.group_size == 1 or self.trainer is None:
+            return {}
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed * self.group_size
+        return {"epoch": self.trainer.current_epoch, "batches_done": done}
+
+    def load_state_dict(self, state: dict) -> None:
+        if "batches_done" in state:
+            self.resume_at = (state["epoch"], state["batches_done"])
 
     # -- Lightning hooks ---------------------------------------------------------------------------------
     def setup(self, stage: str | None = None) -> None:
@@ -196,7 +209,8 @@ class InMemoryDataModule(BatchedDataModule):
             limit = self.group_limit
             if isinstance(limit, float):  # a fraction of the batches, rounded down as Lightning does
                 limit = int(len(sampler) * limit)
-            sampler = GroupedBatchSampler(sampler, self.group_size, limit)
+            sampler = GroupedBatchSampler(sampler, self.group_size, limit, self.resume_at)
+            self.resume_at = None
         return self.batched_loader(data, sampler, self.split_seed)
 
     def train_dataloader(self) -> DataLoader:

@@ -69,7 +69,7 @@ def train_on_group(task, group: BatchGroup) -> torch.Tensor | None:
     if not losses:
         return None
     loop._batches_that_stepped = first_logged + len(losses) - 1  # Lightning adds the group's one
-    if group.last_of_epoch:
+    if group.last_of_epoch and len(losses) == len(group):  # an epoch that max_steps cut short steps none
         step_schedulers(trainer, "epoch", trainer.current_epoch + 1)
     return torch.stack(losses)
 
