@@ -68,6 +68,13 @@ class GroupedBatchSampler(Sampler):
         return -(-self.batches() // self.size)
 
 
+def grouped_batches_per_epoch(trainer) -> int | None:
+    """The training batches an epoch of a grouped run (its loop iterations are fewer), or None when the run makes
+    one step per iteration: what the progress bar and the schedulers spread over the run count."""
+    sampler = getattr(trainer.train_dataloader, "sampler", None)
+    return sampler.batches() if isinstance(sampler, GroupedBatchSampler) else None
+
+
 class BatchGroup:
     """Raw batches (tuples of tensors) of one loop iteration. `batches()` yields them one at a time, each passed
     through `prepare` (the data module's batch transform) just before it is used. Not a sequence on purpose:

@@ -5,7 +5,7 @@ import time
 import lightning as L
 from lightning.pytorch.callbacks import RichModelSummary, RichProgressBar
 
-from dlfound.data.batch_groups import BatchGroup, GroupedBatchSampler
+from dlfound.data.batch_groups import BatchGroup, grouped_batches_per_epoch
 
 
 class Throughput(L.Callback):
@@ -270,8 +270,8 @@ class ProgressBar(RichProgressBar):
     def total_train_batches(self):
         """Batches, not loop iterations: a run with several steps per iteration (steps_per_iteration) counts
         each of its batches, so that the bar and its rate read as they do with one."""
-        sampler = getattr(self.trainer.train_dataloader, "sampler", None)
-        return sampler.batches() if isinstance(sampler, GroupedBatchSampler) else super().total_train_batches
+        batches = grouped_batches_per_epoch(self.trainer)
+        return batches if batches is not None else super().total_train_batches
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         grouped = isinstance(batch, BatchGroup)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import torch
 
-from dlfound.data.batch_groups import BatchGroup, GroupedBatchSampler
+from dlfound.data.batch_groups import BatchGroup, grouped_batches_per_epoch
 
 
 @dataclass(frozen=True)
@@ -86,9 +86,9 @@ def total_optimizer_steps(trainer) -> int | float:
     """The run's optimizer steps, which schedulers spread themselves over: Lightning's estimate counts loop
     iterations, so a grouped run counts its batches instead."""
     estimate = trainer.estimated_stepping_batches  # sets the training data up, too
-    sampler = getattr(trainer.train_dataloader, "sampler", None)
-    if not isinstance(sampler, GroupedBatchSampler):
+    batches = grouped_batches_per_epoch(trainer)
+    if batches is None:
         return estimate
     epochs = trainer.max_epochs if trainer.max_epochs not in (None, -1) else float("inf")
-    steps = sampler.batches() * epochs
+    steps = batches * epochs
     return min(steps, trainer.max_steps) if trainer.max_steps != -1 else steps
