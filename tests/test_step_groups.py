@@ -135,3 +135,31 @@ def test_a_run_stopped_mid_epoch_resumes_its_groups_at_the_next_batch():
     assert [g.first for g in resumed] == [0, 4, 8, 12]  # once only: the epoch after starts at its beginning
     other = GroupedBatchSampler(batches, 4, resume_at=(1, 8))  # a checkpoint of another epoch skips nothing
     assert [g.first for g in other] == [0, 4, 8, 12]
+
+
+def test_a_run_stopped_at_an_epoch_end_resumes_with_the_next_epoch_whole(workdir, dlfound_in_process, monkeypatch):
+    """SIGTERM during the epoch-end hooks: Lightning counts the epoch as done before it stops, so the checkpoint
+    names the next epoch while the batch count is still the finished one's; the resumed run must not skip it."""
+    import os
+    import signal
+
+    from lightning.pytorch.loops.fit_loop import _FitLoop
+
+    real_end = _FitLoop.on_advance_end
+
+    def end_with_a_sigterm(loop):
+        if loop.trainer.current_epoch == 1:
+            os.kill(os.getpid(), signal.SIGTERM)
+        real_end(loop)
+
+    monkeypatch.setattr(_FitLoop, "on_advance_end", end_with_a_sigterm)
+    args = ["train", "print_config=false", "callbacks=none", "logger=none", "test=false", "trainer.max_epochs=4"]
+    stopped = dlfound_in_process([*args, "data.batch_size=64"], workdir)
+    assert stopped.returncode != 0 and "SIGTERM" in stopped.stderr
+    [folder] = run_folders(workdir / "outputs")
+    assert read_results(folder)["status"] == "interrupted"
+    monkeypatch.setattr(_FitLoop, "on_advance_end", real_end)
+    resumed = dlfound_in_process(["train", f"resume={folder}"], workdir)
+    assert resumed.returncode == 0, resumed.stderr
+    results = read_results(folder)
+    assert results["epochs"] == 4 and results["global_step"] == 4 * 21, results

@@ -44,6 +44,10 @@ class GroupedBatchSampler(Sampler):
     def set_epoch(self, epoch: int) -> None:
         self.sampler.set_epoch(epoch)
 
+    @property
+    def epoch(self) -> int:
+        return self.sampler.epoch
+
     def batches(self) -> int:
         return len(self.sampler) if self.limit is None else min(len(self.sampler), self.limit)
 

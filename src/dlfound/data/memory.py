@@ -153,10 +153,13 @@ class InMemoryDataModule(BatchedDataModule):
     def state_dict(self) -> dict:
         """Where in its epoch a grouped run stands (its groups are full until the epoch's last), so that a checkpoint
         taken mid-epoch resumes at the next batch (dlfound.data.batch_groups.GroupedBatchSampler)."""
-        if self.group_size == 1 or self.trainer is None:
+        sampler = getattr(self.trainer.train_dataloader, "sampler", None) if self.trainer is not None else None
+        if not isinstance(sampler, GroupedBatchSampler):
             return {}
+        # The epoch the counted batches belong to is the sampler's: Lightning counts an epoch done (current_epoch
+        # one higher) before its epoch-end hooks may stop the run, while the batch count is still that epoch's.
         done = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed * self.group_size
-        return {"epoch": self.trainer.current_epoch, "batches_done": done}
+        return {"epoch": sampler.epoch, "batches_done": min(done, sampler.batches())}
 
     def load_state_dict(self, state: dict) -> None:
         if "batches_done" in state:
