@@ -93,27 +93,26 @@ def test_learning_rate_panels_show_each_schedule(workdir):
         assert picture.size[0] > 1000  # three panels side by side
 
 
-def test_unknown_figure_lists_the_figures(workdir):
-    proc = run_dlfound(["figure", "vanishin"], workdir, check=False)
+def test_unknown_figure_lists_the_figures(workdir, dlfound_in_process):
+    proc = dlfound_in_process(["figure", "vanishin"], workdir)
     assert proc.returncode != 0 and "unknown figure 'vanishin'" in proc.stderr
     assert all(name in proc.stderr for name in FIGURES) and "Traceback" not in proc.stderr
 
 
-def test_listing_without_a_name(workdir):
-    proc = run_dlfound(["figure"], workdir)
+def test_listing_without_a_name(workdir, dlfound_in_process):
+    proc = dlfound_in_process(["figure"], workdir)
     assert all(name in proc.stdout for name in FIGURES)
 
 
-@pytest.mark.slow
-def test_missing_data_names_the_set_and_the_folder_and_trains_nothing(workdir):
-    proc = run_dlfound(["figure", "vanishing", "data.download=false"], workdir, check=False)
+def test_missing_data_names_the_set_and_the_folder_and_trains_nothing(workdir, dlfound_in_process):
+    proc = dlfound_in_process(["figure", "vanishing", "data.download=false"], workdir)
     assert proc.returncode != 0 and "figure vanishing cannot run" in proc.stderr
     assert "MNIST" in proc.stderr and str(workdir / "data") in proc.stderr.replace("\n", "")
     assert "Traceback" not in proc.stderr and not (workdir / "outputs" / "figure").exists()
 
 
-def test_overrides_that_do_not_compose_are_one_paragraph(workdir):
-    proc = run_dlfound(["figure", "vanishing", "model.widht=3"], workdir, check=False)
+def test_overrides_that_do_not_compose_are_one_paragraph(workdir, dlfound_in_process):
+    proc = dlfound_in_process(["figure", "vanishing", "model.widht=3"], workdir)
     assert proc.returncode != 0 and "does not compose" in proc.stderr and "widht" in proc.stderr
     assert "Traceback" not in proc.stderr and not (workdir / "outputs" / "figure").exists()
 
@@ -126,16 +125,15 @@ def test_options_and_overrides_mix_in_any_order():
     assert args.overrides == ["data=cifar10_jpeg", "trainer=gpu"]
 
 
-@pytest.mark.slow
-def test_unknown_budget_and_redraw_without_runs_are_one_paragraph(workdir):
-    proc = run_dlfound(["figure", "vanishing", "--budget", "huge"], workdir, check=False)
+def test_unknown_budget_and_redraw_without_runs_are_one_paragraph(workdir, dlfound_in_process):
+    proc = dlfound_in_process(["figure", "vanishing", "--budget", "huge"], workdir)
     assert proc.returncode != 0 and "has no budget 'huge'; it has cpu" in proc.stderr
-    proc = run_dlfound(["figure", "init", "--redraw"], workdir, check=False)
+    proc = dlfound_in_process(["figure", "init", "--redraw"], workdir)
     assert proc.returncode != 0 and "no finished run" in proc.stderr and "without --redraw" in proc.stderr
 
 
-def test_a_figure_is_not_a_train_option(workdir):
-    proc = run_dlfound(["train", "figure=vanishing"], workdir, check=False)
+def test_a_figure_is_not_a_train_option(workdir, dlfound_in_process):
+    proc = dlfound_in_process(["train", "figure=vanishing"], workdir)
     assert proc.returncode != 0 and "dlfound figure vanishing" in proc.stderr and "Traceback" not in proc.stderr
-    proc = run_dlfound(["list", "figure"], workdir, check=False)
+    proc = dlfound_in_process(["list", "figure"], workdir)
     assert proc.returncode != 0 and "dlfound figure" in proc.stderr

@@ -69,18 +69,16 @@ def one_line(text: str) -> str:
     return " ".join(text.replace("│", " ").replace("╭", " ").replace("╰", " ").split())
 
 
-@pytest.mark.slow
-def test_a_missing_data_set_names_the_ones_present_in_data(tmp_path):
+def test_a_missing_data_set_names_the_ones_present_in_data(tmp_path, dlfound_in_process):
     (tmp_path / "data" / "cifar10-jpeg").mkdir(parents=True)  # the JPEG copy is there, torchvision's files are not
-    proc = run_dlfound(
-        ["train", "model=resnet18", "data=cifar10", "data.download=false", "print_config=false"], tmp_path, check=False
+    proc = dlfound_in_process(
+        ["train", "model=resnet18", "data=cifar10", "data.download=false", "print_config=false"], tmp_path
     )
     message = one_line(proc.stderr)
     assert proc.returncode != 0 and "CIFAR10 is missing" in message
     assert f"Present in {tmp_path / 'data'} instead: data=cifar10_jpeg (same shape and classes)" in message
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize(
     "override, expected",
     [
@@ -93,8 +91,8 @@ def test_a_missing_data_set_names_the_ones_present_in_data(tmp_path):
         ("model.dropout=half", "model.dropout takes a number (float), not the text 'half'"),
     ],
 )
-def test_a_value_of_the_wrong_type_names_the_key_and_the_type(tmp_path, override, expected):
-    proc = run_dlfound(["train", override, "print_config=false"], tmp_path, check=False)
+def test_a_value_of_the_wrong_type_names_the_key_and_the_type(tmp_path, dlfound_in_process, override, expected):
+    proc = dlfound_in_process(["train", override, "print_config=false"], tmp_path)
     assert proc.returncode != 0 and expected in one_line(proc.stderr) and "Traceback" not in proc.stderr
 
 
