@@ -92,3 +92,21 @@ def test_two_trainings_in_one_process_leak_nothing(workdir):
     )
     with pytest.raises(DlfoundError, match="dlfound.load"):
         VAETask.load_from_checkpoint(first.checkpoint)
+
+
+def test_a_sweep_with_a_failing_job_trains_the_others_and_raises_naming_it(workdir, monkeypatch):
+    monkeypatch.setenv("DLFOUND_OUTPUTS", str(workdir / "outputs"))
+    monkeypatch.setenv("DLFOUND_DATA", str(workdir / "data"))
+    import torch
+
+    threads = torch.get_num_threads()
+    with pytest.raises(DlfoundError, match=r"1 job\(s\) of the sweep failed") as raised:
+        dlfound.sweep(
+            "data.val_size=100000,0.2", "trainer.deterministic=true", trainer__max_epochs=1, print_config=False
+        )
+    sweep_dir = workdir / "outputs" / "train" / "multiruns"
+    statuses = {p.parent.name: dlfound.load(p.parent).results["status"] for p in sweep_dir.rglob("results.json")}
+    assert statuses == {"0": "failed", "1": "done"}, statuses
+    assert str(next(sweep_dir.glob("*/0"))) in str(raised.value)
+    # What the runs switched on in this process is put back (dlfound.runs.in_process).
+    assert not torch.are_deterministic_algorithms_enabled() and torch.get_num_threads() == threads

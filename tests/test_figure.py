@@ -137,3 +137,13 @@ def test_a_figure_is_not_a_train_option(workdir, dlfound_in_process):
     assert proc.returncode != 0 and "dlfound figure vanishing" in proc.stderr and "Traceback" not in proc.stderr
     proc = dlfound_in_process(["list", "figure"], workdir)
     assert proc.returncode != 0 and "dlfound figure" in proc.stderr
+
+
+def test_lines_whose_runs_fail_are_named_and_nothing_is_drawn_from_them(workdir, dlfound_in_process):
+    proc = dlfound_in_process(["figure", "vanishing", "data=digits", "data.val_size=100000"], workdir)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    text = " ".join(proc.stderr.split())
+    for line in ("sigmoid MLP", "ReLU + BN MLP", "ResNet-20"):
+        assert f"figure line {line}: 1 job(s) of the sweep failed" in text
+    assert "leaves no training samples" in text and "no finished run" in text
+    assert not list((workdir / "outputs" / "figure").rglob("*.png"))

@@ -19,14 +19,12 @@ so calls do not leak into each other. Pictures are PIL images, which Jupyter dis
 from __future__ import annotations
 
 import fnmatch
-import logging
-import os
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlfound.errors import CheckpointError, DlfoundError
+from dlfound.runs.in_process import in_process, launch_train
 
 if TYPE_CHECKING:
     import torch
@@ -49,52 +47,6 @@ def _override(key: str, value: Any) -> str:
     return f"{key.replace('__', '.')}={text}"
 
 
-@contextmanager
-def _in_process() -> Iterator[None]:
-    """What a run changes in its process, put back afterwards: the root logger's handlers (Hydra points them at the
-    run's log file) and the environment (dlfound's command, Lightning's seed variables); failures raise instead
-    of exiting."""
-    from dlfound.runs.console import failures_raise
-    from dlfound.runs.job_process import COMMAND_ENV
-
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    environment = dict(os.environ)
-    os.environ[COMMAND_ENV] = "train"
-    try:
-        with failures_raise():
-            yield
-    finally:
-        for handler in root.handlers:
-            if handler not in handlers:
-                handler.close()
-        root.handlers[:], root.level = handlers, level
-        os.environ.clear()
-        os.environ.update(environment)
-
-
-def _launch(overrides: list[str], multirun: bool) -> list[Path]:
-    """Run `dlfound train [-m] OVERRIDES` here, through Hydra's own run/multirun (not hydra.main, which parses
-    sys.argv and exits on errors); the run folders of its jobs."""
-    from hydra import initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-
-    from dlfound.commands.train import prepare
-    from dlfound.runs.job import run_job
-    from dlfound.runs.paths import config_dir
-
-    with _in_process():
-        overrides = prepare(list(overrides))
-        # The context clears Hydra's global state on the way out, also after an error.
-        with initialize_config_dir(config_dir=str(config_dir()), version_base="1.3", job_name="train"):
-            hydra = GlobalHydra.instance().hydra
-            if not multirun:
-                returned = [hydra.run("train", run_job, overrides)]
-            else:
-                returned = [job for batch in hydra.multirun("train", run_job, overrides) or [] for job in batch]
-    return [Path(job.hydra_cfg.hydra.runtime.output_dir) for job in returned]
-
-
 def train(*overrides: str, **settings: Any) -> Run:
     """Train and test one model, exactly as `dlfound train OVERRIDES` does, and return its run.
 
@@ -113,7 +65,7 @@ def train(*overrides: str, **settings: Any) -> Run:
         raise DlfoundError(
             "dlfound.train runs one job; for a sweep call dlfound.sweep with the same overrides (without -m)."
         )
-    [folder] = _launch(args, multirun=False)
+    [folder] = launch_train(args, multirun=False)
     return Run(folder)
 
 
@@ -122,7 +74,7 @@ def sweep(*overrides: str, **settings: Any) -> list[Run]:
     ``dlfound.sweep("optim.lr=0.1,0.01", "seed=1,2")``; returns the jobs' runs in order. A failed job is recorded
     in its results.json and the others go on; at the end a DlfoundError says which failed, as the CLI does."""
     args = [a for a in (*overrides, *(_override(k, v) for k, v in settings.items())) if a not in ("-m", "--multirun")]
-    return [Run(folder) for folder in _launch(args, multirun=True)]
+    return [Run(folder) for folder in launch_train(args, multirun=True)]
 
 
 class Run:
@@ -336,7 +288,7 @@ def figure(name: str, *overrides: str, budget: str = "cpu", redraw: bool = False
     from dlfound.runs.figures import folder_of
 
     args = [name, *overrides, "--budget", budget, *(["--redraw"] if redraw else [])]
-    with _in_process():
+    with in_process():
         figure_command(args)
     with Image.open(folder_of(name, budget, list(overrides)) / f"{name}.png") as picture:
         return picture.copy()

@@ -68,6 +68,11 @@ def results_table(metrics: dict, run_dir: str, title: str = "results") -> Table:
     return table
 
 
+def failures_are_raised() -> bool:
+    """Whether `fail` raises here (inside `failures_raise`) rather than exiting."""
+    return _failures_raise.get()
+
+
 @contextmanager
 def failures_raise() -> Iterator[None]:
     """Within this context `fail` raises DlfoundError(message) instead of printing it and exiting."""
@@ -83,10 +88,12 @@ def fail(message: str, code: int = 2, command: str | None = None, title: str = "
     DlfoundError); `command`, what to type next, follows on a line of its own, never wrapped, so that it can be
     copied whole. The message is plain text: the brackets of a usage line ([n=64]) or an override
     (model.hidden=[32]) are not rich markup."""
-    if _failures_raise.get():
+    if failures_are_raised():
         from dlfound.errors import DlfoundError
 
-        raise DlfoundError(f"{message} {command}" if command else message)
+        error = DlfoundError(f"{message} {command}" if command else message)
+        error.exit_code = code  # a stop by a signal is 128 + its number, as the CLI would exit
+        raise error
     err_console.print(Panel(Text(message), title=title, border_style="red", expand=False))
     if command:
         err_console.print(command, soft_wrap=True, highlight=False, markup=False)

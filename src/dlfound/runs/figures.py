@@ -13,12 +13,10 @@ import hashlib
 import os
 import re
 import shlex
-import subprocess
-import sys
 import time
 from pathlib import Path
 
-from dlfound.runs.console import console, fail
+from dlfound.runs.console import console, err_console, fail
 from dlfound.runs.records import group_runs, natural_key, read_results_file, split_keys
 
 
@@ -105,12 +103,22 @@ def train_command(overrides: list[str], sweep_dir: Path) -> list[str]:
 
 
 def run_sweeps(jobs: dict[str, list[str]], root: Path) -> list[str]:
-    """Run every line's sweep in turn (finished runs are skipped); the labels of those that failed."""
+    """Run every line's sweep in turn, in this process (finished runs are skipped); the labels of those that
+    failed. A line stopped by Ctrl-C or SIGTERM stops the figure."""
+    from dlfound.errors import DlfoundError
+    from dlfound.runs.in_process import launch_train
+
     failed = []
     for label, overrides in jobs.items():
         command = train_command(overrides, root / slug(label))
         console.print(f"[bold]figure line[/] {label}: {shlex.join(command)}", highlight=False, soft_wrap=True)
-        if subprocess.run([sys.executable, "-m", "dlfound", *command[1:]]).returncode != 0:
+        try:
+            launch_train(command[3:], multirun=True)
+        except DlfoundError as err:
+            code = getattr(err, "exit_code", 2)
+            if code > 128:  # stopped by a signal: what the user asked for, not a failed line
+                fail(str(err), code, title="dlfound: interrupted")
+            err_console.print(f"[red]figure line {label}:[/] {err}", highlight=False)
             failed.append(label)
     return failed
 

@@ -162,26 +162,39 @@ def failed_jobs(sweep_dir: Path, statuses: tuple = FAILED_STATUSES) -> list[Path
     return failed
 
 
+def sweep_outcome(sweep_dir: Path) -> str | None:
+    """One paragraph on a sweep's failed and interrupted jobs, read from their results.json; None when every job
+    finished."""
+    failed = failed_jobs(sweep_dir)
+    interrupted = failed_jobs(sweep_dir, ("interrupted",))
+    message = []
+    if failed:
+        message.append(
+            f"{len(failed)} job(s) of the sweep failed; each failure is recorded in its results.json: "
+            + ", ".join(str(p) for p in failed)
+        )
+    if interrupted:  # a SLURM job cancelled or killed in a sweep whose launcher outlived it
+        message.append(
+            f"{len(interrupted)} job(s) of the sweep were interrupted before they finished: "
+            + ", ".join(str(p) for p in interrupted)
+            + f". Re-run the sweep with hydra.sweep.dir={sweep_dir} resume=auto to finish them."
+        )
+    return " ".join(message) or None
+
+
 class SweepOutcome(Callback):
-    """After a sweep, one paragraph and a non-zero exit when any job failed, read from the jobs' results.json."""
+    """After a sweep, one paragraph and a non-zero exit when any job failed, read from the jobs' results.json.
+
+    In-process (dlfound.runs.in_process), where Hydra would turn an error raised here into a warning, the
+    paragraph is left in `last` for the caller to raise."""
+
+    last: str | None = None
 
     def on_multirun_end(self, config: DictConfig, **kwargs) -> None:
-        from dlfound.runs.console import fail
+        from dlfound.runs.console import fail, failures_are_raised
 
-        sweep_dir = Path(config.hydra.sweep.dir)
-        failed = failed_jobs(sweep_dir)
-        interrupted = failed_jobs(sweep_dir, ("interrupted",))
-        message = []
-        if failed:
-            message.append(
-                f"{len(failed)} job(s) of the sweep failed; each failure is recorded in its results.json: "
-                + ", ".join(str(p) for p in failed)
-            )
-        if interrupted:  # a SLURM job cancelled or killed in a sweep whose launcher outlived it
-            message.append(
-                f"{len(interrupted)} job(s) of the sweep were interrupted before they finished: "
-                + ", ".join(str(p) for p in interrupted)
-                + f". Re-run the sweep with hydra.sweep.dir={sweep_dir} resume=auto to finish them."
-            )
-        if message:
-            fail(" ".join(message))
+        message = sweep_outcome(Path(config.hydra.sweep.dir))
+        if failures_are_raised():
+            SweepOutcome.last = message
+        elif message:
+            fail(message)
