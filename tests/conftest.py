@@ -52,7 +52,7 @@ def dlfound_in_process(monkeypatch, request):
 
     capsys = request.getfixturevalue("capsys")
 
-    def run(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
+    def run(args: list[str], cwd: Path, env: dict | None = None, check: bool = False) -> subprocess.CompletedProcess:
         for name, value in {
             "DLFOUND_DATA": str(cwd / "data"),
             "DLFOUND_OUTPUTS": str(cwd / "outputs"),
@@ -82,6 +82,8 @@ def dlfound_in_process(monkeypatch, request):
                 logging.root.removeHandler(handler)
                 handler.close()
         out, err = capsys.readouterr()
+        if check and code != 0:  # as run_dlfound(check=True)
+            raise AssertionError(f"dlfound {' '.join(args)} exited {code}\n{out[-4000:]}\n{err[-4000:]}")
         return subprocess.CompletedProcess(["dlfound", *args], code, out, err)
 
     return run

@@ -73,22 +73,24 @@ def test_tensorboard_reader_finds_scalars_and_hparams(digits_run):
 
 
 @pytest.mark.slow
-def test_eval_reproduces_the_recorded_test_metrics(digits_run, tmp_path):
+def test_eval_reproduces_the_recorded_test_metrics(digits_run, tmp_path, dlfound_in_process):
     _, folder = digits_run
     recorded = read_results(folder)
     out = tmp_path / "eval.json"
-    run_dlfound(["eval", f"ckpt_path={recorded['monitor']['best_checkpoint']}", f"output={out}"], tmp_path)
+    dlfound_in_process(
+        ["eval", f"ckpt_path={recorded['monitor']['best_checkpoint']}", f"output={out}"], tmp_path, check=True
+    )
     metrics = json.loads(out.read_text())["metrics"]
     for key in ("test/acc", "test/loss", "test/acc_top5"):
         assert metrics[key] == pytest.approx(recorded["metrics"][key], abs=1e-6)
 
 
 @pytest.mark.slow
-def test_resume_continues_epochs_and_logs(workdir):
-    run_dlfound(["train", "trainer.max_epochs=2"], workdir)
+def test_resume_continues_epochs_and_logs(workdir, dlfound_in_process):
+    dlfound_in_process(["train", "trainer.max_epochs=2"], workdir, check=True)
     [folder] = run_folders(workdir / "outputs")
     first = read_results(folder)
-    proc = run_dlfound(["train", f"resume={folder}", "trainer.max_epochs=4"], workdir)
+    proc = dlfound_in_process(["train", f"resume={folder}", "trainer.max_epochs=4"], workdir, check=True)
     assert run_folders(workdir / "outputs") == [folder], "resume must continue in the same folder"
     second = read_results(folder)
     assert second["epochs"] == 4 and second["global_step"] == 2 * first["global_step"]
@@ -100,7 +102,7 @@ def test_resume_continues_epochs_and_logs(workdir):
 
 @pytest.mark.slow
 def test_refuses_to_overwrite_a_finished_run(workdir, dlfound_in_process):
-    run_dlfound(["train", "trainer.max_epochs=1"], workdir)
+    dlfound_in_process(["train", "trainer.max_epochs=1"], workdir, check=True)
     [folder] = run_folders(workdir / "outputs")
     before = (folder / "results.json").read_bytes()
     proc = dlfound_in_process(["train", f"hydra.run.dir={folder}"], workdir)
@@ -109,8 +111,10 @@ def test_refuses_to_overwrite_a_finished_run(workdir, dlfound_in_process):
 
 
 @pytest.mark.slow
-def test_multirun_leaves_one_results_per_job(workdir):
-    run_dlfound(["train", "-m", "optim.lr=0.01,0.003", "trainer.max_epochs=1", "print_config=false"], workdir)
+def test_multirun_leaves_one_results_per_job(workdir, dlfound_in_process):
+    dlfound_in_process(
+        ["train", "-m", "optim.lr=0.01,0.003", "trainer.max_epochs=1", "print_config=false"], workdir, check=True
+    )
     folders = run_folders(workdir / "outputs" / "train" / "multiruns")
     assert len(folders) == 2 and {f.name for f in folders} == {"0", "1"}
     assert {tuple(read_results(f)["overrides"]) for f in folders} == {
@@ -120,8 +124,8 @@ def test_multirun_leaves_one_results_per_job(workdir):
 
 
 @pytest.mark.slow
-def test_every_optimizer_and_scheduler_trains(workdir):
-    run_dlfound(
+def test_every_optimizer_and_scheduler_trains(workdir, dlfound_in_process):
+    dlfound_in_process(
         [
             "train",
             "-m",
@@ -131,8 +135,9 @@ def test_every_optimizer_and_scheduler_trains(workdir):
             "callbacks=none",
         ],
         workdir,
+        check=True,
     )
-    run_dlfound(
+    dlfound_in_process(
         [
             "train",
             "-m",
@@ -142,6 +147,7 @@ def test_every_optimizer_and_scheduler_trains(workdir):
             "callbacks=none",
         ],
         workdir,
+        check=True,
     )
     folders = run_folders(workdir / "outputs")
     assert len(folders) == 16
@@ -153,14 +159,14 @@ def test_every_optimizer_and_scheduler_trains(workdir):
 
 
 @pytest.mark.slow
-def test_debug_presets(workdir):
-    run_dlfound(["train", "-m", "debug=fast,limit,profile", "print_config=false"], workdir)
+def test_debug_presets(workdir, dlfound_in_process):
+    dlfound_in_process(["train", "-m", "debug=fast,limit,profile", "print_config=false"], workdir, check=True)
     assert len(run_folders(workdir / "outputs")) == 3
 
 
 @pytest.mark.slow
-def test_overfit_preset_drives_the_loss_to_near_zero(workdir):
-    run_dlfound(["train", "debug=overfit", "print_config=false"], workdir)
+def test_overfit_preset_drives_the_loss_to_near_zero(workdir, dlfound_in_process):
+    dlfound_in_process(["train", "debug=overfit", "print_config=false"], workdir, check=True)
     [folder] = run_folders(workdir / "outputs")
     with open(folder / "csv" / "metrics.csv") as f:
         losses = [float(r["train/loss_epoch"]) for r in csv.DictReader(f) if r.get("train/loss_epoch")]
@@ -184,14 +190,16 @@ def test_ddp_cpu_two_processes_leave_one_run(workdir):
 
 
 @pytest.mark.slow
-def test_bf16_mixed_precision_on_cpu(workdir):
-    run_dlfound(["train", "trainer.precision=bf16-mixed", "trainer.max_epochs=3", "print_config=false"], workdir)
+def test_bf16_mixed_precision_on_cpu(workdir, dlfound_in_process):
+    dlfound_in_process(
+        ["train", "trainer.precision=bf16-mixed", "trainer.max_epochs=3", "print_config=false"], workdir, check=True
+    )
     [folder] = run_folders(workdir / "outputs")
     assert read_results(folder)["metrics"]["test/acc"] > 0.8
 
 
 @pytest.mark.slow
-def test_user_config_dir_composes_with_ours(workdir):
+def test_user_config_dir_composes_with_ours(workdir, dlfound_in_process):
     mine = workdir / "my_configs"
     (mine / "experiment").mkdir(parents=True)
     (mine / "model").mkdir()
@@ -199,7 +207,9 @@ def test_user_config_dir_composes_with_ours(workdir):
     (mine / "experiment" / "mine.yaml").write_text(
         "# @package _global_\ndefaults:\n  - override /model: tiny_mlp\ntrainer:\n  max_epochs: 1\n"
     )
-    run_dlfound(["train", "--config-dir", str(mine), "experiment=mine", "print_config=false"], workdir)
+    dlfound_in_process(
+        ["train", "--config-dir", str(mine), "experiment=mine", "print_config=false"], workdir, check=True
+    )
     [folder] = run_folders(workdir / "outputs")
     assert read_results(folder)["num_params"] == 64 * 16 + 16 + 16 * 10 + 10
 
@@ -225,8 +235,8 @@ def test_user_errors_are_one_clear_message(workdir, dlfound_in_process, args, me
 
 
 @pytest.mark.slow
-def test_list_shows_models_and_datasets(workdir):
-    out = run_dlfound(["list", "model", "data", "optim", "sched", "experiment"], workdir).stdout
+def test_list_shows_models_and_datasets(workdir, dlfound_in_process):
+    out = dlfound_in_process(["list", "model", "data", "optim", "sched", "experiment"], workdir, check=True).stdout
     for name in (
         "mlp",
         "lenet5",
@@ -265,8 +275,8 @@ def test_list_shows_models_and_datasets(workdir):
         assert family in out
 
 
-def test_list_shows_launchers_and_searches(workdir):
-    out = run_dlfound(["list", "launcher", "hparams_search"], workdir).stdout
+def test_list_shows_launchers_and_searches(workdir, dlfound_in_process):
+    out = dlfound_in_process(["list", "launcher", "hparams_search"], workdir, check=True).stdout
     for name in ("parallel", "gpus", "submitit_local", "submitit_slurm", "digits_mlp_optuna", "mnist_lenet5_optuna"):
         assert name in out
 

@@ -192,17 +192,17 @@ def test_random_erasing_replaces_one_rectangle_per_chosen_image():
     assert torch.equal(random_erasing(x, p=0.0), x)
 
 
-def test_device_resident_data_trains_exactly_as_host_data(workdir):
+def test_device_resident_data_trains_exactly_as_host_data(workdir, dlfound_in_process):
     """data.on_device=true moves the tensors to the training device once; on the CPU that device is the host, and
     the run must match the default path number for number (the GPU test below checks the move itself)."""
-    from conftest import read_results, run_dlfound
+    from conftest import read_results
 
     args = ["train", "trainer.max_epochs=2", "print_config=false", "logger=none", "data.augment=flip"]
-    run_dlfound([*args, "hydra.run.dir=host"], workdir)
-    run_dlfound([*args, "data.on_device=true", "hydra.run.dir=device"], workdir)
+    dlfound_in_process([*args, "hydra.run.dir=host"], workdir, check=True)
+    dlfound_in_process([*args, "data.on_device=true", "hydra.run.dir=device"], workdir, check=True)
     host, device = read_results(workdir / "host"), read_results(workdir / "device")
     assert host["metrics"] == device["metrics"] and host["global_step"] == device["global_step"]
-    proc = run_dlfound([*args, "data.on_device=true", "data.num_workers=2"], workdir, check=False)
+    proc = dlfound_in_process([*args, "data.on_device=true", "data.num_workers=2"], workdir)
     assert proc.returncode != 0 and "set data.num_workers=0" in proc.stderr and "Traceback" not in proc.stderr
 
 

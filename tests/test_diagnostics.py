@@ -71,10 +71,10 @@ def test_measurements_reach_tensorboard_json_and_a_picture(deep_runs):
 
 
 @pytest.mark.slow
-def test_a_resumed_run_keeps_the_measurements_before_its_checkpoint(deep_runs):
+def test_a_resumed_run_keeps_the_measurements_before_its_checkpoint(deep_runs, dlfound_in_process):
     run = deep_runs / "sigmoid"
     before = read_diagnostics(run)
-    run_dlfound([*DEEP, "trainer.max_epochs=2", f"hydra.run.dir={run}", "resume=last"], deep_runs)
+    dlfound_in_process([*DEEP, "trainer.max_epochs=2", f"hydra.run.dir={run}", "resume=last"], deep_runs, check=True)
     after = read_diagnostics(run)
     steps = [r["step"] for r in after]
     assert after[: len(before)] == before and steps == sorted(set(steps)) and after[-1]["epoch"] == 1
@@ -127,8 +127,8 @@ def test_bad_interval_is_one_paragraph(workdir, dlfound_in_process):
 
 
 @pytest.mark.slow
-def test_histograms_can_be_turned_off(workdir):
-    run_dlfound([*DEEP, "callbacks.diagnostics.histograms=false", "hydra.run.dir=run"], workdir)
+def test_histograms_can_be_turned_off(workdir, dlfound_in_process):
+    dlfound_in_process([*DEEP, "callbacks.diagnostics.histograms=false", "hydra.run.dir=run"], workdir, check=True)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     events = EventAccumulator(str(workdir / "run" / "tensorboard"), size_guidance={"histograms": 0})

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import read_results, run_dlfound, run_folders
+from conftest import read_results, run_folders
 from dlfound.data.function import FunctionDataModule, parse_expression
 from dlfound.errors import ConfigError
 from dlfound.runs.records import log_log_fit
@@ -60,10 +60,10 @@ def test_expressions_outside_the_whitelist_are_refused_by_name(text, named):
     assert named in str(err.value)
 
 
-def test_sup_and_l2_errors_of_a_known_fit(workdir):
+def test_sup_and_l2_errors_of_a_known_fit(workdir, dlfound_in_process):
     # The perceptron's zero-initialised linear layer predicts 0 everywhere; untrained (max_epochs=0), its errors
     # against |x| on a grid of [-1, 1] are max |x| = 1 and the grid's RMS of |x|.
-    run_dlfound(
+    dlfound_in_process(
         [
             "train",
             "task=regression",
@@ -78,6 +78,7 @@ def test_sup_and_l2_errors_of_a_known_fit(workdir):
             "hydra.run.dir=zero",
         ],
         workdir,
+        check=True,
     )
     metrics = read_results(workdir / "zero")["metrics"]
     grid = torch.linspace(-1, 1, 101)
@@ -85,8 +86,8 @@ def test_sup_and_l2_errors_of_a_known_fit(workdir):
     assert metrics["test/l2_error"] == pytest.approx(float(grid.pow(2).mean().sqrt()), rel=1e-5)
 
 
-def test_a_width_sweep_draws_its_fits_and_a_log_log_report(workdir):
-    run_dlfound(
+def test_a_width_sweep_draws_its_fits_and_a_log_log_report(workdir, dlfound_in_process):
+    dlfound_in_process(
         [
             "train",
             "-m",
@@ -101,13 +102,14 @@ def test_a_width_sweep_draws_its_fits_and_a_log_log_report(workdir):
             "hydra.sweep.dir=sweep",
         ],
         workdir,
+        check=True,
     )
     runs = run_folders(workdir / "sweep")
     assert len(runs) == 3
     for run in runs:
         with Image.open(run / "images" / "fit_epoch009.png") as picture:
             assert picture.size == (384, 384)
-    proc = run_dlfound(["report", "sweep", "--metric", "test/sup_error", "--plot", "plots"], workdir)
+    proc = dlfound_in_process(["report", "sweep", "--metric", "test/sup_error", "--plot", "plots"], workdir, check=True)
     assert "model.width" in proc.stdout
     with Image.open(workdir / "plots" / "test_sup_error_vs_model.width.png") as picture:
         assert picture.width > 100

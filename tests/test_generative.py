@@ -277,10 +277,12 @@ def test_vae_run_logs_image_grids_to_tensorboard(cvae_run):
     assert len(acc.Images("images/samples")) == 3  # one per epoch
 
 
-def test_sample_writes_a_png_of_the_requested_grid(cvae_run, tmp_path):
+def test_sample_writes_a_png_of_the_requested_grid(cvae_run, tmp_path, dlfound_in_process):
     ckpt = cvae_run / "checkpoints" / "last.ckpt"
     out = tmp_path / "grid.png"
-    run_dlfound(["sample", f"ckpt_path={ckpt}", "n=24", "nrow=6", "class=3", f"output={out}"], tmp_path)
+    dlfound_in_process(
+        ["sample", f"ckpt_path={ckpt}", "n=24", "nrow=6", "class=3", f"output={out}"], tmp_path, check=True
+    )
     image = Image.open(out)
     image.verify()
     assert Image.open(out).size == grid_size(24, 6, 8, 8)

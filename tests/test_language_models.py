@@ -10,7 +10,6 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import run_dlfound
 from dlfound.data.text import CharTextDataModule
 from dlfound.data.tokenizers import BpeTokenizer, CharTokenizer, spec_of, tokenizer_from_spec
 from dlfound.models.gpt import GPT
@@ -131,7 +130,7 @@ def test_the_cache_restarts_from_half_a_window_when_it_is_full():
 
 # -- the checkpoint carries the tokeniser ----------------------------------------------------------------------
 @pytest.mark.slow
-def test_a_bpe_checkpoint_generates_without_its_text(tmp_path):
+def test_a_bpe_checkpoint_generates_without_its_text(tmp_path, dlfound_in_process):
     text = write(tmp_path / "verse.txt", VERSE * 3)
     overrides = [
         "experiment=shakespeare_bpe_gpt",
@@ -145,17 +144,20 @@ def test_a_bpe_checkpoint_generates_without_its_text(tmp_path):
         "task.sample_length=5",
         "name=bpe",
     ]
-    run_dlfound(["train", *overrides], tmp_path)
+    dlfound_in_process(["train", *overrides], tmp_path, check=True)
     run = tmp_path / "outputs" / "train" / "runs" / "bpe"
     results = json.loads((run / "results.json").read_text())
     assert results["metrics"]["test/bpc"] < results["metrics"]["test/loss"] / math.log(2)  # > 1 character a token
     text.unlink()
-    out = run_dlfound(
-        ["generate", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "prompt=To be", "length=20"], tmp_path
+    out = dlfound_in_process(
+        ["generate", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "prompt=To be", "length=20"],
+        tmp_path,
+        check=True,
     )
-    plain = run_dlfound(
+    plain = dlfound_in_process(
         ["generate", f"ckpt_path={run / 'checkpoints' / 'last.ckpt'}", "prompt=To be", "length=20", "cache=false"],
         tmp_path,
+        check=True,
     )
     assert out.stdout.startswith("To be") and len(out.stdout) > len("To be") + 5
     assert out.stdout == plain.stdout  # 20 tokens fit in the window: the cache changes nothing
@@ -204,9 +206,9 @@ def test_the_power_law_panel_recovers_a_known_exponent():
 
 
 @pytest.mark.slow
-def test_the_scaling_figure_runs_at_a_tiny_budget(tmp_path):
+def test_the_scaling_figure_runs_at_a_tiny_budget(tmp_path, dlfound_in_process):
     text = write(tmp_path / "verse.txt", VERSE * 3)
-    run_dlfound(["figure", "scaling", "--budget", "smoke", f"data.path={text}"], tmp_path)
+    dlfound_in_process(["figure", "scaling", "--budget", "smoke", f"data.path={text}"], tmp_path, check=True)
     (root,) = (tmp_path / "outputs" / "figure" / "scaling").iterdir()
     with Image.open(root / "scaling.png") as picture:
         assert picture.size[0] > 600

@@ -27,9 +27,9 @@ def old_runs(workdir) -> Path:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("run,overrides", [("cls", []), ("dncnn", ["data.root=data/restoration"])])
-def test_eval_reproduces_the_metrics_of_the_old_code(old_runs, workdir, run, overrides):
+def test_eval_reproduces_the_metrics_of_the_old_code(old_runs, workdir, run, overrides, dlfound_in_process):
     ckpt = old_runs / run / "checkpoints" / "last.ckpt"
-    run_dlfound(["eval", f"ckpt_path={ckpt}", "output=eval.json", *overrides], workdir)
+    dlfound_in_process(["eval", f"ckpt_path={ckpt}", "output=eval.json", *overrides], workdir, check=True)
     metrics = json.loads((workdir / "eval.json").read_text())["metrics"]
     expected = json.loads((old_runs / run / "eval_metrics.json").read_text())
     # Every metric the old code measured, the same; newer code may measure more (calibration, for example).
@@ -37,12 +37,16 @@ def test_eval_reproduces_the_metrics_of_the_old_code(old_runs, workdir, run, ove
 
 
 @pytest.mark.slow
-def test_sample_and_restore_read_old_checkpoints(old_runs, workdir):
-    run_dlfound(["sample", f"ckpt_path={old_runs / 'gan/checkpoints/last.ckpt'}", "n=16", "output=points.png"], workdir)
+def test_sample_and_restore_read_old_checkpoints(old_runs, workdir, dlfound_in_process):
+    dlfound_in_process(
+        ["sample", f"ckpt_path={old_runs / 'gan/checkpoints/last.ckpt'}", "n=16", "output=points.png"],
+        workdir,
+        check=True,
+    )
     with Image.open(workdir / "points.png") as picture:
         assert picture.size == (512, 512)
     clean = workdir / "data" / "restoration" / "Set12" / "000.png"
-    proc = run_dlfound(
+    proc = dlfound_in_process(
         [
             "restore",
             f"ckpt_path={old_runs / 'dncnn/checkpoints/last.ckpt'}",
@@ -51,6 +55,7 @@ def test_sample_and_restore_read_old_checkpoints(old_runs, workdir):
             "output=restored.png",
         ],
         workdir,
+        check=True,
     )
     assert "PSNR restored" in proc.stdout
     with Image.open(workdir / "restored.png") as restored, Image.open(clean) as original:
@@ -58,9 +63,9 @@ def test_sample_and_restore_read_old_checkpoints(old_runs, workdir):
 
 
 @pytest.mark.slow
-def test_train_resumes_an_old_run_folder(old_runs, workdir):
+def test_train_resumes_an_old_run_folder(old_runs, workdir, dlfound_in_process):
     folder = old_runs / "cls"
-    proc = run_dlfound(["train", f"resume={folder}", "trainer.max_epochs=3"], workdir)
+    proc = dlfound_in_process(["train", f"resume={folder}", "trainer.max_epochs=3"], workdir, check=True)
     assert "resuming" in proc.stdout
     results = read_results(folder)
     assert results["status"] == "done" and results["epochs"] == 3
@@ -75,12 +80,16 @@ TODAY = {"ddpm": LEGACY / "today_ddpm", "wgan_gp": LEGACY / "today_wgan_gp", "nt
 
 
 @pytest.mark.slow
-def test_eval_reads_todays_regression_and_gan_runs(workdir):
-    run_dlfound(["eval", f"ckpt_path={TODAY['ntk'] / 'checkpoints' / 'last.ckpt'}", "output=ntk.json"], workdir)
+def test_eval_reads_todays_regression_and_gan_runs(workdir, dlfound_in_process):
+    dlfound_in_process(
+        ["eval", f"ckpt_path={TODAY['ntk'] / 'checkpoints' / 'last.ckpt'}", "output=ntk.json"], workdir, check=True
+    )
     metrics = json.loads((workdir / "ntk.json").read_text())["metrics"]
     expected = json.loads((TODAY["ntk"] / "eval_metrics.json").read_text())
     assert {k: metrics.get(k) for k in expected} == pytest.approx(expected, rel=1e-5)
-    run_dlfound(["eval", f"ckpt_path={TODAY['wgan_gp'] / 'checkpoints' / 'last.ckpt'}", "output=gan.json"], workdir)
+    dlfound_in_process(
+        ["eval", f"ckpt_path={TODAY['wgan_gp'] / 'checkpoints' / 'last.ckpt'}", "output=gan.json"], workdir, check=True
+    )
     metrics = json.loads((workdir / "gan.json").read_text())["metrics"]
     expected = json.loads((TODAY["wgan_gp"] / "eval_metrics.json").read_text())
     # The GAN's test metrics come from fresh samples: the same keys, values within sampling noise of the old code's.
@@ -97,10 +106,10 @@ def test_sample_reads_todays_ddpm_run(workdir):
 
 
 @pytest.mark.slow
-def test_train_resumes_todays_run_with_the_ntk_monitor(workdir):
+def test_train_resumes_todays_run_with_the_ntk_monitor(workdir, dlfound_in_process):
     folder = workdir / "ntk"
     shutil.copytree(TODAY["ntk"], folder)
-    proc = run_dlfound(["train", f"resume={folder}", "trainer.max_epochs=110"], workdir)
+    proc = dlfound_in_process(["train", f"resume={folder}", "trainer.max_epochs=110"], workdir, check=True)
     assert "resuming" in proc.stdout
     results = read_results(folder)
     assert results["status"] == "done" and results["epochs"] == 110

@@ -6,7 +6,7 @@ import json
 import torch
 from PIL import Image
 
-from conftest import read_results, run_dlfound
+from conftest import read_results
 
 FIND = [
     "train",
@@ -19,8 +19,8 @@ FIND = [
 ]
 
 
-def test_range_test_writes_its_curve_and_the_run_trains_with_the_suggestion(workdir):
-    run_dlfound(FIND, workdir)
+def test_range_test_writes_its_curve_and_the_run_trains_with_the_suggestion(workdir, dlfound_in_process):
+    dlfound_in_process(FIND, workdir, check=True)
     run = workdir / "run"
     record = json.loads((run / "lr_find.json").read_text())
     suggestion = record["suggestion"]
@@ -41,11 +41,10 @@ def test_too_few_steps_is_one_paragraph(workdir, dlfound_in_process):
     assert proc.returncode != 0 and "at least 13 steps" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_a_diverging_test_says_why_it_suggests_nothing(workdir):
-    proc = run_dlfound(
+def test_a_diverging_test_says_why_it_suggests_nothing(workdir, dlfound_in_process):
+    proc = dlfound_in_process(
         [*FIND, "lr_find_settings.steps=14", "lr_find_settings.min_lr=100", "lr_find_settings.max_lr=1e9"],
         workdir,
-        check=False,
     )
     assert proc.returncode != 0 and "too few finite losses" in proc.stderr and "Traceback" not in proc.stderr
     assert (workdir / "run" / "lr_find.png").is_file()  # the curve it did draw is kept

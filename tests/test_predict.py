@@ -52,13 +52,15 @@ def test_class_names_ride_in_a_weights_only_checkpoint(trained):
     assert config["model"]["num_classes"] == 3 and config["task"]["num_classes"] == 3
 
 
-def test_predict_prints_the_top_classes_of_an_image(trained):
+def test_predict_prints_the_top_classes_of_an_image(trained, dlfound_in_process):
     tmp, ckpt = trained
-    out = run_dlfound(["predict", f"ckpt_path={ckpt}", f"input={tmp / 'pets' / 'dog' / '0.png'}", "top_k=2"], cwd=tmp)
+    out = dlfound_in_process(
+        ["predict", f"ckpt_path={ckpt}", f"input={tmp / 'pets' / 'dog' / '0.png'}", "top_k=2"], cwd=tmp, check=True
+    )
     assert "rank" in out.stdout and sum(name in out.stdout for name in CLASSES) == 2
 
 
-def test_predict_on_a_folder_writes_a_csv_prepared_like_the_test_images(trained):
+def test_predict_on_a_folder_writes_a_csv_prepared_like_the_test_images(trained, dlfound_in_process):
     from dlfound.runs.build import load_task
     from dlfound.runs.checkpoint import load_checkpoint, run_config
 
@@ -83,7 +85,9 @@ def test_predict_on_a_folder_writes_a_csv_prepared_like_the_test_images(trained)
     for i, index in enumerate(test.indices):
         path = str(test.dataset.samples[index][0])
         assert [by_path[path][name] for name in CLASSES] == pytest.approx(expected[i].tolist(), abs=1e-5)
-    out = run_dlfound(["predict", f"ckpt_path={ckpt}", f"input={tmp / 'pets'}", "output=preds.csv"], cwd=tmp)
+    out = dlfound_in_process(
+        ["predict", f"ckpt_path={ckpt}", f"input={tmp / 'pets'}", "output=preds.csv"], cwd=tmp, check=True
+    )
     assert "wrote 18 predictions" in out.stdout
     table = list(csv.DictReader(open(tmp / "preds.csv")))
     assert len(table) == 18 and table[0]["class_1"] in CLASSES and 0 <= float(table[0]["prob_1"]) <= 1

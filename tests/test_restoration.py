@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import REPO, SHARED_DATA, read_results, run_dlfound, run_folders
+from conftest import REPO, SHARED_DATA, read_results, run_folders
 from dlfound.data import degradations as D
 from dlfound.metrics.restoration import psnr, ssim
 from dlfound.ops.blur import blur, gaussian_kernel
@@ -286,7 +286,7 @@ def test_train_restore_and_pnp_from_the_command_line(workdir, dlfound_in_process
     plug-and-play deblurring, and a clear error for a missing input."""
     root = workdir / "data" / "restoration"
     make_sets(root, {"Train400": (4, (48, 48), 1), "Set12": (1, (30, 26), 1), "BSD68": (1, (26, 30), 1)})
-    run_dlfound(
+    dlfound_in_process(
         [
             "train",
             "experiment=dncnn_sigma25",
@@ -300,6 +300,7 @@ def test_train_restore_and_pnp_from_the_command_line(workdir, dlfound_in_process
             "callbacks.model_summary=null",
         ],
         workdir,
+        check=True,
     )
     run = run_folders(workdir / "outputs")[-1]
     results = read_results(run)
@@ -317,11 +318,13 @@ def test_train_restore_and_pnp_from_the_command_line(workdir, dlfound_in_process
     ckpt = next((run / "checkpoints").glob("last*.ckpt"))
 
     write_png(workdir / "photo.png", smooth_image(23, 31, 3))
-    proc = run_dlfound(["restore", f"ckpt_path={ckpt}", "input=photo.png", "sigma=25", "output=out.png"], workdir)
+    proc = dlfound_in_process(
+        ["restore", f"ckpt_path={ckpt}", "input=photo.png", "sigma=25", "output=out.png"], workdir, check=True
+    )
     assert "PSNR" in proc.stdout
     with Image.open(workdir / "out.png") as out:
         assert out.size == (31, 23) and out.mode == "RGB"
-    run_dlfound(
+    dlfound_in_process(
         [
             "restore",
             f"ckpt_path={ckpt}",
@@ -332,6 +335,7 @@ def test_train_restore_and_pnp_from_the_command_line(workdir, dlfound_in_process
             "degraded_output=blurred.png",
         ],
         workdir,
+        check=True,
     )
     with Image.open(workdir / "deblurred.png") as out:
         assert out.size == (31, 23)
@@ -339,7 +343,7 @@ def test_train_restore_and_pnp_from_the_command_line(workdir, dlfound_in_process
     assert missing.returncode != 0 and "nothere.png" in missing.stderr and "Traceback" not in missing.stderr
 
 
-def test_every_restoration_model_trains_fast_dev_run(workdir):
+def test_every_restoration_model_trains_fast_dev_run(workdir, dlfound_in_process):
     """`debug=fast` through every restoration experiment (one process, a Hydra multirun)."""
     root = workdir / "data" / "restoration"
     make_sets(
@@ -352,7 +356,7 @@ def test_every_restoration_model_trains_fast_dev_run(workdir):
             "Set14": (1, (30, 36), 3),
         },
     )
-    run_dlfound(
+    dlfound_in_process(
         [
             "train",
             "-m",
@@ -363,6 +367,7 @@ def test_every_restoration_model_trains_fast_dev_run(workdir):
             "callbacks.progress_bar=null",
         ],
         workdir,
+        check=True,
     )
     assert len(run_folders(workdir / "outputs")) == 4
     assert not (workdir / "test_images.csv").exists()  # fast_dev_run has no run folder to write it to

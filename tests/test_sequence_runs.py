@@ -9,7 +9,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import read_results, run_dlfound, run_folders
+from conftest import read_results, run_folders
 from test_sequence_data import write_idx
 
 WORDS = ["the", "king", "queen", "lord", "love", "death", "night", "day", "and", "of", "to", "my", "thy"]
@@ -33,7 +33,7 @@ def events(run):
 @pytest.mark.slow
 def test_char_gpt_learns_generates_and_names_unknown_prompt_characters(workdir, dlfound_in_process):
     corpus, vocab = write_corpus(workdir)
-    run_dlfound(
+    dlfound_in_process(
         [
             "train",
             "data=text",
@@ -51,6 +51,7 @@ def test_char_gpt_learns_generates_and_names_unknown_prompt_characters(workdir, 
             *FAST,
         ],
         workdir,
+        check=True,
     )
     run = run_folders(workdir / "outputs")[-1]
     results = read_results(run)
@@ -64,7 +65,9 @@ def test_char_gpt_learns_generates_and_names_unknown_prompt_characters(workdir, 
     assert config["model"]["vocab_size"] == vocab and len(config["task"]["vocabulary"]) == vocab
 
     corpus.unlink()  # the checkpoint alone serves generation
-    out = run_dlfound(["generate", f"ckpt_path={ckpt}", "prompt=the king", "length=30", "top_k=5"], workdir).stdout
+    out = dlfound_in_process(
+        ["generate", f"ckpt_path={ckpt}", "prompt=the king", "length=30", "top_k=5"], workdir, check=True
+    ).stdout
     assert out.startswith("the king") and len(out.rstrip("\n")) == len("the king") + 30
     bad = dlfound_in_process(["generate", f"ckpt_path={ckpt}", "prompt=ROMEO", "length=5"], workdir)
     assert bad.returncode != 0 and "'E', 'M', 'O', 'R'" in bad.stderr and "Traceback" not in bad.stderr
@@ -101,8 +104,8 @@ def test_recurrent_language_model_carries_its_state_across_windows(workdir):
 
 
 @pytest.mark.slow
-def test_lstm_solves_a_short_adding_problem(workdir):
-    run_dlfound(
+def test_lstm_solves_a_short_adding_problem(workdir, dlfound_in_process):
+    dlfound_in_process(
         [
             "train",
             "experiment=adding_lstm",
@@ -117,6 +120,7 @@ def test_lstm_solves_a_short_adding_problem(workdir):
             *FAST,
         ],
         workdir,
+        check=True,
     )
     results = read_results(run_folders(workdir / "outputs")[-1])
     assert results["choices"]["task"] == "regression"
@@ -124,8 +128,8 @@ def test_lstm_solves_a_short_adding_problem(workdir):
 
 
 @pytest.mark.slow
-def test_seq2seq_learns_to_sort_and_shows_its_attention(workdir):
-    run_dlfound(
+def test_seq2seq_learns_to_sort_and_shows_its_attention(workdir, dlfound_in_process):
+    dlfound_in_process(
         [
             "train",
             "experiment=addition_seq2seq",
@@ -141,6 +145,7 @@ def test_seq2seq_learns_to_sort_and_shows_its_attention(workdir):
             *FAST,
         ],
         workdir,
+        check=True,
     )
     run = run_folders(workdir / "outputs")[-1]
     metrics = read_results(run)["metrics"]
@@ -166,8 +171,8 @@ def stripes_mnist(workdir):
 
 
 @pytest.mark.slow
-def test_ctc_reads_digit_strips_and_shows_them_decoded(workdir, stripes_mnist):
-    run_dlfound(
+def test_ctc_reads_digit_strips_and_shows_them_decoded(workdir, stripes_mnist, dlfound_in_process):
+    dlfound_in_process(
         [
             "train",
             "experiment=mnist_strips_ctc",
@@ -186,6 +191,7 @@ def test_ctc_reads_digit_strips_and_shows_them_decoded(workdir, stripes_mnist):
             *FAST,
         ],
         workdir,
+        check=True,
     )
     run = run_folders(workdir / "outputs")[-1]
     metrics = read_results(run)["metrics"]
@@ -195,7 +201,7 @@ def test_ctc_reads_digit_strips_and_shows_them_decoded(workdir, stripes_mnist):
 
 @pytest.mark.slow
 def test_mnist_rows_with_an_rnn_refuses_images(workdir, stripes_mnist, dlfound_in_process):
-    run_dlfound(
+    dlfound_in_process(
         [
             "train",
             "data=mnist_rows",
@@ -206,6 +212,7 @@ def test_mnist_rows_with_an_rnn_refuses_images(workdir, stripes_mnist, dlfound_i
             *FAST,
         ],
         workdir,
+        check=True,
     )
     assert "test/acc" in read_results(run_folders(workdir / "outputs")[-1])["metrics"]
     proc = dlfound_in_process(["train", "data=mnist", "model=lstm", "data.val_size=100", *FAST], workdir)
