@@ -49,6 +49,7 @@ def dlfound_in_process(monkeypatch, request):
 
     from dlfound.cli import main
     from dlfound.runs import console
+    from dlfound.runs.in_process import torch_switches_kept
 
     capsys = request.getfixturevalue("capsys")
 
@@ -69,7 +70,8 @@ def dlfound_in_process(monkeypatch, request):
         GlobalHydra.instance().clear()
         capsys.readouterr()
         try:
-            main(args)
+            with torch_switches_kept():  # trainer.deterministic and the like must not reach the next test
+                main(args)
             code = 0
         except SystemExit as exit:
             code = exit.code if isinstance(exit.code, int) else int(exit.code is not None)

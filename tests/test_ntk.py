@@ -224,11 +224,10 @@ def test_scaling_command_refuses_a_sweep_of_one_width_in_one_paragraph(tiny_swee
         assert exit_info.value.code != 0 and "Traceback" not in err and message in err, err
 
 
-def test_cli_refuses_a_kernel_too_large_before_training(tmp_path):
-    proc = run_dlfound(
+def test_cli_refuses_a_kernel_too_large_before_training(tmp_path, dlfound_in_process):
+    proc = dlfound_in_process(
         ["train", "experiment=ntk_width_sweep", "model.width=64", "name=too_big", "callbacks.ntk_monitor.max_gib=1e-9"],
         tmp_path,
-        check=False,
     )
     assert proc.returncode != 0
     message = " ".join((proc.stdout + proc.stderr).split())

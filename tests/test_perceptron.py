@@ -10,7 +10,7 @@ import torch
 from lightning import Trainer, seed_everything
 from PIL import Image
 
-from conftest import read_results, run_dlfound
+from conftest import read_results
 from dlfound.errors import ConfigError
 from dlfound.runs.build import build, compose
 from dlfound.tasks.perceptron import margin, novikoff_bound
@@ -54,10 +54,11 @@ def test_updates_never_exceed_novikoffs_bound(seed, gap):
     assert 0 < int(task.updates) <= float(task.bound)
 
 
-def test_xor_never_converges_and_an_mlp_solves_it(workdir):
-    proc = run_dlfound(
+def test_xor_never_converges_and_an_mlp_solves_it(workdir, dlfound_in_process):
+    proc = dlfound_in_process(
         ["train", "experiment=perceptron_xor", "trainer.max_epochs=4", "print_config=false", "hydra.run.dir=xor"],
         workdir,
+        check=True,
     )
     assert "did not converge in 4 epochs" in proc.stdout and "not linearly separable" in proc.stdout
     results = read_results(workdir / "xor")
@@ -78,7 +79,7 @@ def test_xor_never_converges_and_an_mlp_solves_it(workdir):
         images += len(tb.Images("images/decision_regions")) if "images/decision_regions" in tb.Tags()["images"] else 0
     assert images == 4
 
-    run_dlfound(["train", "experiment=mlp_xor", "print_config=false", "hydra.run.dir=mlp"], workdir)
+    dlfound_in_process(["train", "experiment=mlp_xor", "print_config=false", "hydra.run.dir=mlp"], workdir, check=True)
     assert read_results(workdir / "mlp")["metrics"]["test/acc"] == 1.0
 
 

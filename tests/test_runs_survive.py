@@ -81,7 +81,7 @@ def test_pictures_go_through_the_writer(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_a_disk_that_fills_mid_run_ends_in_one_paragraph_and_resumes(workdir):
+def test_a_disk_that_fills_mid_run_ends_in_one_paragraph_and_resumes(workdir, dlfound_in_process):
     """Simulated: os.write refuses once ~2 checkpoints' worth of bytes were written (epoch 1's checkpoints)."""
     proc = run_dlfound(
         ["train", "trainer.max_epochs=3", *QUIET], workdir, check=False, env=with_fault({"enospc_after": 1_500_000})
@@ -93,7 +93,7 @@ def test_a_disk_that_fills_mid_run_ends_in_one_paragraph_and_resumes(workdir):
     assert "could not be recorded" in text  # results.json met the same full disk, and the user is told
     assert not list(folder.rglob("*.partial-*"))
     [kept] = [p.name for p in assert_checkpoints_load(folder) if p.name == "last.ckpt"]
-    run_dlfound(["train", f"resume={folder}"], workdir)  # space is free again
+    dlfound_in_process(["train", f"resume={folder}"], workdir, check=True)  # space is free again
     results = read_results(folder)
     assert results["status"] == "done" and results["epochs"] == 3
     assert results["global_step"] == 3 * BATCHES_PER_EPOCH
@@ -172,7 +172,7 @@ def test_a_disk_full_before_the_run_starts_ends_in_one_paragraph(workdir):
 
 
 @pytest.mark.slow
-def test_sigkill_at_random_moments_then_resume_finishes_with_loadable_checkpoints(workdir):
+def test_sigkill_at_random_moments_then_resume_finishes_with_loadable_checkpoints(workdir, dlfound_in_process):
     """Three kills at seeded moments (a training batch, a validation batch, half-way through a file write), each
     followed by a resume; the run must end with the right epoch and step counts and only loadable checkpoints."""
     epochs = 4
@@ -184,7 +184,7 @@ def test_sigkill_at_random_moments_then_resume_finishes_with_loadable_checkpoint
         proc = run_dlfound(args, workdir, check=False, env=with_fault({"kill_at": list(moment)}))
         assert proc.returncode == -9, (moment, proc.stderr[-2000:])
         assert_checkpoints_load(folder)
-    run_dlfound(args, workdir)
+    dlfound_in_process(args, workdir, check=True)
     results = read_results(folder)
     assert results["status"] == "done" and results["epochs"] == epochs
     assert results["global_step"] == epochs * BATCHES_PER_EPOCH
@@ -334,6 +334,7 @@ def test_an_unknown_group_option_names_the_closest_first(workdir, dlfound_in_pro
 
 @pytest.mark.slow
 def test_output_is_quiet_and_tensorboard_holds_the_choices(workdir):
+    # A process of its own: Lightning's messages go to the stderr of the moment it was first imported.
     proc = run_dlfound(
         ["train", "trainer.max_epochs=1", "print_config=false", "name=lr_small", "optim.lr=0.003"], workdir
     )

@@ -105,13 +105,13 @@ def test_a_second_ctrl_c_stops_at_once(workdir):
 
 
 @pytest.mark.slow
-def test_resuming_a_run_that_saved_no_checkpoint_says_so_in_terms_of_its_folder(workdir):
+def test_resuming_a_run_that_saved_no_checkpoint_says_so_in_terms_of_its_folder(workdir, dlfound_in_process):
     # Not in terms of resume=last, an option the user never typed.
     run = workdir / "outputs" / "train" / "runs" / "early"
     (run / "checkpoints").mkdir(parents=True)
     (run / ".hydra").mkdir()
     (run / ".hydra" / "overrides.yaml").write_text("- name=early\n")
-    proc = run_dlfound(["train", f"resume={run}"], workdir, check=False)
+    proc = dlfound_in_process(["train", f"resume={run}"], workdir)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     message = paragraph(proc.stderr)
     assert "holds no checkpoint to continue from" in message and "resume=last" not in message

@@ -99,11 +99,13 @@ def test_a_mistyped_setting_on_the_command_line_names_the_closest(override, mess
 
 
 @pytest.mark.slow
-def test_settings_the_class_takes_but_the_config_does_not_list_pass_without_plus_in_a_sweep(tmp_path):
-    from conftest import read_results, run_dlfound, run_folders
+def test_settings_the_class_takes_but_the_config_does_not_list_pass_without_plus_in_a_sweep(
+    tmp_path, dlfound_in_process
+):
+    from conftest import read_results, run_folders
 
     # Trainer(max_steps), SGD(nesterov) and a data module's split_seed; the sweep over a listed key still sweeps.
-    run_dlfound(
+    dlfound_in_process(
         [
             "train",
             "-m",
@@ -117,6 +119,7 @@ def test_settings_the_class_takes_but_the_config_does_not_list_pass_without_plus
             "callbacks=none",
         ],
         tmp_path,
+        check=True,
     )
     runs = run_folders(tmp_path / "outputs")
     assert len(runs) == 2

@@ -14,23 +14,23 @@ QUICK = ["print_config=false", "callbacks=none", "logger=none"]
 
 
 @pytest.mark.slow
-def test_optuna_sweep_finishes_and_continues_from_sqlite(workdir):
+def test_optuna_sweep_finishes_and_continues_from_sqlite(workdir, dlfound_in_process):
     import optuna
 
     args = ["train", "hparams_search=digits_mlp_optuna", "hydra.sweeper.n_trials=3", "trainer.max_epochs=1", *QUICK]
-    run_dlfound(args, workdir)
+    dlfound_in_process(args, workdir, check=True)
     storage = f"sqlite:///{workdir / 'outputs' / 'optuna.db'}"
     assert len(optuna.load_study(study_name="digits_mlp", storage=storage).trials) == 3
-    run_dlfound(args, workdir)
+    dlfound_in_process(args, workdir, check=True)
     study = optuna.load_study(study_name="digits_mlp", storage=storage)
     assert len(study.trials) == 6 and all(t.state.name == "COMPLETE" for t in study.trials)
     assert 0 < study.best_value <= 1
 
 
 @pytest.mark.slow
-def test_a_failing_job_is_recorded_and_the_sweep_goes_on(workdir):
-    proc = run_dlfound(
-        ["train", "-m", "optim=sgd", "optim.lr=1e20,0.05", "trainer.max_epochs=2", *QUICK], workdir, check=False
+def test_a_failing_job_is_recorded_and_the_sweep_goes_on(workdir, dlfound_in_process):
+    proc = dlfound_in_process(
+        ["train", "-m", "optim=sgd", "optim.lr=1e20,0.05", "trainer.max_epochs=2", *QUICK], workdir
     )
     assert proc.returncode != 0 and "1 job(s) of the sweep failed" in proc.stderr
     by_lr = {read_results(f)["overrides"][1]: read_results(f) for f in run_folders(workdir / "outputs")}
@@ -47,14 +47,14 @@ def test_a_nan_loss_stops_a_single_run_with_a_clear_message(workdir, dlfound_in_
 
 
 @pytest.mark.slow
-def test_resume_at_an_epoch_boundary_equals_the_uninterrupted_run(workdir):
+def test_resume_at_an_epoch_boundary_equals_the_uninterrupted_run(workdir, dlfound_in_process):
     common = ["train", "trainer.deterministic=true", "model.dropout=0.3", "print_config=false", "callbacks=none"]
     (workdir / "a").mkdir()
-    run_dlfound([*common, "trainer.max_epochs=4"], workdir / "a")
+    dlfound_in_process([*common, "trainer.max_epochs=4"], workdir / "a", check=True)
     (workdir / "b").mkdir()
-    run_dlfound([*common, "trainer.max_epochs=2"], workdir / "b")
+    dlfound_in_process([*common, "trainer.max_epochs=2"], workdir / "b", check=True)
     [interrupted] = run_folders(workdir / "b" / "outputs")
-    run_dlfound(["train", f"resume={interrupted}", "trainer.max_epochs=4"], workdir / "b")
+    dlfound_in_process(["train", f"resume={interrupted}", "trainer.max_epochs=4"], workdir / "b", check=True)
     [whole] = run_folders(workdir / "a" / "outputs")
     a, b = read_results(whole), read_results(interrupted)
     assert b["epochs"] == a["epochs"] == 4
@@ -65,7 +65,7 @@ def test_resume_at_an_epoch_boundary_equals_the_uninterrupted_run(workdir):
 
 
 @pytest.mark.slow
-def test_a_run_killed_mid_epoch_resumes_from_an_intact_checkpoint(workdir):
+def test_a_run_killed_mid_epoch_resumes_from_an_intact_checkpoint(workdir, dlfound_in_process):
     import os
 
     from conftest import REPO  # noqa: F401  (the same environment as run_dlfound)
@@ -96,35 +96,37 @@ def test_a_run_killed_mid_epoch_resumes_from_an_intact_checkpoint(workdir):
         proc.kill()
     ckpt = torch.load(last, weights_only=True)  # intact: a complete, readable checkpoint
     folder = last.parent.parent
-    run_dlfound(["train", f"resume={folder}", f"trainer.max_epochs={ckpt['epoch'] + 3}"], workdir)
+    dlfound_in_process(["train", f"resume={folder}", f"trainer.max_epochs={ckpt['epoch'] + 3}"], workdir, check=True)
     results = read_results(folder)
     assert results["status"] == "done" and results["epochs"] == ckpt["epoch"] + 3
 
 
 @pytest.mark.slow
-def test_resume_auto_skips_finished_jobs_of_a_sweep(workdir):
+def test_resume_auto_skips_finished_jobs_of_a_sweep(workdir, dlfound_in_process):
     sweep = workdir / "sweep"
     args = ["train", "-m", "optim.lr=0.01,0.003", "trainer.max_epochs=1", f"hydra.sweep.dir={sweep}", *QUICK]
-    run_dlfound(args, workdir)
+    dlfound_in_process(args, workdir, check=True)
     (sweep / "1" / "results.json").unlink()  # as if job 1 had been interrupted
     done_before = (sweep / "0" / "results.json").read_bytes()
-    proc = run_dlfound([*args, "resume=auto"], workdir)
+    proc = dlfound_in_process([*args, "resume=auto"], workdir, check=True)
     assert proc.stdout.count("already done") == 1
     assert (sweep / "0" / "results.json").read_bytes() == done_before
     assert read_results(sweep / "1")["status"] == "done"
 
 
 @pytest.mark.slow
-def test_parallel_launcher_runs_jobs_side_by_side(workdir):
-    run_dlfound(
-        ["train", "-m", "hydra/launcher=parallel", "optim.lr=0.01,0.003", "trainer.max_epochs=1", *QUICK], workdir
+def test_parallel_launcher_runs_jobs_side_by_side(workdir, dlfound_in_process):
+    dlfound_in_process(
+        ["train", "-m", "hydra/launcher=parallel", "optim.lr=0.01,0.003", "trainer.max_epochs=1", *QUICK],
+        workdir,
+        check=True,
     )
     assert len(run_folders(workdir / "outputs")) == 2
 
 
 @pytest.mark.slow
-def test_submitit_local_launcher_runs_a_two_job_sweep(workdir):
-    run_dlfound(
+def test_submitit_local_launcher_runs_a_two_job_sweep(workdir, dlfound_in_process):
+    dlfound_in_process(
         [
             "train",
             "-m",
@@ -135,6 +137,7 @@ def test_submitit_local_launcher_runs_a_two_job_sweep(workdir):
             *QUICK,
         ],
         workdir,
+        check=True,
     )
     folders = run_folders(workdir / "outputs")
     assert len(folders) == 2 and all(read_results(f)["status"] == "done" for f in folders)
@@ -160,15 +163,15 @@ def test_multirun_with_ddp_gives_each_job_its_own_ranks_and_folder(workdir):
 
 
 @pytest.mark.slow
-def test_a_requeued_slurm_job_continues_from_its_last_checkpoint(workdir):
+def test_a_requeued_slurm_job_continues_from_its_last_checkpoint(workdir, dlfound_in_process):
     folder = workdir / "job"
     args = ["train", f"hydra.run.dir={folder}", *QUICK]
-    run_dlfound([*args, "trainer.max_epochs=2"], workdir)
+    dlfound_in_process([*args, "trainer.max_epochs=2"], workdir, check=True)
     (folder / "results.json").unlink()  # preempted before it finished
-    run_dlfound([*args, "trainer.max_epochs=3"], workdir, env={"SLURM_RESTART_COUNT": "1"})
+    dlfound_in_process([*args, "trainer.max_epochs=3"], workdir, env={"SLURM_RESTART_COUNT": "1"}, check=True)
     results = read_results(folder)
     assert results["resumed_from"].endswith("last.ckpt") and results["epochs"] == 3
-    proc = run_dlfound([*args, "trainer.max_epochs=3"], workdir, env={"SLURM_RESTART_COUNT": "2"})
+    proc = dlfound_in_process([*args, "trainer.max_epochs=3"], workdir, env={"SLURM_RESTART_COUNT": "2"}, check=True)
     assert "already done" in proc.stdout  # requeued after it had finished: nothing to redo
 
 

@@ -14,25 +14,36 @@ from pathlib import Path
 
 
 @contextmanager
-def in_process() -> Iterator[None]:
-    """What a run changes in its process, put back afterwards: the root logger's handlers (Hydra points them at the
-    run's log file), the environment (dlfound's command, Lightning's seed variables) and torch's global switches
-    (the threads a parallel sweep's job takes, trainer.deterministic, matmul_precision); failures raise
-    DlfoundError instead of exiting."""
+def torch_switches_kept() -> Iterator[None]:
+    """torch's process-wide switches that a run may set, put back afterwards: the threads a parallel sweep's job
+    takes, trainer.deterministic, matmul_precision."""
     import torch
 
+    threads, matmul = torch.get_num_threads(), torch.get_float32_matmul_precision()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_float32_matmul_precision(matmul)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+
+
+@contextmanager
+def in_process() -> Iterator[None]:
+    """What a run changes in its process, put back afterwards: the root logger's handlers (Hydra points them at the
+    run's log file), the environment (dlfound's command, Lightning's seed variables) and torch's switches
+    (`torch_switches_kept`); failures raise DlfoundError instead of exiting."""
     from dlfound.runs.console import failures_raise
     from dlfound.runs.job_process import COMMAND_ENV
 
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
     environment = dict(os.environ)
-    threads, matmul = torch.get_num_threads(), torch.get_float32_matmul_precision()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     os.environ[COMMAND_ENV] = "train"
     try:
-        with failures_raise():
+        with failures_raise(), torch_switches_kept():
             yield
     finally:
         for handler in root.handlers:
@@ -41,9 +52,6 @@ def in_process() -> Iterator[None]:
         root.handlers[:], root.level = handlers, level
         os.environ.clear()
         os.environ.update(environment)
-        torch.set_num_threads(threads)
-        torch.set_float32_matmul_precision(matmul)
-        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
 def launch_train(overrides: list[str], multirun: bool) -> list[Path]:
