@@ -61,10 +61,10 @@ def launch_train(overrides: list[str], multirun: bool) -> list[Path]:
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from dlfound.commands.train import prepare
     from dlfound.errors import DlfoundError
     from dlfound.runs.job import SweepOutcome, run_job
     from dlfound.runs.paths import config_dir
+    from dlfound.runs.train_overrides import prepare
 
     with in_process():
         overrides = prepare(list(overrides))
