@@ -1,7 +1,7 @@
 """`dlfound train [-m]` inside the calling process: the Python API's train and sweep, and the lines of a figure.
 
-A process of its own costs the imports of torch and Lightning before anything trains (about 11 s on a two-core
-virtual machine, 2-3 s on a laptop); a figure of five lines used to pay that six times. Here the very code of
+A process of its own costs the imports of torch and Lightning before anything trains (11 s on the two-core
+virtual machine dlfound is developed on); a figure of five lines used to pay that six times. Here the very code of
 `dlfound train` runs (the same overrides, checks, run folders and results.json), and what a run changes in its
 process is put back afterwards, so that calls do not leak into each other.
 """
