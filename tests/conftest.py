@@ -30,11 +30,17 @@ def run_dlfound(
     proc = subprocess.run(
         [sys.executable, "-m", "dlfound", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"dlfound {' '.join(args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-        )
+    if check:
+        assert_exited_zero(proc)
     return proc
+
+
+def assert_exited_zero(proc: subprocess.CompletedProcess) -> None:
+    """What check=True asks of run_dlfound and dlfound_in_process: exit 0, else the output's tail in the failure."""
+    if proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(proc.args)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
 
 
 @pytest.fixture
@@ -84,9 +90,10 @@ def dlfound_in_process(monkeypatch, request):
                 logging.root.removeHandler(handler)
                 handler.close()
         out, err = capsys.readouterr()
-        if check and code != 0:  # as run_dlfound(check=True)
-            raise AssertionError(f"dlfound {' '.join(args)} exited {code}\n{out[-4000:]}\n{err[-4000:]}")
-        return subprocess.CompletedProcess(["dlfound", *args], code, out, err)
+        proc = subprocess.CompletedProcess(["dlfound", *args], code, out, err)
+        if check:
+            assert_exited_zero(proc)
+        return proc
 
     return run
 

@@ -2,7 +2,10 @@
 
 
 class DlfoundError(Exception):
-    """A mistake in input, config or environment that the user can fix; the message says how."""
+    """A mistake in input, config or environment that the user can fix; the message says how. `exit_code` is the
+    CLI's for it (128 + the signal's number for a run stopped by one)."""
+
+    exit_code = 2
 
 
 class DatasetUnavailableError(DlfoundError):

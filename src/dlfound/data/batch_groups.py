@@ -72,11 +72,17 @@ class GroupedBatchSampler(Sampler):
         return -(-self.batches() // self.size)
 
 
+def grouped_sampler(trainer) -> GroupedBatchSampler | None:
+    """The sampler of a grouped run's training loader, or None when the run makes one step per iteration."""
+    sampler = getattr(trainer.train_dataloader, "sampler", None) if trainer is not None else None
+    return sampler if isinstance(sampler, GroupedBatchSampler) else None
+
+
 def grouped_batches_per_epoch(trainer) -> int | None:
     """The training batches an epoch of a grouped run (its loop iterations are fewer), or None when the run makes
     one step per iteration: what the progress bar and the schedulers spread over the run count."""
-    sampler = getattr(trainer.train_dataloader, "sampler", None)
-    return sampler.batches() if isinstance(sampler, GroupedBatchSampler) else None
+    sampler = grouped_sampler(trainer)
+    return sampler.batches() if sampler is not None else None
 
 
 class BatchGroup:

@@ -14,7 +14,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from dlfound.data.batch_augment import PRESETS, augment, random_erasing
-from dlfound.data.batch_groups import BatchGroup, GroupedBatchSampler, IndexGroup
+from dlfound.data.batch_groups import BatchGroup, GroupedBatchSampler, IndexGroup, grouped_sampler
 from dlfound.data.loading import BatchedDataModule
 from dlfound.errors import ConfigError
 
@@ -153,12 +153,12 @@ class InMemoryDataModule(BatchedDataModule):
     def state_dict(self) -> dict:
         """Where in its epoch a grouped run stands (its groups are full until the epoch's last), so that a checkpoint
         taken mid-epoch resumes at the next batch (dlfound.data.batch_groups.GroupedBatchSampler)."""
-        sampler = getattr(self.trainer.train_dataloader, "sampler", None) if self.trainer is not None else None
-        if not isinstance(sampler, GroupedBatchSampler):
+        sampler = grouped_sampler(self.trainer)
+        if sampler is None:
             return {}
         # The epoch the counted batches belong to is the sampler's: Lightning counts an epoch done (current_epoch
         # one higher) before its epoch-end hooks may stop the run, while the batch count is still that epoch's.
-        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed * self.group_size
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed * sampler.size
         return {"epoch": sampler.epoch, "batches_done": min(done, sampler.batches())}
 
     def load_state_dict(self, state: dict) -> None:

@@ -92,7 +92,7 @@ def fail(message: str, code: int = 2, command: str | None = None, title: str = "
         from dlfound.errors import DlfoundError
 
         error = DlfoundError(f"{message} {command}" if command else message)
-        error.exit_code = code  # a stop by a signal is 128 + its number, as the CLI would exit
+        error.exit_code = code
         raise error
     err_console.print(Panel(Text(message), title=title, border_style="red", expand=False))
     if command:

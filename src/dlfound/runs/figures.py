@@ -115,9 +115,8 @@ def run_sweeps(jobs: dict[str, list[str]], root: Path) -> list[str]:
         try:
             launch_train(command[3:], multirun=True)
         except DlfoundError as err:
-            code = getattr(err, "exit_code", 2)
-            if code > 128:  # stopped by a signal: what the user asked for, not a failed line
-                fail(str(err), code, title="dlfound: interrupted")
+            if err.exit_code > 128:  # stopped by a signal: what the user asked for, not a failed line
+                fail(str(err), err.exit_code, title="dlfound: interrupted")
             err_console.print(f"[red]figure line {label}:[/] {err}", highlight=False)
             failed.append(label)
     return failed
